@@ -1,0 +1,60 @@
+"""``python -m campaign``: launch, resume and inspect a campaign."""
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import traceback
+
+from campaign import config as config_mod
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--preset", default=None, choices=config_mod.PRESETS,
+                        help="packaged preset (default: smoke, or the one the config file names)")
+    common.add_argument("--config", metavar="FILE", help="YAML file overriding keys of the preset")
+    common.add_argument("--store", metavar="PATH", help="Zarr store (default: the config's 'store', else ./PRESET.zarr)")
+    common.add_argument("--cores", type=int, metavar="N", help="cores of the local cluster (cluster.cores)")
+    common.add_argument("--debug", action="store_true", help="show tracebacks")
+    p = argparse.ArgumentParser(prog="python -m campaign", description=("Campaign manager for the Lee & Ryu (2022) STZ study: melt, quench and AQS-shear "
+                     "Cu64Zr36 glasses with LAMMPS, label the first D2min events, keep it all in a Zarr store."))
+    sub = p.add_subparsers(dest="command", required=True)
+    launch = sub.add_parser("launch", parents=[common], help="run what is missing or failed (resumes a store)")
+    launch.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
+    sub.add_parser("status", parents=[common], help="done / failed / pending tasks per stage")
+    sub.add_parser("config", parents=[common], help="print the merged, validated configuration")
+    return p
+
+
+def _load(args) -> dict:
+    overrides = {}
+    if args.store:
+        overrides["store"] = args.store
+    if args.cores is not None:
+        overrides["cluster"] = {"cores": args.cores}
+    preset = args.preset or "smoke"
+    return config_mod.load(preset, args.config, overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        cfg = _load(args)
+        if args.command == "config":
+            print(config_mod.dump(cfg), end="")
+            return 0
+        if args.command == "status":
+            from campaign.status import status
+            return status(cfg)
+        from campaign.launch import launch
+        return 1 if launch(cfg, dry_run=args.dry_run) else 0
+    except KeyboardInterrupt:
+        print("interrupted: finished tasks are kept; launch again to resume", file=sys.stderr)
+        return 130
+    except Exception as e:  # every error reaches the user as one line, --debug shows where
+        if args.debug:
+            traceback.print_exc()
+        else:
+            print(f"error: {e}", file=sys.stderr)
+        return 1

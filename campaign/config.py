@@ -1,0 +1,218 @@
+"""Configuration: packaged presets, a user file over them, validated before anything runs.
+
+Precedence (lowest first): ``presets/base.yaml`` (every key and its default),
+the chosen preset, the user's YAML file, command-line overrides.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+import re
+from importlib import resources
+from numbers import Real
+
+import yaml
+
+PRESETS = ("smoke", "small", "paper")
+DIRECTIONS = ("xy", "yz", "xz", "-xy", "-yz", "-xz")
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot run; the message names the key."""
+
+
+class _Loader(yaml.SafeLoader):
+    """YAML 1.1 reads '1e10' as a string; accept it as a float, as YAML 1.2 does."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*)(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)$"),
+    list("-+0123456789"))
+
+
+def _read_yaml(text: str, origin: str) -> dict:
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{origin}: not valid YAML: {e}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{origin}: the top level must be a mapping of keys")
+    return data
+
+
+def _preset_text(name: str) -> str:
+    return resources.files("campaign").joinpath("presets", f"{name}.yaml").read_text()
+
+
+def _merge(base: dict, over: dict, origin: str, prefix: str = "") -> dict:
+    """Return base updated by over; keys absent from base are errors."""
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        path = f"{prefix}{key}"
+        if key not in base:
+            raise ConfigError(f"{origin}: unknown key '{path}'")
+        if isinstance(base[key], dict):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{origin}: '{path}' must be a mapping")
+            out[key] = _merge(base[key], value, origin, path + ".")
+        else:
+            out[key] = value
+    return out
+
+
+def load(preset: str = "smoke", path: str | None = None, overrides: dict | None = None) -> dict:
+    """The validated configuration: base <- preset <- user file <- overrides."""
+    if preset not in PRESETS:
+        raise ConfigError(f"preset: '{preset}' is not one of {', '.join(PRESETS)}")
+    cfg = _read_yaml(_preset_text("base"), "base.yaml")
+    cfg = _merge(cfg, _read_yaml(_preset_text(preset), f"{preset}.yaml"), f"{preset}.yaml")
+    if path is not None:
+        try:
+            with open(path) as f:
+                text = f.read()
+        except OSError as e:
+            raise ConfigError(f"config file {path}: {e.strerror}") from None
+        user = _read_yaml(text, path)
+        if "preset" in user and user["preset"] != preset:
+            # a user file may name its preset: it is then the layer below it
+            return load(user["preset"], path, overrides) if user["preset"] in PRESETS else _bad_preset(user)
+        cfg = _merge(cfg, user, path)
+    if overrides:
+        cfg = _merge(cfg, overrides, "command line")
+    validate(cfg)
+    if cfg["store"] is None:
+        cfg["store"] = f"{cfg['preset']}.zarr"
+    return cfg
+
+
+def _bad_preset(user):
+    raise ConfigError(f"preset: '{user['preset']}' is not one of {', '.join(PRESETS)}")
+
+
+# --- validation --------------------------------------------------------------
+
+def _number(v):
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def _integer(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+# key: (type test, type name, value test, value rule); None = no value test
+_RULES = {
+    "seed": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
+    "store": (lambda v: v is None or isinstance(v, str), "a path or null", None, ""),
+    "cluster.kind": (lambda v: isinstance(v, str), "a string", lambda v: v in ("local", "slurm"), "local or slurm"),
+    "cluster.cores": (lambda v: v is None or _integer(v), "an integer or null", lambda v: v is None or v >= 1, ">= 1"),
+    "cluster.dashboard_address": (lambda v: isinstance(v, str), "a string like ':8787'", None, ""),
+    "mpi.ranks": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "mpi.threads": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "mpi.launcher": (lambda v: isinstance(v, str) and v.strip() != "", "a command", None, ""),
+    "system.n_atoms": (_integer, "an integer", lambda v: v >= 50, ">= 50"),
+    "system.cu_fraction": (_number, "a number", lambda v: 0 < v < 1, "between 0 and 1"),
+    "system.potential": (lambda v: isinstance(v, str), "a file name", None, ""),
+    "system.timestep_ps": (_number, "a number", lambda v: 0 < v <= 0.01, "in (0, 0.01] ps"),
+    "liquid.temperature_K": (_number, "a number", lambda v: v > 0, "> 0"),
+    "liquid.pressure_bar": (_number, "a number", None, ""),
+    "liquid.discard_ps": (_number, "a number", lambda v: v >= 0, ">= 0"),
+    "liquid.equilibration_ps": (_number, "a number", lambda v: v > 0, "> 0"),
+    "liquid.snapshot_interval_ps": (_number, "a number", lambda v: v > 0, "> 0"),
+    "quench.specimens": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "quench.final_temperature_K": (_number, "a number", lambda v: v > 0, "> 0"),
+    "quench.rate_K_per_s": (_number, "a number", lambda v: v > 0, "> 0"),
+    "quench.thermostat_damp_ps": (_number, "a number", lambda v: v > 0, "> 0"),
+    "quench.barostat_damp_ps": (_number, "a number", lambda v: v > 0, "> 0"),
+    "minimize.etol": (_number, "a number", lambda v: v >= 0, ">= 0"),
+    "minimize.ftol": (_number, "a number", lambda v: v > 0, "> 0"),
+    "minimize.maxiter": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "minimize.maxeval": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "shear.directions": (lambda v: isinstance(v, list), "a list",
+                         lambda v: len(v) > 0 and len(set(v)) == len(v) and all(d in DIRECTIONS for d in v),
+                         f"a non-empty list of distinct directions from {list(DIRECTIONS)}"),
+    "shear.max_strain": (_number, "a number", lambda v: 0 < v <= 0.5, "in (0, 0.5]"),
+    "shear.strain_step": (_number, "a number", lambda v: v > 0, "> 0"),
+    "shear.early_stop": (lambda v: isinstance(v, bool), "true or false", None, ""),
+    "labels.d2min_cutoff_A": (_number, "a number", lambda v: 2.0 <= v <= 8.0, "in [2, 8] A"),
+    "labels.thresholds_A2": (lambda v: isinstance(v, list) and all(_number(x) for x in v), "a list of numbers",
+                             lambda v: len(v) > 0 and all(x > 0 for x in v) and list(v) == sorted(set(v)),
+                             "a non-empty, increasing list of positive numbers"),
+    "labels.min_group_size": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+}
+
+
+def _get(cfg: dict, dotted: str):
+    node = cfg
+    for part in dotted.split("."):
+        node = node[part]
+    return node
+
+
+def _flat_keys(cfg: dict, prefix: str = ""):
+    for key, value in cfg.items():
+        if isinstance(value, dict):
+            yield from _flat_keys(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def validate(cfg: dict) -> None:
+    """Raise ConfigError naming the first key with a wrong type or an impossible value."""
+    for key in _flat_keys(cfg):
+        if key == "preset":
+            continue
+        if key not in _RULES:
+            raise ConfigError(f"'{key}' has no validation rule (a bug: add it to campaign/config.py)")
+        is_type, type_name, ok, rule = _RULES[key]
+        value = _get(cfg, key)
+        if not is_type(value):
+            raise ConfigError(f"'{key}' must be {type_name}, got {value!r}")
+        if ok is not None and not ok(value):
+            raise ConfigError(f"'{key}' must be {rule}, got {value!r}")
+    shear, liquid = cfg["shear"], cfg["liquid"]
+    if shear["strain_step"] > shear["max_strain"]:
+        raise ConfigError(f"'shear.strain_step' ({shear['strain_step']}) is larger than "
+                          f"'shear.max_strain' ({shear['max_strain']})")
+    if liquid["snapshot_interval_ps"] > liquid["equilibration_ps"]:
+        raise ConfigError("'liquid.snapshot_interval_ps' is longer than 'liquid.equilibration_ps'")
+    if n_snapshots(cfg) < cfg["quench"]["specimens"]:
+        raise ConfigError(f"'quench.specimens' ({cfg['quench']['specimens']}) is more than the "
+                          f"{n_snapshots(cfg)} liquid microstates sampled (equilibration_ps / snapshot_interval_ps)")
+    if cfg["quench"]["final_temperature_K"] >= liquid["temperature_K"]:
+        raise ConfigError("'quench.final_temperature_K' must be below 'liquid.temperature_K'")
+    if _steps(liquid["snapshot_interval_ps"], cfg) < 1:
+        raise ConfigError("'liquid.snapshot_interval_ps' is shorter than one timestep")
+    cores = cfg["cluster"]["cores"]
+    if cfg["cluster"]["kind"] == "local":
+        have = cores or os.cpu_count()
+        need = cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
+        if need > have:
+            raise ConfigError(f"'mpi.ranks' x 'mpi.threads' = {need} cores per task, more than the "
+                              f"{have} cores of the local cluster ('cluster.cores')")
+        if cores is not None and cores > os.cpu_count():
+            raise ConfigError(f"'cluster.cores' ({cores}) is more than this machine's {os.cpu_count()} cores")
+
+
+def _steps(ps: float, cfg: dict) -> int:
+    return int(round(ps / cfg["system"]["timestep_ps"]))
+
+
+def n_snapshots(cfg: dict) -> int:
+    """Microstates sampled from the liquid."""
+    liquid = cfg["liquid"]
+    return int(liquid["equilibration_ps"] // liquid["snapshot_interval_ps"] + 1e-9)
+
+
+def science_hash(cfg: dict) -> str:
+    """Hash of every key that can change a result (not where or how it runs)."""
+    science = {k: v for k, v in cfg.items() if k not in ("cluster", "store", "preset")}
+    return hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def dump(cfg: dict) -> str:
+    return yaml.safe_dump(cfg, sort_keys=False)

@@ -1,0 +1,25 @@
+"""``python -m campaign status``: done, failed and pending tasks per stage."""
+from __future__ import annotations
+
+import os
+import sys
+
+from campaign import state
+from campaign.plan import plan as make_plan
+from store import records
+
+
+def status(cfg: dict, out=sys.stdout) -> int:
+    store = os.path.abspath(cfg["store"])
+    tasks = make_plan(cfg)
+    states = state.task_states(tasks, store)
+    print(f"store {store}" + ("" if os.path.isdir(store) else " (not created yet)"), file=out)
+    print(f"{'stage':<8} {'done':>6} {'failed':>6} {'pending':>7}", file=out)
+    for stage, counts in state.by_stage(tasks, states).items():
+        print(f"{stage:<8} {counts[state.DONE]:>6} {counts[state.FAILED]:>6} {counts[state.PENDING]:>7}", file=out)
+    recs = records.read_all(store) if os.path.isdir(store) else {}
+    for t in tasks:
+        if states[t.key] == state.FAILED:
+            reason = recs[t.key].get("reason", "").strip().splitlines()
+            print(f"failed  {t.label}  {t.key}: {reason[-1] if reason else ''}", file=out)
+    return 0

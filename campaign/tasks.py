@@ -1,0 +1,128 @@
+"""Tasks: frozen dataclasses whose content hash is their identity in the store.
+
+A task's key hashes its stage, the stage's version (bumped when the stage's
+science changes) and its fields, which include the keys of the tasks it
+reads from; so changing any upstream parameter changes every key downstream.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, fields
+from typing import ClassVar
+
+from store import layout
+
+
+class Section(tuple):
+    """A config section frozen as sorted (key, value) pairs, so a task stays immutable."""
+
+    @classmethod
+    def of(cls, mapping: dict) -> "Section":
+        return cls(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in mapping.items()))
+
+    def dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self}
+
+
+@dataclass(frozen=True)
+class Task:
+    STAGE: ClassVar[str]
+    VERSION: ClassVar[int]
+
+    @property
+    def key(self) -> str:
+        body = json.dumps({"stage": self.STAGE, "version": self.VERSION, **asdict(self)}, sort_keys=True)
+        return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    @property
+    def deps(self) -> tuple[str, ...]:
+        """Keys of the tasks whose outputs this one reads."""
+        return ()
+
+    def params(self) -> dict:
+        """What the job needs: sections flattened, ``minimize`` kept as a mapping."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "minimize":
+                out["minimize"] = value.dict()
+            elif isinstance(value, Section):
+                out.update(value.dict())
+            else:
+                out[f.name] = value
+        return out
+
+
+@dataclass(frozen=True)
+class Liquid(Task):
+    """Melt and equilibrate the liquid, storing every microstate."""
+    STAGE: ClassVar[str] = "liquid"
+    VERSION: ClassVar[int] = 1
+    system: Section
+    liquid: Section
+    minimize: Section
+    seed: int
+
+    @property
+    def label(self) -> str:
+        return "liquid"
+
+    @property
+    def path(self) -> str:
+        return "liquid"
+
+
+@dataclass(frozen=True)
+class Quench(Task):
+    """Quench microstate ``microstate`` into specimen ``specimen``."""
+    STAGE: ClassVar[str] = "quench"
+    VERSION: ClassVar[int] = 1
+    liquid_key: str
+    specimen: int
+    microstate: int
+    system: Section
+    quench: Section
+    liquid_state: Section
+    minimize: Section
+
+    @property
+    def deps(self):
+        return (self.liquid_key,)
+
+    @property
+    def label(self) -> str:
+        return f"quench s{self.specimen:03d}"
+
+    @property
+    def path(self) -> str:
+        return layout.quenched_path(self.specimen)
+
+
+@dataclass(frozen=True)
+class Shear(Task):
+    """AQS shear of specimen ``specimen`` in ``direction``, with D2min and labels."""
+    STAGE: ClassVar[str] = "shear"
+    VERSION: ClassVar[int] = 1
+    quench_key: str
+    specimen: int
+    direction: str
+    system: Section
+    shear: Section
+    labels: Section
+    minimize: Section
+
+    @property
+    def deps(self):
+        return (self.quench_key,)
+
+    @property
+    def label(self) -> str:
+        return f"shear s{self.specimen:03d} {self.direction}"
+
+    @property
+    def path(self) -> str:
+        return layout.shear_path(self.specimen, self.direction)
+
+
+STAGES = (Liquid, Quench, Shear)

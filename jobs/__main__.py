@@ -1,0 +1,54 @@
+"""Run one job as an MPI program: ``mpiexec -n RANKS python -m jobs 'SPEC_JSON'``.
+
+Exit status 0: done (record written). 3: the job failed and wrote a failure
+record with its reason. Anything else: a crash the campaign records itself.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import signal
+import sys
+import traceback
+
+
+JOBS = {"liquid": "jobs.liquid:LiquidJob", "quench": "jobs.quench:QuenchJob", "shear": "jobs.shear:ShearJob"}
+
+
+def _die_with_parent() -> None:
+    """Linux: end this rank if the process that started it (mpiexec's proxy) dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def main(argv: list[str]) -> int:
+    _die_with_parent()
+    from mpi4py import MPI
+
+    from jobs.common import Spec
+    from jobs.lmp import LammpsFailure
+    from store import records
+    from store.layout import StoreError
+
+    spec = Spec(**json.loads(argv[1]))
+    comm = MPI.COMM_WORLD
+    try:
+        module, name = JOBS[spec.stage].split(":")
+        job = getattr(importlib.import_module(module), name)(spec, comm)
+        job.run()
+        return 0
+    except (LammpsFailure, StoreError, RuntimeError) as e:
+        reason = f"{type(e).__name__}: {e}"
+    except Exception:
+        reason = traceback.format_exc(limit=5)
+    if comm.Get_rank() == 0:
+        records.write(spec.store, spec.key, records.FAILED, spec.code_version, stage=spec.stage, reason=reason)
+        print(reason, file=sys.stderr)
+    return 3
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

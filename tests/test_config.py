@@ -1,0 +1,104 @@
+"""Configuration: presets load, user files override, bad values are named before anything runs."""
+import os
+
+import pytest
+import yaml
+
+from campaign import cli, config
+from campaign.config import ConfigError
+
+
+@pytest.mark.parametrize("preset", config.PRESETS)
+def test_presets_load(preset):
+    cfg = config.load(preset, overrides={"mpi": {"ranks": 1}})
+    assert cfg["preset"] == preset
+    assert cfg["store"] == f"{preset}.zarr"
+
+
+def test_paper_preset_is_the_study():
+    cfg = config.load("paper", overrides={"mpi": {"ranks": 1}})
+    assert cfg["system"]["n_atoms"] == 10000
+    assert cfg["liquid"]["temperature_K"] == 2000 and cfg["liquid"]["pressure_bar"] == 0
+    assert cfg["liquid"]["equilibration_ps"] == 10000 and cfg["liquid"]["snapshot_interval_ps"] == 10
+    assert config.n_snapshots(cfg) == 1000
+    assert cfg["quench"]["specimens"] == 75 and cfg["quench"]["rate_K_per_s"] == 1e10
+    assert cfg["quench"]["final_temperature_K"] == 300
+    assert cfg["shear"]["directions"] == ["xy", "yz", "xz", "-xy", "-yz", "-xz"]
+    assert cfg["shear"]["max_strain"] == 0.04 and cfg["shear"]["strain_step"] == 1e-4
+    assert 0.1 in cfg["labels"]["thresholds_A2"]
+
+
+def test_user_file_overrides_and_reads_exponents(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("quench:\n  rate_K_per_s: 1e12\nlabels:\n  thresholds_A2: [0.1]\n")
+    cfg = config.load("smoke", str(f))
+    assert cfg["quench"]["rate_K_per_s"] == 1e12
+    assert cfg["labels"]["thresholds_A2"] == [0.1]
+    assert cfg["system"]["n_atoms"] == config.load("smoke")["system"]["n_atoms"]
+
+
+def test_user_file_may_name_its_preset(tmp_path):
+    f = tmp_path / "c.yaml"
+    f.write_text("preset: small\nquench:\n  specimens: 6\n")
+    cfg = config.load("smoke", str(f))
+    assert cfg["preset"] == "small" and cfg["quench"]["specimens"] == 6
+    assert cfg["system"]["n_atoms"] == config.load("small")["system"]["n_atoms"]
+
+
+BAD = [
+    ("shear:\n  nonsense: 1\n", "shear.nonsense"),
+    ("bogus: 1\n", "bogus"),
+    ("quench:\n  rate_K_per_s: -1e10\n", "quench.rate_K_per_s"),
+    ("quench:\n  rate_K_per_s: fast\n", "quench.rate_K_per_s"),
+    ("system:\n  n_atoms: 1000.5\n", "system.n_atoms"),
+    ("labels:\n  thresholds_A2: []\n", "labels.thresholds_A2"),
+    ("labels:\n  thresholds_A2: [0.2, 0.1]\n", "labels.thresholds_A2"),
+    ("labels:\n  thresholds_A2: [-0.1]\n", "labels.thresholds_A2"),
+    ("shear:\n  strain_step: 0.05\n  max_strain: 0.04\n", "shear.strain_step"),
+    ("shear:\n  directions: [xy, zz]\n", "shear.directions"),
+    ("mpi:\n  ranks: 4096\n", "mpi.ranks"),
+    ("mpi:\n  ranks: 0\n", "mpi.ranks"),
+    ("quench:\n  specimens: 100000\n", "quench.specimens"),
+    ("shear: 3\n", "shear"),
+    ("shear:\n  early_stop: 1\n", "shear.early_stop"),
+    ("- a list\n", "top level"),
+    ("quench: {rate: [\n", "not valid YAML"),
+]
+
+
+@pytest.mark.parametrize("text,named", BAD)
+def test_bad_configs_are_rejected_naming_the_key(tmp_path, text, named):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=named.replace(".", r"\.")):
+        config.load("smoke", str(f))
+
+
+def test_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="nope.yaml"):
+        config.load("smoke", str(tmp_path / "nope.yaml"))
+
+
+@pytest.mark.parametrize("text,named", BAD[:6])
+def test_cli_rejects_before_writing_anything(tmp_path, capsys, text, named):
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    store = tmp_path / "s.zarr"
+    assert cli.main(["launch", "--config", str(f), "--store", str(store)]) == 1
+    err = capsys.readouterr().err
+    assert "error:" in err and named.split(".")[-1] in err
+    assert not store.exists()
+    assert os.listdir(tmp_path) == ["bad.yaml"]
+
+
+def test_science_hash_ignores_where_it_runs():
+    a = config.load("smoke")
+    b = config.load("smoke", overrides={"store": "elsewhere.zarr", "cluster": {"cores": 1}})
+    c = config.load("smoke", overrides={"seed": 7})
+    assert config.science_hash(a) == config.science_hash(b) != config.science_hash(c)
+
+
+def test_config_command_prints_valid_yaml(capsys):
+    assert cli.main(["config", "--preset", "small"]) == 0
+    cfg = yaml.safe_load(capsys.readouterr().out)
+    assert cfg["preset"] == "small"
