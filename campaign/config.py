@@ -143,6 +143,12 @@ _RULES = {
                              lambda v: len(v) > 0 and all(x > 0 for x in v) and list(v) == sorted(set(v)),
                              "a non-empty, increasing list of positive numbers"),
     "labels.min_group_size": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "features.face_area_fraction": (_number, "a number", lambda v: 0 <= v < 0.2, "in [0, 0.2)"),
+    "features.low_mode_fraction": (_number, "a number", lambda v: 0 < v <= 1, "in (0, 1]"),
+    "features.eigensolver": (lambda v: isinstance(v, str), "a string",
+                             lambda v: v in ("auto", "dense", "sparse", "torch"), "auto, dense, sparse or torch"),
+    "features.stiffness_strain": (_number, "a number", lambda v: 0 < v <= 1e-2, "in (0, 0.01]"),
+    "features.stiffness_ftol": (_number, "a number", lambda v: v > 0, "> 0"),
 }
 
 

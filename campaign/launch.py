@@ -45,13 +45,12 @@ def launch(cfg: dict, dry_run: bool = False, out=sys.stdout) -> int:
     if not todo:
         return 0
     state.init_store(store, cfg, tasks, config_mod.science_hash(cfg), code_version())
-    ranks, threads = cfg["mpi"]["ranks"], cfg["mpi"]["threads"]
     with open_cluster(cfg) as client:
         print(f"dashboard: {client.dashboard_link}", file=out, flush=True)
-        return _run(client, todo, states, store, ranks, threads, cfg["mpi"]["launcher"], out)
+        return _run(client, cfg, todo, states, store, out)
 
 
-def _run(client, todo, states, store, ranks, threads, launcher, out) -> int:
+def _run(client, cfg, todo, states, store, out) -> int:
     from distributed import as_completed
 
     waiting = {t.key: t for t in todo}
@@ -64,7 +63,8 @@ def _run(client, todo, states, store, ranks, threads, launcher, out) -> int:
         for key, t in list(waiting.items()):
             if all(states.get(d) == state.DONE for d in t.deps):
                 del waiting[key]
-                fut = client.submit(execute, _spec(t, store, threads), ranks, threads, launcher,
+                ranks, threads = t.cores(cfg)
+                fut = client.submit(execute, _spec(t, store, threads), ranks, threads, cfg["mpi"]["launcher"],
                                     key=f"{t.STAGE}-{t.key}", pure=False, resources={RESOURCE: ranks * threads})
                 running[fut] = t
                 ready.add(fut)

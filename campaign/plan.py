@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from campaign.config import n_snapshots
-from campaign.tasks import Liquid, Quench, Section, Shear, Task
+from campaign.tasks import Elastic, Graph, Liquid, Quench, Section, Shear, Structure, Task
 
 
 def microstates(cfg: dict) -> list[int]:
@@ -29,4 +29,16 @@ def plan(cfg: dict) -> list[Task]:
     shears = [Shear(quench_key=q.key, specimen=q.specimen, direction=d, system=system, shear=shear,
                     labels=Section.of(cfg["labels"]), minimize=minimize)
               for q in quenches for d in cfg["shear"]["directions"]]
-    return [liquid, *quenches, *shears]
+    feat = cfg["features"]
+    elastic = [Elastic(quench_key=q.key, specimen=q.specimen, system=system, minimize=minimize,
+                       elastic=Section.of({"stiffness_strain": feat["stiffness_strain"],
+                                           "stiffness_ftol": feat["stiffness_ftol"]}))
+               for q in quenches]
+    structure = [Structure(quench_key=q.key, specimen=q.specimen, system=system,
+                           structure=Section.of({k: feat[k] for k in ("face_area_fraction", "low_mode_fraction",
+                                                                     "eigensolver")}))
+                 for q in quenches]
+    graphs = [Graph(structure_key=structure[s.specimen].key, elastic_key=elastic[s.specimen].key,
+                    shear_key=s.key, specimen=s.specimen, direction=s.direction)
+              for s in shears]
+    return [liquid, *quenches, *shears, *elastic, *structure, *graphs]

@@ -40,6 +40,10 @@ class Task:
         """Keys of the tasks whose outputs this one reads."""
         return ()
 
+    def cores(self, cfg: dict) -> tuple[int, int]:
+        """(MPI ranks, threads per rank) this task runs with."""
+        return cfg["mpi"]["ranks"], cfg["mpi"]["threads"]
+
     def params(self) -> dict:
         """What the job needs: sections flattened, ``minimize`` kept as a mapping."""
         out = {}
@@ -125,4 +129,81 @@ class Shear(Task):
         return layout.shear_path(self.specimen, self.direction)
 
 
-STAGES = (Liquid, Quench, Shear)
+@dataclass(frozen=True)
+class Elastic(Task):
+    """Per-atom stress and relaxed stiffness of specimen ``specimen`` (LAMMPS)."""
+    STAGE: ClassVar[str] = "elastic"
+    VERSION: ClassVar[int] = 1
+    quench_key: str
+    specimen: int
+    system: Section
+    elastic: Section
+    minimize: Section
+
+    @property
+    def deps(self):
+        return (self.quench_key,)
+
+    @property
+    def label(self) -> str:
+        return f"elastic s{self.specimen:03d}"
+
+    @property
+    def path(self) -> str:
+        return f"{layout.specimen_path(self.specimen)}/elastic"
+
+
+@dataclass(frozen=True)
+class Structure(Task):
+    """Voronoi cells and low-mode participation fractions of specimen ``specimen`` (serial, no LAMMPS)."""
+    STAGE: ClassVar[str] = "structure"
+    VERSION: ClassVar[int] = 1
+    quench_key: str
+    specimen: int
+    system: Section
+    structure: Section
+
+    @property
+    def deps(self):
+        return (self.quench_key,)
+
+    def cores(self, cfg):
+        return 1, cfg["mpi"]["threads"]
+
+    @property
+    def label(self) -> str:
+        return f"structure s{self.specimen:03d}"
+
+    @property
+    def path(self) -> str:
+        return f"{layout.specimen_path(self.specimen)}/structure"
+
+
+@dataclass(frozen=True)
+class Graph(Task):
+    """The graph of specimen ``specimen`` sheared in ``direction``: features, edges, labels."""
+    STAGE: ClassVar[str] = "graph"
+    VERSION: ClassVar[int] = 1
+    structure_key: str
+    elastic_key: str
+    shear_key: str
+    specimen: int
+    direction: str
+
+    @property
+    def deps(self):
+        return (self.structure_key, self.elastic_key, self.shear_key)
+
+    def cores(self, cfg):
+        return 1, 1
+
+    @property
+    def label(self) -> str:
+        return f"graph s{self.specimen:03d} {self.direction}"
+
+    @property
+    def path(self) -> str:
+        return layout.graph_path(self.specimen, self.direction)
+
+
+STAGES = (Liquid, Quench, Shear, Elastic, Structure, Graph)

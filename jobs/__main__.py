@@ -13,7 +13,9 @@ import sys
 import traceback
 
 
-JOBS = {"liquid": "jobs.liquid:LiquidJob", "quench": "jobs.quench:QuenchJob", "shear": "jobs.shear:ShearJob"}
+JOBS = {"liquid": "jobs.liquid:LiquidJob", "quench": "jobs.quench:QuenchJob", "shear": "jobs.shear:ShearJob",
+        "elastic": "jobs.elastic:ElasticJob", "structure": "jobs.structure:StructureJob",
+        "graph": "jobs.graph:GraphJob"}
 
 
 def _die_with_parent() -> None:

@@ -104,7 +104,8 @@ class Lammps:
     def natoms(self) -> int:
         return int(self.lmp.get_natoms())
 
-    def _gather(self, name: str, dtype: int, count: int) -> np.ndarray:
+    def gather(self, name: str, dtype: int, count: int) -> np.ndarray:
+        """Per-atom quantity ``name`` ('x', 'type', 'c_ID', ...) of every atom, ordered by id."""
         n = self.natoms()
         data = self.lmp.gather(name, dtype, count)
         ctype = ctypes.c_int if dtype == 0 else ctypes.c_double
@@ -113,26 +114,33 @@ class Lammps:
 
     def types(self) -> np.ndarray:
         """(N,) int8: 1 Cu, 2 Zr, ordered by atom id."""
-        return self._gather("type", 0, 1).astype(np.int8)
+        return self.gather("type", 0, 1).astype(np.int8)
 
     def positions(self) -> np.ndarray:
         """(N, 3) Å, unwrapped with the image flags (continuous across boundaries)."""
-        x = self._gather("x", 1, 3)
-        image = self._gather("image", 0, 1)
+        x = self.gather("x", 1, 3)
+        image = self.gather("image", 0, 1)
         ix = (image & 1023) - 512
         iy = ((image >> 10) & 1023) - 512
         iz = (image >> 20) - 512
         cell, _ = self.box()
         return x + np.stack([ix, iy, iz], axis=1) @ cell
 
+    def raw_positions(self):
+        """Wrapped positions as LAMMPS holds them (opaque; for ``restore_positions``)."""
+        return self.lmp.gather_atoms("x", 1, 3)
+
+    def restore_positions(self, raw) -> None:
+        self.lmp.scatter_atoms("x", 1, 3, raw)
+
     def velocities(self) -> np.ndarray:
         """(N, 3) Å/ps."""
-        return self._gather("v", 1, 3)
+        return self.gather("v", 1, 3)
 
     def energies(self) -> np.ndarray:
         """Per-atom potential energy (N,) eV (evaluates compute pe/atom now)."""
         self.run("run 0")
-        return self._gather("c_pe_atom", 1, 1)
+        return self.gather("c_pe_atom", 1, 1)
 
     def thermo(self, name: str) -> float:
         return float(self.lmp.get_thermo(name))

@@ -7,6 +7,9 @@ the same chunk. Paths:
     liquid/                        the liquid task
     specimens/s{k:03d}/quenched    quench task of specimen k
     specimens/s{k:03d}/shear/{d}   shear task of specimen k in direction d
+    specimens/s{k:03d}/structure   Voronoi and participation fractions (structure task)
+    specimens/s{k:03d}/elastic     per-atom stress and stiffness (elastic task)
+    specimens/s{k:03d}/graphs/{d}  the graph of specimen k sheared in d (graph task)
 """
 from __future__ import annotations
 
@@ -45,6 +48,10 @@ def quenched_path(k: int) -> str:
 
 def shear_path(k: int, direction: str) -> str:
     return f"{specimen_path(k)}/shear/{direction}"
+
+
+def graph_path(k: int, direction: str) -> str:
+    return f"{specimen_path(k)}/graphs/{direction}"
 
 
 def group(root: zarr.Group, path: str) -> zarr.Group:

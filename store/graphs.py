@@ -1,0 +1,38 @@
+"""Graphs in the store, loaded as ``torch_geometric.data.Data``."""
+from __future__ import annotations
+
+import numpy as np
+
+from store import layout
+
+STUDY_THRESHOLD_A2 = 0.1
+
+
+def threshold_row(thresholds: np.ndarray, threshold: float | None) -> int:
+    """Row of ``threshold`` (Å²) in the stored list; None means the study's 0.1 Å²."""
+    want = STUDY_THRESHOLD_A2 if threshold is None else threshold
+    rows = np.flatnonzero(np.isclose(thresholds, want, rtol=1e-9, atol=0))
+    if len(rows) == 0:
+        raise layout.StoreError(f"threshold {want} A^2 is not among the stored thresholds {thresholds.tolist()}")
+    return int(rows[0])
+
+
+def load_graph(store_path: str, specimen: int, direction: str, threshold: float | None = None):
+    """The graph of ``specimen`` sheared in ``direction``, labelled at ``threshold`` (Å², default 0.1).
+
+    Returns Data with x (N, 19) float32 (order: ``kernels.features.FEATURE_NAMES``),
+    edge_index (2, E) int64 (Voronoi neighbours, both directions), y (N,) int64 (1: atom
+    of the first event above the threshold), d2min (N,) float32 Å² at that event (NaN if
+    none), and specimen, direction, threshold.
+    """
+    import torch
+    from torch_geometric.data import Data
+
+    path = layout.graph_path(specimen, direction)
+    g = layout.read(layout.open_root(store_path), path,
+                    ("x", "edge_index", "y", "thresholds_A2", "event_d2min_A2"))
+    row = threshold_row(g["thresholds_A2"], threshold)
+    return Data(x=torch.from_numpy(g["x"]), edge_index=torch.from_numpy(g["edge_index"]),
+                y=torch.from_numpy(g["y"][row].astype(np.int64)),
+                d2min=torch.from_numpy(g["event_d2min_A2"][row].astype(np.float32)),
+                specimen=specimen, direction=direction, threshold=float(g["thresholds_A2"][row]))
