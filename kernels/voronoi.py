@@ -12,8 +12,8 @@ region, so no image left out could cut the cell; and the cell volumes must sum t
 Face-area threshold (``face_area_fraction``): a face of atom i's cell is dropped from i's Voronoi index
 when its area is below ``face_area_fraction`` × the total surface area of i's cell. This is OVITO's
 "relative face area threshold" (VoronoiAnalysisModifier.relative_face_threshold); the default 1 % is
-the value commonly used for Cu-Zr metallic glasses to remove the tiny, noise-born faces that would
-otherwise turn <0,0,12,0> icosahedra into e.g. <0,1,10,2>. It does not affect volumes. Because the
+a value used in many Cu-Zr metallic-glass studies to drop the tiny faces, born of thermal noise near
+degenerate vertices, that would otherwise turn e.g. a <0,0,12,0> icosahedron into <0,1,10,2>. It does not affect volumes. Because the
 two cells sharing a face have different surface areas, the neighbour list keeps a face only when it is
 kept in *both* cells' indices, so that the list stays symmetric (so #neighbours(i) <= sum(index[i]),
 equal except for a face lying between the two cells' thresholds).
@@ -83,27 +83,27 @@ def voronoi(positions, cell, face_area_fraction=0.01, margin=None):
     margin = 2.5 * (box_volume / n) ** (1.0 / 3.0) if auto else float(margin)
     s = positions @ np.linalg.inv(cell)
     s -= np.floor(s)
-    while True:
+    for _ in range(6 if auto else 1):
         result = _tessellate(s, cell, widths, margin, face_area_fraction, box_volume)
         if isinstance(result, Tessellation):
             return result
-        if not auto:
-            raise ValueError(f"Voronoi cells not certified exact with margin {margin:.4g} Å ({result}); "
-                             "use a larger margin")
-        if margin > 4.0 * widths.max() + 1e3:
-            raise ValueError(f"Voronoi tessellation failed ({result}); are two atoms at the same place?")
         margin *= 1.5
+    raise ValueError(f"Voronoi cells not certified exact with margin {margin / 1.5:.4g} Å ({result}); "
+                     "use a larger margin")
 
 
 def _tessellate(s, cell, widths, margin, fraction, box_volume):
-    """One attempt with a given margin: a Tessellation, or a string saying why it is not certified."""
+    """One attempt with a given margin: a Tessellation, or a string saying why the margin is too small.
+
+    Raises ValueError for coincident atoms or a volume sum off by more than 1e-6 (not a margin problem).
+    """
     n = len(s)
     owner, sp = _ghosts(s, widths, margin)
     points = sp @ cell
     try:
         vor = Voronoi(points)
-    except Exception as exc:                                     # qhull error: degenerate input
-        return f"qhull failed: {exc}"
+    except Exception as exc:                                     # scipy.spatial.QhullError
+        raise ValueError(f"qhull failed on {len(points)} points: {exc}") from exc
 
     rp = vor.ridge_points                                        # (R, 2) generating points of each ridge
     real = rp < n
@@ -112,6 +112,8 @@ def _tessellate(s, cell, widths, margin, fraction, box_volume):
     face_ridge = np.concatenate([sel[real[sel, 0]], sel[real[sel, 1]]])
     a = np.concatenate([rp[sel[real[sel, 0]], 0], rp[sel[real[sel, 1]], 1]])
     b = np.concatenate([rp[sel[real[sel, 0]], 1], rp[sel[real[sel, 1]], 0]])
+    if (np.bincount(a, minlength=n) == 0).any():
+        raise ValueError("an atom has no Voronoi cell: two atoms (or periodic images) at the same place?")
 
     # Ragged ridge vertex lists -> flat arrays for the selected ridges.
     counts_all = np.fromiter(map(len, vor.ridge_vertices), dtype=np.intp, count=len(rp))
@@ -160,7 +162,7 @@ def _tessellate(s, cell, widths, margin, fraction, box_volume):
     area = area_r[ridge_slot]
     volume = np.bincount(a, area * dist[ridge_slot] / 6.0, minlength=n)
     if abs(volume.sum() - box_volume) > 1e-6 * box_volume:
-        return f"volumes sum to {volume.sum():.10g} Å³, box is {box_volume:.10g} Å³"
+        raise ValueError(f"Voronoi volumes sum to {volume.sum():.10g} Å³ but the box is {box_volume:.10g} Å³")
 
     surface = np.bincount(a, area, minlength=n)
     kept = area >= fraction * surface[a]                         # kept in cell a's index

@@ -1,0 +1,150 @@
+"""A graph attention network, and F independent copies of it trained as one model.
+
+The study's model: L ``GATConv`` layers of width M with N attention heads,
+Mish activations, fully connected layers after them, two-class output
+(Lee & Ryu 2022; Veličković et al. 2018). Heads are CONCATENATED (each
+layer outputs N·M channels), as in PyG's default and the shared baseline: with
+averaged heads N would add attention samples but no capacity, and the study
+varies M and N as separate axes of capacity.
+
+``StackedGAT`` holds ``folds`` such models with the same architecture and
+separate weights. Its forward pass runs all of them at once on a batch that
+holds, for each model, graphs of the same node count (every graph of a
+campaign has the same atoms): the dense maps are one batched matmul, the
+attention is one scatter over the disjoint union of the graphs. With
+``folds=1`` it is numerically the plain PyG model (tests check it against
+``torch_geometric.nn.GATConv``). This is how the 4 folds of a grid point
+train together and fill a GPU that one small model leaves idle.
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def _glorot(t: torch.Tensor) -> None:
+    fan_in, fan_out = t.shape[-2], t.shape[-1]
+    a = math.sqrt(6.0 / (fan_in + fan_out))
+    nn.init.uniform_(t, -a, a)
+
+
+def add_self_loops(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """(2, E) edges without self loops -> (2, E + num_nodes) with one self loop per node."""
+    keep = edge_index[0] != edge_index[1]
+    loops = torch.arange(num_nodes, device=edge_index.device).repeat(2, 1)
+    return torch.cat([edge_index[:, keep], loops], dim=1)
+
+
+def segment_softmax(logits: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """Softmax of logits (E, H) over the edges that share a target node index (E,)."""
+    h = logits.shape[1]
+    idx = index.unsqueeze(1).expand(-1, h)
+    peak = torch.full((num_nodes, h), -torch.inf, device=logits.device, dtype=logits.dtype)
+    peak = peak.scatter_reduce(0, idx, logits, reduce="amax", include_self=True)
+    e = torch.exp(logits - peak.index_select(0, index))
+    total = torch.zeros((num_nodes, h), device=logits.device, dtype=logits.dtype).index_add_(0, index, e)
+    return e / total.index_select(0, index).clamp_min(1e-16)
+
+
+class StackedGATLayer(nn.Module):
+    """``folds`` GATConv layers (in_dim -> heads x out_dim, concatenated) evaluated together.
+
+    Shapes: x (F, n, in_dim); edge_index (2, E) over the F·n nodes of the union
+    (node f·n + i is node i of model f), self loops included.
+    Returns (F, n, heads·out_dim) and, if asked, attention (E, heads).
+    """
+
+    def __init__(self, in_dim: int, out_dim: int, heads: int, folds: int = 1, negative_slope: float = 0.2):
+        super().__init__()
+        self.in_dim, self.out_dim, self.heads, self.folds = in_dim, out_dim, heads, folds
+        self.negative_slope = negative_slope
+        self.weight = nn.Parameter(torch.empty(folds, in_dim, heads * out_dim))
+        self.att_src = nn.Parameter(torch.empty(folds, heads, out_dim))
+        self.att_dst = nn.Parameter(torch.empty(folds, heads, out_dim))
+        self.bias = nn.Parameter(torch.empty(folds, heads * out_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        for f in range(self.folds):
+            _glorot(self.weight.data[f])
+            _glorot(self.att_src.data[f].reshape(1, -1))
+            _glorot(self.att_dst.data[f].reshape(1, -1))
+        nn.init.zeros_(self.bias)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, return_attention: bool = False):
+        f, n, _ = x.shape
+        h = torch.bmm(x, self.weight).view(f, n, self.heads, self.out_dim)             # (F, n, H, C)
+        a_src = (h * self.att_src[:, None]).sum(-1).reshape(f * n, self.heads)          # (F·n, H)
+        a_dst = (h * self.att_dst[:, None]).sum(-1).reshape(f * n, self.heads)
+        src, dst = edge_index
+        alpha = F.leaky_relu(a_src.index_select(0, src) + a_dst.index_select(0, dst), self.negative_slope)
+        alpha = segment_softmax(alpha, dst, f * n)                                      # (E, H)
+        messages = h.reshape(f * n, self.heads, self.out_dim).index_select(0, src) * alpha.unsqueeze(-1)
+        out = torch.zeros(f * n, self.heads, self.out_dim, device=x.device, dtype=h.dtype)
+        out.index_add_(0, dst, messages)
+        out = out.view(f, n, self.heads * self.out_dim) + self.bias[:, None]
+        return (out, alpha) if return_attention else out
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, heads={self.heads}, "
+                f"folds={self.folds})")
+
+
+class StackedLinear(nn.Module):
+    """``folds`` linear maps: (F, n, in) -> (F, n, out)."""
+
+    def __init__(self, in_dim: int, out_dim: int, folds: int = 1):
+        super().__init__()
+        self.in_dim, self.out_dim, self.folds = in_dim, out_dim, folds
+        self.weight = nn.Parameter(torch.empty(folds, in_dim, out_dim))
+        self.bias = nn.Parameter(torch.empty(folds, 1, out_dim))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        bound = 1 / math.sqrt(self.in_dim)  # torch.nn.Linear's default
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(self.bias, x, self.weight)
+
+    def __repr__(self) -> str:
+        return f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, folds={self.folds})"
+
+
+class StackedGAT(nn.Module):
+    """L GAT layers (width M, N heads, concatenated), Mish, then FC(N·M -> M) -> Mish -> FC(M -> 2).
+
+    forward(x (F, n, in_dim), edge_index (2, E) over the union with self loops) -> logits (F, n, 2).
+    """
+
+    def __init__(self, in_dim: int, layers: int, width: int, heads: int, folds: int = 1):
+        super().__init__()
+        self.layers, self.width, self.heads, self.folds = layers, width, heads, folds
+        dims = [in_dim] + [width * heads] * layers
+        self.convs = nn.ModuleList(StackedGATLayer(dims[i], width, heads, folds) for i in range(layers))
+        self.fc1 = StackedLinear(width * heads, width, folds)
+        self.fc2 = StackedLinear(width, 2, folds)
+
+    def reset_parameters(self) -> None:
+        for m in [*self.convs, self.fc1, self.fc2]:
+            m.reset_parameters()
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        for conv in self.convs:
+            x = F.mish(conv(x, edge_index))
+        return self.fc2(F.mish(self.fc1(x)))
+
+    def __repr__(self) -> str:
+        return (f"{self.__class__.__name__}(L={self.layers}, M={self.width}, N={self.heads}, "
+                f"folds={self.folds})")
+
+
+def union_edges(edge_indices: list[torch.Tensor], nodes_per_model: int) -> torch.Tensor:
+    """Edges of F models' node sets (each (2, E_f) over 0..nodes_per_model-1) as one (2, ΣE_f + F·n)
+    edge list over the union, with self loops."""
+    shifted = [e + f * nodes_per_model for f, e in enumerate(edge_indices)]
+    return add_self_loops(torch.cat(shifted, dim=1), len(edge_indices) * nodes_per_model)

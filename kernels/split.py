@@ -1,0 +1,21 @@
+"""Specimen-grouped splits: all six shear directions of a specimen stay in one set."""
+from __future__ import annotations
+
+import numpy as np
+
+
+def split_specimens(n: int, sizes: tuple[int, int, int], seed: int) -> tuple[list[int], list[int], list[int]]:
+    """(train, validation, test) specimen ids from a seeded permutation of range(n); sizes sum to n."""
+    if sum(sizes) != n:
+        raise ValueError(f"split sizes {sizes} do not add up to {n} specimens")
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    a, b = sizes[0], sizes[0] + sizes[1]
+    return sorted(order[:a]), sorted(order[a:b]), sorted(order[b:])
+
+
+def cv_folds(specimens: list[int], folds: int, seed: int) -> list[list[int]]:
+    """Disjoint held-out groups of ``specimens`` for ``folds``-fold cross-validation (sizes differ by ≤ 1)."""
+    if len(specimens) < folds:
+        raise ValueError(f"{len(specimens)} specimens cannot make {folds} folds")
+    order = np.random.default_rng(seed + 1).permutation(sorted(specimens)).tolist()
+    return [sorted(order[f::folds]) for f in range(folds)]

@@ -1,0 +1,72 @@
+"""Metrics against hand-computed values and scikit-learn."""
+import math
+
+import numpy as np
+import pytest
+from sklearn import metrics as skm
+
+from kernels.metrics import bootstrap, confusion, from_confusion, metrics
+
+
+def test_hand_computed_confusion():
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 0])
+    p = np.array([1, 1, 0, 1, 0, 0, 0, 0])
+    c = confusion(y, p)
+    assert c == {"tp": 2, "fp": 1, "fn": 1, "tn": 4}
+    m = from_confusion(c)
+    assert m["recall"] == pytest.approx(2 / 3)
+    assert m["precision"] == pytest.approx(2 / 3)
+    assert m["f1"] == pytest.approx(4 / 6)
+    assert m["mcc"] == pytest.approx((2 * 4 - 1 * 1) / math.sqrt(3 * 3 * 5 * 5))
+
+
+def test_the_studys_numbers():
+    """Lee & Ryu's confusion matrix (TP 1,134, FP 126,180, FN 486, TN 772,200) and their printed metrics."""
+    m = from_confusion({"tp": 1134, "fp": 126180, "fn": 486, "tn": 772200})
+    assert m["recall"] == pytest.approx(0.7000, abs=5e-4)
+    assert m["precision"] == pytest.approx(0.0089, abs=5e-4)
+    assert m["mcc"] == pytest.approx(0.0662, abs=2e-3)
+
+
+def test_against_sklearn_on_random_scores():
+    rng = np.random.default_rng(0)
+    y = rng.random(5000) < 0.02
+    s = np.clip(rng.random(5000) * 0.8 + 0.3 * y, 0, 1)
+    m = metrics(y, s)
+    pred = s >= 0.5
+    assert m["recall"] == pytest.approx(skm.recall_score(y, pred))
+    assert m["precision"] == pytest.approx(skm.precision_score(y, pred))
+    assert m["f1"] == pytest.approx(skm.f1_score(y, pred))
+    assert m["mcc"] == pytest.approx(skm.matthews_corrcoef(y, pred))
+    assert m["auc"] == pytest.approx(skm.roc_auc_score(y, s))
+    assert m["ap"] == pytest.approx(skm.average_precision_score(y, s))
+    assert m["class_ratio"] == pytest.approx(y.sum() / (~y).sum())
+
+
+def test_perfect_and_inverted_classifiers():
+    y = np.array([0, 0, 0, 1, 1, 0, 0, 1])
+    perfect = metrics(y, y.astype(float))
+    inverted = metrics(y, 1.0 - y)
+    assert perfect["mcc"] == pytest.approx(1.0) and perfect["auc"] == 1.0 and perfect["ap"] == 1.0
+    assert inverted["mcc"] == pytest.approx(-1.0) and inverted["auc"] == 0.0
+    assert inverted["recall"] == 0.0 and inverted["precision"] == 0.0
+
+
+def test_undefined_values_are_nan():
+    y = np.array([0, 0, 1])
+    m = metrics(y, np.zeros(3))  # nothing predicted positive
+    assert math.isnan(m["precision"]) and m["recall"] == 0.0
+    m = metrics(np.zeros(4), np.linspace(0, 1, 4))  # no positives at all
+    assert math.isnan(m["auc"]) and math.isnan(m["recall"])
+
+
+def test_bootstrap_interval_brackets_the_estimate():
+    rng = np.random.default_rng(1)
+    groups = np.repeat(np.arange(10), 200)
+    y = rng.random(2000) < 0.05
+    s = np.clip(rng.random(2000) * 0.7 + 0.4 * y, 0, 1)
+    ci = bootstrap(y, s, groups, n=200, seed=0)
+    m = metrics(y, s)
+    for k in ("recall", "auc", "mcc"):
+        lo, hi = ci[k]
+        assert lo <= m[k] <= hi and hi - lo > 0
