@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import argparse
-import os
+import signal
 import sys
 import traceback
 
@@ -16,6 +16,8 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--config", metavar="FILE", help="YAML file overriding keys of the preset")
     common.add_argument("--store", metavar="PATH", help="Zarr store (default: the config's 'store', else ./PRESET.zarr)")
     common.add_argument("--cores", type=int, metavar="N", help="cores of the local cluster (cluster.cores)")
+    common.add_argument("--cluster", choices=("local", "slurm"),
+                        help="where tasks run (cluster.kind): this machine, or SLURM worker jobs")
     common.add_argument("--debug", action="store_true", help="show tracebacks")
     p = argparse.ArgumentParser(prog="python -m campaign", description=("Campaign manager for the Lee & Ryu (2022) STZ study: melt, quench and AQS-shear "
                      "Cu64Zr36 glasses with LAMMPS, label the first D2min events, keep it all in a Zarr store."))
@@ -24,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     launch.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
     sub.add_parser("status", parents=[common], help="done / failed / pending tasks per stage")
     sub.add_parser("config", parents=[common], help="print the merged, validated configuration")
+    sub.add_parser("report", parents=[common], help="write the HTML and Markdown report of the store's results")
     return p
 
 
@@ -33,11 +36,14 @@ def _load(args) -> dict:
         overrides["store"] = args.store
     if args.cores is not None:
         overrides["cluster"] = {"cores": args.cores}
+    if args.cluster is not None:
+        overrides.setdefault("cluster", {})["kind"] = args.cluster
     preset = args.preset or "smoke"
     return config_mod.load(preset, args.config, overrides)
 
 
 def main(argv: list[str] | None = None) -> int:
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `... | head` ends quietly
     args = _parser().parse_args(argv)
     try:
         cfg = _load(args)
@@ -47,6 +53,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             from campaign.status import status
             return status(cfg)
+        if args.command == "report":
+            from campaign.report import build
+            build(cfg)
+            return 0
         from campaign.launch import launch
         return 1 if launch(cfg, dry_run=args.dry_run) else 0
     except KeyboardInterrupt:

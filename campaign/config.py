@@ -15,7 +15,14 @@ from numbers import Real
 
 import yaml
 
+from campaign import slurm as slurm_mod
+
 PRESETS = ("smoke", "small", "paper")
+LOSSES = ("weighted_ce", "focal")
+SAMPLINGS = ("none", "undersample", "oversample")
+STRATEGIES = ("focal", "undersample", "oversample")
+BASELINES = ("random", "logistic", "boosted_trees")
+METRICS = ("recall", "precision", "f1", "mcc", "auc", "ap")
 DIRECTIONS = ("xy", "yz", "xz", "-xy", "-yz", "-xz")
 
 
@@ -104,6 +111,10 @@ def _integer(v):
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+def _int_list(v):
+    return isinstance(v, list) and all(_integer(x) for x in v)
+
+
 # key: (type test, type name, value test, value rule); None = no value test
 _RULES = {
     "seed": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
@@ -111,6 +122,31 @@ _RULES = {
     "cluster.kind": (lambda v: isinstance(v, str), "a string", lambda v: v in ("local", "slurm"), "local or slurm"),
     "cluster.cores": (lambda v: v is None or _integer(v), "an integer or null", lambda v: v is None or v >= 1, ">= 1"),
     "cluster.dashboard_address": (lambda v: isinstance(v, str), "a string like ':8787'", None, ""),
+    "cluster.slurm.queue": (lambda v: v is None or isinstance(v, str), "a partition name or null", None, ""),
+    "cluster.slurm.account": (lambda v: v is None or isinstance(v, str), "an account name or null", None, ""),
+    "cluster.slurm.walltime": (lambda v: slurm_mod.walltime_seconds(v) is not None, "a time like '01:00:00'",
+                               lambda v: slurm_mod.walltime_seconds(v) > 0, "HH:MM:SS or D-HH:MM:SS, not zero"),
+    "cluster.slurm.memory": (lambda v: isinstance(v, str), "a string like '4GB'", slurm_mod.memory_ok,
+                             "a size with a unit, like 4GB or 500MB"),
+    "cluster.slurm.cores": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "cluster.slurm.jobs": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "cluster.slurm.adaptive": (lambda v: isinstance(v, bool), "true or false", None, ""),
+    "cluster.slurm.minimum_jobs": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
+    "cluster.slurm.maximum_jobs": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "cluster.slurm.interface": (lambda v: v is None or (isinstance(v, str) and v.strip() != ""),
+                                "an interface name like 'ib0' or null", None, ""),
+    "cluster.slurm.job_extra_directives": (lambda v: isinstance(v, list), "a list", slurm_mod.directives_ok,
+                                           "a list of sbatch options like '--qos=normal' (no '#SBATCH')"),
+    "cluster.slurm.worker_lifetime_margin": (lambda v: slurm_mod.duration_seconds(v) is not None,
+                                             "a duration like '5m', '300s' or 0", lambda v: slurm_mod.duration_seconds(v) >= 0,
+                                             ">= 0"),
+    "cluster.slurm.max_task_retries": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
+    "cluster.slurm.log_directory": (lambda v: v is None or isinstance(v, str), "a path or null", None, ""),
+    "cluster.slurm.gpu_jobs": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
+    "cluster.slurm.gpus_per_job": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "cluster.slurm.gpu_queue": (lambda v: v is None or isinstance(v, str), "a partition name or null", None, ""),
+    "cluster.slurm.gpu_extra_directives": (lambda v: isinstance(v, list), "a list", slurm_mod.directives_ok,
+                                           "a list of sbatch options like '--constraint=a100' (no '#SBATCH')"),
     "mpi.ranks": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
     "mpi.threads": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
     "mpi.launcher": (lambda v: isinstance(v, str) and v.strip() != "", "a command", None, ""),
@@ -149,6 +185,32 @@ _RULES = {
                              lambda v: v in ("auto", "dense", "sparse", "torch"), "auto, dense, sparse or torch"),
     "features.stiffness_strain": (_number, "a number", lambda v: 0 < v <= 1e-2, "in (0, 0.01]"),
     "features.stiffness_ftol": (_number, "a number", lambda v: v > 0, "> 0"),
+    "split.fractions": (lambda v: isinstance(v, list) and len(v) == 3 and all(_number(x) for x in v),
+                        "a list of three numbers", lambda v: all(x > 0 for x in v), "positive"),
+    "split.folds": (_integer, "an integer", lambda v: v >= 2, ">= 2"),
+    "split.seed": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
+    "grid.layers": (_int_list, "a list of integers", lambda v: len(v) > 0 and min(v) >= 1, "non-empty, >= 1"),
+    "grid.width": (_int_list, "a list of integers", lambda v: len(v) > 0 and min(v) >= 1, "non-empty, >= 1"),
+    "grid.heads": (_int_list, "a list of integers", lambda v: len(v) > 0 and min(v) >= 1, "non-empty, >= 1"),
+    "train.threshold_A2": (_number, "a number", lambda v: v > 0, "> 0"),
+    "train.epochs": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "train.patience": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "train.learning_rate": (_number, "a number", lambda v: 0 < v < 1, "in (0, 1)"),
+    "train.batch_graphs": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "train.stack_folds": (lambda v: isinstance(v, bool), "true or false", None, ""),
+    "train.loss": (lambda v: isinstance(v, str), "a string", lambda v: v in LOSSES, f"one of {LOSSES}"),
+    "train.focal_gamma": (_number, "a number", lambda v: v >= 0, ">= 0"),
+    "train.sampling": (lambda v: isinstance(v, str), "a string", lambda v: v in SAMPLINGS, f"one of {SAMPLINGS}"),
+    "train.sampling_ratio": (_number, "a number", lambda v: v > 0, "> 0"),
+    "train.device": (lambda v: isinstance(v, str), "a string", lambda v: v in ("auto", "cpu", "cuda"),
+                     "auto, cpu or cuda"),
+    "train.seed": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
+    "report.sweep_metric": (lambda v: isinstance(v, str), "a string", lambda v: v in METRICS, f"one of {METRICS}"),
+    "report.strategies": (lambda v: isinstance(v, list), "a list",
+                          lambda v: all(x in STRATEGIES for x in v), f"a list from {STRATEGIES}"),
+    "report.baselines": (lambda v: isinstance(v, list), "a list",
+                         lambda v: all(x in BASELINES for x in v), f"a list from {BASELINES}"),
+    "report.bootstrap": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
 }
 
 
@@ -193,6 +255,14 @@ def validate(cfg: dict) -> None:
         raise ConfigError("'quench.final_temperature_K' must be below 'liquid.temperature_K'")
     if _steps(liquid["snapshot_interval_ps"], cfg) < 1:
         raise ConfigError("'liquid.snapshot_interval_ps' is shorter than one timestep")
+    if cfg["train"]["threshold_A2"] not in cfg["labels"]["thresholds_A2"]:
+        raise ConfigError(f"'train.threshold_A2' ({cfg['train']['threshold_A2']}) must be one of "
+                          f"'labels.thresholds_A2' {cfg['labels']['thresholds_A2']}")
+    train_val = split_sizes(cfg)
+    if min(train_val) < 1 or train_val[0] + train_val[1] < cfg["split"]["folds"]:
+        raise ConfigError(f"'quench.specimens' ({cfg['quench']['specimens']}) gives a train/validation/test split "
+                          f"of {train_val}: need at least one test specimen and 'split.folds' "
+                          f"({cfg['split']['folds']}) train + validation specimens")
     cores = cfg["cluster"]["cores"]
     if cfg["cluster"]["kind"] == "local":
         have = cores or os.cpu_count()
@@ -202,10 +272,21 @@ def validate(cfg: dict) -> None:
                               f"{have} cores of the local cluster ('cluster.cores')")
         if cores is not None and cores > os.cpu_count():
             raise ConfigError(f"'cluster.cores' ({cores}) is more than this machine's {os.cpu_count()} cores")
+    if cfg["cluster"]["kind"] == "slurm":
+        slurm_mod.check(cfg)
 
 
 def _steps(ps: float, cfg: dict) -> int:
     return int(round(ps / cfg["system"]["timestep_ps"]))
+
+
+def split_sizes(cfg: dict) -> tuple[int, int, int]:
+    """(train, validation, test) specimen counts of the 3:1:1-style split."""
+    n = cfg["quench"]["specimens"]
+    fr = cfg["split"]["fractions"]
+    test = int(round(n * fr[2] / sum(fr)))
+    val = int(round(n * fr[1] / sum(fr)))
+    return n - val - test, val, test
 
 
 def n_snapshots(cfg: dict) -> int:

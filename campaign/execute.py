@@ -36,13 +36,17 @@ def launcher_command(launcher: str) -> list[str]:
 def execute(spec: dict, ranks: int, threads: int, launcher: str) -> dict:
     """Run ``python -m jobs SPEC`` under ``launcher -n ranks``.
 
-    Returns {"key", "status": "done"|"failed", "seconds", "reason"}; never raises for a
-    failed job, which has a failure record in the store when this returns.
+    A spec may stand for several tasks (``members``, e.g. the stacked folds of a grid
+    point), each with its own record. Returns {"key", "status": "done"|"failed",
+    "members": {key: status}, "seconds", "summary" | "reason"}; never raises for a failed
+    job: every member that did not finish has a failure record when this returns.
     """
     store, key = spec["store"], spec["key"]
+    members = spec.get("members", [key])
     out_path = layout.log_path(store, f"{spec['stage']}-{key}.out")
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
-    records.remove(store, key)  # an earlier failure's record must not speak for this run
+    for member in members:
+        records.remove(store, member)  # an earlier failure's record must not speak for this run
     cmd = [*launcher_command(launcher), "-n", str(ranks), sys.executable, "-m", "jobs", json.dumps(spec)]
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "PYTHONUNBUFFERED": "1"}
     t0 = time.time()
@@ -53,12 +57,20 @@ def execute(spec: dict, ranks: int, threads: int, launcher: str) -> dict:
         except OSError as e:
             code, reason = -1, f"cannot start {cmd[0]}: {e}"
     seconds = round(time.time() - t0, 3)
-    rec = records.read_all_keys(store, [key]).get(key)
-    if code == 0 and rec and rec["status"] == records.DONE:
-        return {"key": key, "status": records.DONE, "seconds": seconds, "summary": rec.get("summary", {})}
-    if rec is None or rec["status"] != records.FAILED:
+    recs = records.read_all_keys(store, members)
+    done = {m: recs.get(m, {}).get("status") == records.DONE for m in members}
+    if all(done.values()):  # every record written: done, whatever the launcher's exit status
+        return {"key": key, "status": records.DONE, "members": {m: records.DONE for m in members},
+                "seconds": seconds, "summary": recs[members[0]].get("summary", {}),
+                "summaries": {m: recs[m].get("summary", {}) for m in members}}
+    if code != -1:
         with open(out_path, errors="replace") as f:
-            tail = f.read()[-TAIL:]
-        reason = f"exit status {code} without a record; output ends:\n{tail}" if code != -1 else reason
-        rec = records.write(store, key, records.FAILED, spec["code_version"], stage=spec["stage"], reason=reason)
-    return {"key": key, "status": records.FAILED, "seconds": seconds, "reason": rec["reason"]}
+            reason = f"exit status {code}; output ends:\n{f.read()[-TAIL:]}"
+    for m in members:
+        if not done[m] and m not in recs:
+            recs[m] = records.write(store, m, records.FAILED, spec["code_version"], stage=spec["stage"],
+                                    reason=reason)
+    failed = [m for m in members if not done[m]]
+    return {"key": key, "status": records.FAILED, "seconds": seconds,
+            "members": {m: records.DONE if done[m] else records.FAILED for m in members},
+            "reason": recs[failed[0]].get("reason", reason)}

@@ -1,15 +1,17 @@
 """Launch or resume a campaign: run every planned task that has no completion record."""
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
 
 from campaign import config as config_mod
 from campaign import state
-from campaign.cluster import RESOURCE, open_cluster
+from campaign.cluster import RESOURCE, declares_gpu_pool, lost, open_cluster
 from campaign.execute import execute
 from campaign.plan import plan as make_plan
+from campaign.tasks import TrainFold
 from campaign.version import code_version
 
 
@@ -18,8 +20,8 @@ def _spec(task, store: str, threads: int) -> dict:
             "params": task.params(), "threads": threads}
 
 
-def _describe(outcome: dict) -> str:
-    summary = outcome.get("summary") or {}
+def _describe(summary: dict) -> str:
+    """One line about a finished task, from its record's summary."""
     if "first_strain" in summary:
         fired = ["-" if s is None or s != s else f"{s:.4f}" for s in summary["first_strain"]]
         return f"first events at strain {' '.join(fired)} ({' '.join(map(str, summary['event_atoms']))} atoms)"
@@ -27,6 +29,17 @@ def _describe(outcome: dict) -> str:
         return f"{summary['energy_per_atom_eV']:.4f} eV/atom, {summary['density_per_A3']:.4f} atoms/A^3"
     if "mean_temperature_K" in summary:
         return f"{summary['mean_temperature_K']:.0f} K, {summary['mean_density_per_A3']:.4f} atoms/A^3"
+    if "C44_GPa" in summary:
+        return f"C44 C55 C66 = {summary['C44_GPa']:.1f} {summary['C55_GPa']:.1f} {summary['C66_GPa']:.1f} GPa"
+    if "n_low_modes" in summary:
+        return (f"{summary['icosahedral_fraction']:.1%} <0,0,12,0>, {summary['mean_neighbours']:.1f} Voronoi "
+                f"neighbours, {summary['n_low_modes']} low modes")
+    if "positives" in summary:
+        return f"{summary['n_edges']} edges, STZ atoms per threshold {summary['positives']}"
+    if "mcc" in summary:
+        text = " ".join(f"{m} {summary[m]:.3f}" if summary[m] is not None else f"{m} -"
+                        for m in ("recall", "precision", "mcc", "auc"))
+        return f"{summary['point']}: {text}" if summary.get("point") else text
     return ""
 
 
@@ -40,14 +53,47 @@ def launch(cfg: dict, dry_run: bool = False, out=sys.stdout) -> int:
     print(f"store {store}: {len(tasks) - len(todo)} of {len(tasks)} tasks done, {len(todo)} to run", file=out)
     if dry_run:
         for t in todo:
-            print(f"  would run  {t.label:<18} {t.key}  ({states[t.key]})", file=out)
+            print(f"  would run  {t.label:<22} {t.key}  ({states[t.key]})", file=out)
         return 0
     if not todo:
         return 0
     state.init_store(store, cfg, tasks, config_mod.science_hash(cfg), code_version())
     with open_cluster(cfg) as client:
         print(f"dashboard: {client.dashboard_link}", file=out, flush=True)
-        return _run(client, cfg, todo, states, store, out)
+        unfinished = _run(client, cfg, todo, states, store, out)
+    if unfinished == 0:
+        from campaign.report import build
+        build(cfg, out=out)
+    return unfinished
+
+
+def _groups(tasks: list, cfg: dict) -> list[list]:
+    """Ready tasks as submissions: the folds of one grid point go together when train.stack_folds."""
+    groups: dict = {}
+    for t in tasks:
+        stacked = cfg["train"]["stack_folds"] and isinstance(t, TrainFold)
+        groups.setdefault((t.STAGE, t.point) if stacked else t.key, []).append(t)
+    return list(groups.values())
+
+
+def _group_spec(group: list, store: str, cfg: dict) -> dict:
+    """One job's spec for a group of tasks (usually a group of one)."""
+    first = group[0]
+    spec = _spec(first, store, first.cores(cfg)[1])
+    spec["params"].update(first.runtime(cfg))
+    if isinstance(first, TrainFold):  # TrainFoldsJob takes a list of folds
+        members = [t.key for t in group]
+        spec["key"] = "folds-" + hashlib.sha256(" ".join(members).encode()).hexdigest()[:16]
+        spec["members"] = members
+        spec["params"].update(folds=[t.fold for t in group], fold_keys=members,
+                              held_out=[list(t.held_out) for t in group])
+    return spec
+
+
+def _gpu_pool(client) -> bool:
+    """Whether any worker of the cluster offers a GPU resource."""
+    workers = client.scheduler_info().get("workers", {}).values()
+    return any("GPU" in (w.get("resources") or {}) for w in workers)
 
 
 def _run(client, cfg, todo, states, store, out) -> int:
@@ -55,32 +101,42 @@ def _run(client, cfg, todo, states, store, out) -> int:
 
     waiting = {t.key: t for t in todo}
     running = {}
-    blocked = 0
     finished = 0
     t0 = time.time()
+    gpu = declares_gpu_pool(cfg) or _gpu_pool(client)  # SLURM GPU jobs may still be queued
 
     def submit_ready():
-        for key, t in list(waiting.items()):
-            if all(states.get(d) == state.DONE for d in t.deps):
-                del waiting[key]
-                ranks, threads = t.cores(cfg)
-                fut = client.submit(execute, _spec(t, store, threads), ranks, threads, cfg["mpi"]["launcher"],
-                                    key=f"{t.STAGE}-{t.key}", pure=False, resources={RESOURCE: ranks * threads})
-                running[fut] = t
-                ready.add(fut)
+        ready_now = [t for t in waiting.values() if all(states.get(d) == state.DONE for d in t.deps)]
+        for group in _groups(ready_now, cfg):
+            for t in group:
+                del waiting[t.key]
+            first = group[0]
+            ranks, threads = first.cores(cfg)
+            need = {"GPU": 1} if (gpu and first.wants_gpu) else {RESOURCE: ranks * threads}
+            spec = _group_spec(group, store, cfg)
+            fut = client.submit(execute, spec, ranks, threads, cfg["mpi"]["launcher"],
+                                key=f"{first.STAGE}-{spec['key']}", pure=False, resources=need)
+            running[fut] = group
+            ready.add(fut)
 
     ready = as_completed()
     submit_ready()
     for fut in ready:
-        t = running.pop(fut)
-        outcome = fut.result()
-        states[t.key] = outcome["status"]
-        finished += 1
-        line = f"[{finished:>3}/{len(todo)}] {outcome['status']:<6} {t.label:<18} {outcome['seconds']:7.1f} s"
-        if outcome["status"] == state.DONE:
-            print(f"{line}  {_describe(outcome)}", file=out, flush=True)
-        else:
-            print(f"{line}  {outcome['reason'].strip().splitlines()[-1][:200]}", file=out, flush=True)
+        group = running.pop(fut)
+        try:
+            outcome = fut.result()
+        except Exception as e:  # the cluster lost it (its workers died), not the job: record it, go on
+            outcome = lost(e, [t.key for t in group], group[0].STAGE, store, code_version())
+        for t in group:
+            status = outcome["members"][t.key]
+            states[t.key] = status
+            finished += 1
+            line = f"[{finished:>3}/{len(todo)}] {status:<6} {t.label:<22} {outcome['seconds']:7.1f} s"
+            if status == state.DONE:
+                summary = outcome["summary"] if len(group) == 1 else outcome["summaries"].get(t.key, {})
+                print(f"{line}  {_describe(summary)}", file=out, flush=True)
+            else:
+                print(f"{line}  {outcome['reason'].strip().splitlines()[-1][:200]}", file=out, flush=True)
         submit_ready()
     blocked = len(waiting)
     failed = sum(1 for t in todo if states[t.key] == state.FAILED)

@@ -3,8 +3,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from campaign.config import n_snapshots
-from campaign.tasks import Elastic, Graph, Liquid, Quench, Section, Shear, Structure, Task
+from campaign.config import METRICS, n_snapshots, split_sizes
+from campaign.tasks import (Baseline, Elastic, Final, Graph, Liquid, Quench, Section, Shear, Structure, Task,
+                            TrainFold)
+from kernels.split import cv_folds, split_specimens
+
+# options of train: that change what a training computes (device and stacking only change how)
+LEARNING = ("epochs", "patience", "learning_rate", "batch_graphs", "loss", "focal_gamma", "sampling",
+            "sampling_ratio", "seed")
 
 
 def microstates(cfg: dict) -> list[int]:
@@ -41,4 +47,53 @@ def plan(cfg: dict) -> list[Task]:
     graphs = [Graph(structure_key=structure[s.specimen].key, elastic_key=elastic[s.specimen].key,
                     shear_key=s.key, specimen=s.specimen, direction=s.direction)
               for s in shears]
-    return [liquid, *quenches, *shears, *elastic, *structure, *graphs]
+    return [liquid, *quenches, *shears, *elastic, *structure, *graphs, *learning(cfg, graphs)]
+
+
+def split(cfg: dict) -> tuple[list[int], list[int], list[int]]:
+    """(train, validation, test) specimens."""
+    return split_specimens(cfg["quench"]["specimens"], split_sizes(cfg), cfg["split"]["seed"])
+
+
+def learning(cfg: dict, graphs: list[Graph]) -> list[Task]:
+    """Cross-validation of the grid, the final models of Table 1, the threshold sweep, the
+    imbalance strategies and the baselines."""
+    train, val, test = split(cfg)
+    folds = cv_folds(train + val, cfg["split"]["folds"], cfg["split"]["seed"])
+    keys = {}
+    for g in graphs:
+        keys.setdefault(g.specimen, []).append(g.key)
+    graph_keys = lambda specimens: tuple(k for s in sorted(specimens) for k in keys[s])  # noqa: E731
+    directions = tuple(cfg["shear"]["directions"])
+    opts = {k: cfg["train"][k] for k in LEARNING}
+    threshold = cfg["train"]["threshold_A2"]
+    largest = (len(train) + len(val) - min(map(len, folds))) * len(directions)
+    steps = -(-largest // cfg["train"]["batch_graphs"])
+    cv = [TrainFold(layers=L, width=M, heads=N, fold=f, held_out=tuple(held), train_val=tuple(sorted(train + val)),
+                    directions=directions, threshold_A2=threshold, train=Section.of(opts),
+                    steps_per_epoch=steps, graph_keys=graph_keys(train + val))
+          for L in cfg["grid"]["layers"] for M in cfg["grid"]["width"] for N in cfg["grid"]["heads"]
+          for f, held in enumerate(folds)]
+    cv_keys = {}
+    for t in cv:
+        cv_keys.setdefault(t.point, []).append(t.key)
+    cv_keys = tuple((p, tuple(k)) for p, k in cv_keys.items())
+    parts = Section.of({"train": train, "val": val, "test": test})
+    all_graphs = graph_keys(train + val + test)
+
+    def final(name, metric, t, **changes):
+        return Final(name=name, select_metric=metric, cv_keys=cv_keys, split=parts, directions=directions,
+                     threshold_A2=t, train=Section.of({**opts, **changes}), bootstrap=cfg["report"]["bootstrap"],
+                     graph_keys=all_graphs)
+
+    finals = [final(f"opt-{m}", m, threshold) for m in METRICS]
+    sweep = cfg["report"]["sweep_metric"]
+    finals += [final(f"sweep-{sweep}-t{t:g}", sweep, t) for t in cfg["labels"]["thresholds_A2"] if t != threshold]
+    strategies = {"focal": {"loss": "focal", "sampling": "none"},
+                  "undersample": {"loss": "weighted_ce", "sampling": "undersample"},
+                  "oversample": {"loss": "weighted_ce", "sampling": "oversample"}}
+    finals += [final(f"strategy-{s}", sweep, threshold, **strategies[s]) for s in cfg["report"]["strategies"]]
+    baselines = [Baseline(name=f"{kind}-t{t:g}", kind=kind, split=parts, directions=directions, threshold_A2=t,
+                          bootstrap=cfg["report"]["bootstrap"], seed=cfg["train"]["seed"], graph_keys=all_graphs)
+                 for kind in cfg["report"]["baselines"] for t in cfg["labels"]["thresholds_A2"]]
+    return [*cv, *finals, *baselines]

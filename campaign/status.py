@@ -22,4 +22,20 @@ def status(cfg: dict, out=sys.stdout) -> int:
         if states[t.key] == state.FAILED:
             reason = recs[t.key].get("reason", "").strip().splitlines()
             print(f"failed  {t.label}  {t.key}: {reason[-1] if reason else ''}", file=out)
+    _print_running(cfg, tasks, out)
     return 0
+
+
+def _print_running(cfg: dict, tasks: list, out) -> None:
+    """Tasks running now, with the SLURM job of their worker, when a launch on SLURM is running."""
+    from campaign.slurm import running_tasks
+
+    running = running_tasks(cfg)
+    if running is None:
+        return
+    labels = {f"{t.STAGE}-{t.key}": t.label for t in tasks}
+    print(f"running now: {len(running)} task(s)", file=out)
+    for key, where in sorted(running.items()):
+        job = f"SLURM job {where['job']}" if where["job"] else "no SLURM job"
+        print(f"running {labels.get(key, key.split('-', 1)[0])}  {key.split('-', 1)[-1]}  "
+              f"{job} on {where['host']} (worker {where['name']})", file=out)

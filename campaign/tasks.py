@@ -44,6 +44,12 @@ class Task:
         """(MPI ranks, threads per rank) this task runs with."""
         return cfg["mpi"]["ranks"], cfg["mpi"]["threads"]
 
+    wants_gpu: ClassVar[bool] = False  # runs on a GPU worker when the cluster has them
+
+    def runtime(self, cfg: dict) -> dict:
+        """Parameters that change how, not what, it computes (not part of its key)."""
+        return {}
+
     def params(self) -> dict:
         """What the job needs: sections flattened, ``minimize`` kept as a mapping."""
         out = {}
@@ -207,3 +213,118 @@ class Graph(Task):
 
 
 STAGES = (Liquid, Quench, Shear, Elastic, Structure, Graph)
+
+
+def point_name(layers: int, width: int, heads: int) -> str:
+    return f"L{layers}-M{width}-N{heads}"
+
+
+@dataclass(frozen=True)
+class TrainFold(Task):
+    """Cross-validation fold ``fold`` of grid point (layers, width, heads)."""
+    STAGE: ClassVar[str] = "train"
+    VERSION: ClassVar[int] = 1
+    layers: int
+    width: int
+    heads: int
+    fold: int
+    held_out: tuple
+    train_val: tuple
+    directions: tuple
+    threshold_A2: float
+    train: Section
+    steps_per_epoch: int    # batches per epoch, the same for every fold of the point
+    graph_keys: tuple
+
+    @property
+    def deps(self):
+        return self.graph_keys
+
+    @property
+    def point(self) -> str:
+        return point_name(self.layers, self.width, self.heads)
+
+    def cores(self, cfg):
+        return 1, cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
+
+    wants_gpu: ClassVar[bool] = True
+
+    def runtime(self, cfg) -> dict:
+        return {"device": cfg["train"]["device"]}
+
+    @property
+    def label(self) -> str:
+        return f"train {self.point} f{self.fold}"
+
+    @property
+    def path(self) -> str:
+        return f"training/cv/{self.point}/fold{self.fold}"
+
+
+@dataclass(frozen=True)
+class Final(Task):
+    """The grid point of best mean CV ``select_metric``, retrained and evaluated on the test specimens."""
+    STAGE: ClassVar[str] = "final"
+    VERSION: ClassVar[int] = 1
+    name: str
+    select_metric: str
+    cv_keys: tuple          # ((point, (fold keys...)), ...)
+    split: Section          # train, val, test specimen ids
+    directions: tuple
+    threshold_A2: float
+    train: Section
+    bootstrap: int
+    graph_keys: tuple
+
+    @property
+    def deps(self):
+        return tuple(k for _, keys in self.cv_keys for k in keys) + self.graph_keys
+
+    def cores(self, cfg):
+        return 1, cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
+
+    wants_gpu: ClassVar[bool] = True
+
+    def runtime(self, cfg) -> dict:
+        return {"device": cfg["train"]["device"]}
+
+    @property
+    def label(self) -> str:
+        return f"final {self.name}"
+
+    @property
+    def path(self) -> str:
+        return f"training/final/{self.name}"
+
+
+@dataclass(frozen=True)
+class Baseline(Task):
+    """A non-graph scorer (random, logistic regression, boosted trees) on the same split."""
+    STAGE: ClassVar[str] = "baseline"
+    VERSION: ClassVar[int] = 1
+    name: str
+    kind: str
+    split: Section
+    directions: tuple
+    threshold_A2: float
+    bootstrap: int
+    seed: int
+    graph_keys: tuple
+
+    @property
+    def deps(self):
+        return self.graph_keys
+
+    def cores(self, cfg):
+        return 1, cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
+
+    @property
+    def label(self) -> str:
+        return f"baseline {self.name}"
+
+    @property
+    def path(self) -> str:
+        return f"training/baseline/{self.name}"
+
+
+STAGES = STAGES + (TrainFold, Final, Baseline)

@@ -15,7 +15,8 @@ import traceback
 
 JOBS = {"liquid": "jobs.liquid:LiquidJob", "quench": "jobs.quench:QuenchJob", "shear": "jobs.shear:ShearJob",
         "elastic": "jobs.elastic:ElasticJob", "structure": "jobs.structure:StructureJob",
-        "graph": "jobs.graph:GraphJob"}
+        "graph": "jobs.graph:GraphJob", "train": "jobs.learn:TrainFoldsJob", "final": "jobs.learn:FinalJob",
+        "baseline": "jobs.baseline:BaselineJob"}
 
 
 def _die_with_parent() -> None:
@@ -47,7 +48,10 @@ def main(argv: list[str]) -> int:
     except Exception:
         reason = traceback.format_exc(limit=5)
     if comm.Get_rank() == 0:
-        records.write(spec.store, spec.key, records.FAILED, spec.code_version, stage=spec.stage, reason=reason)
+        written = records.read_all_keys(spec.store, spec.members)
+        for key in spec.members:
+            if written.get(key, {}).get("status") != records.DONE:
+                records.write(spec.store, key, records.FAILED, spec.code_version, stage=spec.stage, reason=reason)
         print(reason, file=sys.stderr)
     return 3
 

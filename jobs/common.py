@@ -20,6 +20,10 @@ class Spec:
     code_version: str
     params: dict
     threads: int = 1
+    members: list | None = None  # the tasks this job stands for, when more than one
+
+    def __post_init__(self):
+        self.members = self.members or [self.key]
 
     @property
     def log_path(self) -> str:

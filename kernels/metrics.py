@@ -57,9 +57,13 @@ def metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5) -> di
 
 def bootstrap(y_true: np.ndarray, score: np.ndarray, groups: np.ndarray, n: int = 1000, seed: int = 0,
               threshold: float = 0.5) -> dict[str, tuple[float, float]]:
-    """95% intervals of the six metrics, resampling whole groups (test specimens) with replacement."""
+    """95% intervals of the six metrics, resampling whole groups (test specimens) with replacement.
+
+    Empty with fewer than two groups: one specimen gives no interval."""
     rng = np.random.default_rng(seed)
     ids = np.unique(groups)
+    if len(ids) < 2:
+        return {}
     members = [np.flatnonzero(groups == g) for g in ids]
     samples = {m: [] for m in METRICS}
     for _ in range(n):

@@ -1,4 +1,5 @@
 """The smoke campaign end to end, for real: launch, relaunch, kill -9 and resume."""
+import os
 import random
 import signal
 import subprocess
@@ -58,7 +59,12 @@ def test_smoke_campaign_runs_end_to_end(full_run):
     assert res.returncode == 0, res.stdout + res.stderr
     assert "dashboard: http" in res.stdout
     recs = records(store)
-    assert len(recs) == 1 + 5 + 30 and all(r["status"] == "done" for r in recs.values())
+    stages = {}
+    for r in recs.values():
+        assert r["status"] == "done", r
+        stages[r["stage"]] = stages.get(r["stage"], 0) + 1
+    assert stages == {"liquid": 1, "quench": 5, "shear": 30, "elastic": 5, "structure": 5, "graph": 30,
+                      "train": 8, "final": 12, "baseline": 12}
     root = zarr.open_group(str(store), mode="r")
     assert root.attrs["preset"] == "smoke"
     fired_lowest = 0
@@ -75,6 +81,34 @@ def test_smoke_campaign_runs_end_to_end(full_run):
                     above = g["d2min_A2"][step] > g["labels/thresholds_A2"][t]
                     np.testing.assert_array_equal(g["labels/mask"][t], above)
     assert fired_lowest >= 0.7 * 5 * 6  # real events in most shears
+
+
+def test_graphs_load_with_19_features_and_the_stored_edges(full_run):
+    from store.graphs import load_graph
+
+    store, _, _ = full_run
+    root = zarr.open_group(str(store), mode="r")
+    for k, d in [(0, "xy"), (3, "-xz")]:
+        data = load_graph(str(store), k, d)
+        assert data.x.shape == (300, 19) and not data.x.isnan().any()
+        s = root[f"specimens/s{k:03d}/structure"]
+        np.testing.assert_array_equal(data.edge_index.numpy(), np.stack([s["neighbour_i"][:], s["neighbour_j"][:]]))
+        assert data.y.sum() == root[f"specimens/s{k:03d}/shear/{d}/labels/mask"][1].sum()  # 0.1 A^2 is row 1
+    # the same atom has different frame-dependent features in different directions, the same others
+    a, b = load_graph(str(store), 0, "xy").x, load_graph(str(store), 0, "yz").x
+    assert np.array_equal(a[:, :7], b[:, :7]) and not np.allclose(a[:, 7:], b[:, 7:])
+
+
+def test_report_has_every_table_and_figure(full_run):
+    store, res, _ = full_run
+    report = str(store)[:-5] + ".report"
+    md = open(os.path.join(report, "report.md")).read()
+    for part in ["Table 1", "Grid search", "Imbalance strategies", "Threshold sweep", "baseline: logistic",
+                 "Fig. 2A", "Fig. 3A/B", "Fig. 4", "config "]:
+        assert part in md, part
+    for fig in ["fig2_roc_pr.png", "fig3_d2min.png", "fig4_threshold_sweep.png"]:
+        assert os.path.getsize(os.path.join(report, fig)) > 10_000
+    assert "<table>" in open(os.path.join(report, "report.html")).read()
 
 
 def test_relaunch_recomputes_nothing(full_run):
@@ -97,16 +131,19 @@ def test_status_counts_every_stage(full_run):
     assert lines["shear"] == ["30", "0", "0"]
 
 
-def test_kill_minus_nine_then_resume_equals_an_uninterrupted_run(full_run, tmp_path):
-    store_full, _, seconds = full_run
-    store = tmp_path / "killed.zarr"
-    rng = random.Random()
-    delay = rng.uniform(5.0, max(6.0, 0.8 * seconds))
+def kill_when(store, moment, timeout=900):
+    """Launch, and SIGKILL the launcher as soon as ``moment(store)`` is true."""
     proc = subprocess.Popen([sys.executable, "-m", "campaign", "launch", "--store", str(store), "--cores", "2"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(delay)
+    t0 = time.time()
+    while not moment(store) and proc.poll() is None and time.time() - t0 < timeout:
+        time.sleep(0.2)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+    return time.time() - t0
+
+
+def resume_and_compare(store, store_full, delay):
     deadline = time.time() + 15
     while survivors(store) and time.time() < deadline:
         time.sleep(0.5)
@@ -121,3 +158,26 @@ def test_kill_minus_nine_then_resume_equals_an_uninterrupted_run(full_run, tmp_p
     assert a.keys() == b.keys()
     for path in a:
         np.testing.assert_array_equal(a[path], b[path], err_msg=f"{path} differs (killed after {delay:.1f} s)")
+    return done_before
+
+
+def test_kill_minus_nine_then_resume_equals_an_uninterrupted_run(full_run, tmp_path):
+    store_full, _, seconds = full_run
+    store = tmp_path / "killed.zarr"
+    delay = random.uniform(5.0, max(6.0, 0.8 * seconds))
+    t0 = time.time()
+    kill_when(store, lambda s: time.time() - t0 > delay)
+    resume_and_compare(store, store_full, delay)
+
+
+def test_killed_mid_grid_trains_only_the_missing_folds(full_run, tmp_path):
+    store_full, _, _ = full_run
+    store = tmp_path / "mid-grid.zarr"
+
+    def some_folds_done(s):
+        return any(r["stage"] == "train" for r in records(s).values()) if os.path.isdir(s / "tasks") else False
+
+    delay = kill_when(store, some_folds_done)
+    done_before = resume_and_compare(store, store_full, delay)
+    trained = [r for r in done_before.values() if r["stage"] == "train"]
+    assert 0 < len(trained) < 8

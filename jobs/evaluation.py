@@ -1,0 +1,53 @@
+"""What the learning jobs share: graphs from the store, test evaluations written back."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+
+from jobs.common import Job
+from kernels import metrics as M
+from store import graphs as store_graphs
+from store import layout
+
+
+def load(root, specimens: list[int], directions: list[str], threshold: float) -> list[dict]:
+    """Graphs of ``specimens`` × ``directions`` labelled at ``threshold`` Å², as numpy dicts."""
+    out = []
+    for k in specimens:
+        for d in directions:
+            g = layout.read(root, layout.graph_path(k, d), ("x", "edge_index", "y", "thresholds_A2", "event_d2min_A2"))
+            row = store_graphs.threshold_row(g["thresholds_A2"], threshold)
+            out.append({"x": g["x"], "edge_index": g["edge_index"], "y": g["y"][row].astype(np.int64),
+                        "d2min": g["event_d2min_A2"][row], "specimen": k, "direction": d})
+    return out
+
+
+def evaluation_arrays(graphs: list[dict], scores: np.ndarray, directions: list[str]) -> dict[str, np.ndarray]:
+    n = graphs[0]["x"].shape[0]
+    return {"score": scores.astype(np.float32), "y": np.concatenate([g["y"] for g in graphs]).astype(np.int8),
+            "d2min_A2": np.concatenate([g["d2min"] for g in graphs]).astype(np.float32),
+            "specimen": np.repeat([g["specimen"] for g in graphs], n).astype(np.int32),
+            "direction": np.repeat([directions.index(g["direction"]) for g in graphs], n).astype(np.int8)}
+
+
+def clean(d: dict) -> dict:
+    """JSON-safe metrics (NaN -> None)."""
+    return {k: (None if isinstance(v, float) and v != v else v) for k, v in d.items()}
+
+
+def write_evaluation(job: Job, path: str, arrays: dict, n_boot: int, seed: int, **attrs) -> None:
+    """Test scores, the six metrics, the confusion matrix and bootstrap intervals; then the record."""
+    result = M.metrics(arrays["y"], arrays["score"])
+    per_graph = []
+    for k in np.unique(arrays["specimen"]):
+        for d in np.unique(arrays["direction"]):
+            sel = (arrays["specimen"] == k) & (arrays["direction"] == d)
+            per_graph.append(clean({"specimen": int(k), "direction": int(d),
+                                     **M.metrics(arrays["y"][sel], arrays["score"][sel])}))
+    ci = M.bootstrap(arrays["y"], arrays["score"], arrays["specimen"], n=n_boot, seed=seed) if n_boot else {}
+    g = job.fresh_group(path, metrics=clean(result), ci95=ci, per_graph=json.loads(json.dumps(per_graph)), **attrs)
+    layout.write_arrays(g, arrays)
+    job.finish(path, **clean({m: result[m] for m in M.METRICS}), point=attrs.get("point"))
+
+

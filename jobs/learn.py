@@ -1,0 +1,115 @@
+"""GAT jobs on the store's graphs: the cross-validation folds of a grid point, and final models.
+
+Both read graphs of whole specimens (every shear direction) labelled at one
+D2min threshold, standardise features with statistics of their own training
+specimens only, and write scores and metrics under ``training/``.
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from jobs.common import Job
+from jobs.evaluation import clean, evaluation_arrays, load, write_evaluation
+from kernels import metrics as M
+from kernels.training import Prepared, class_weights, fit, predict, standardiser
+from store import layout, records
+
+
+def device_of(choice: str) -> torch.device:
+    if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+class TrainFoldsJob(Job):
+    """Cross-validation of one grid point: the given folds trained together as one stack.
+
+    params: layers, width, heads, folds [f...], fold_keys [key...], held_out [[specimens]...],
+    train_val [specimens], directions, threshold_A2, train options.
+    """
+
+    def run(self) -> None:
+        p = self.p
+        if not self.rank0:
+            return
+        torch.set_num_threads(max(1, self.spec.threads))
+        device = device_of(p["device"])
+        root = self.root()
+        train_sets, weights, held = [], [], []
+        for held_out in p["held_out"]:
+            train_ids = [k for k in p["train_val"] if k not in held_out]
+            tr = load(root, train_ids, p["directions"], p["threshold_A2"])
+            mean, std = standardiser(tr)
+            train_sets.append(Prepared(tr, mean, std, device))
+            weights.append(class_weights(tr))
+            ho = load(root, held_out, p["directions"], p["threshold_A2"])
+            held.append((ho, Prepared(ho, mean, std, device)))
+        t0 = time.time()
+        seeds = [p["seed"] * 1000 + f for f in p["folds"]]  # fold f trains the same, stacked or alone
+        models, history = fit(train_sets, weights, p["layers"], p["width"], p["heads"], p, device=device, seeds=seeds)
+        seconds = time.time() - t0
+        for f, key, model, hist, (ho, prepared) in zip(p["folds"], p["fold_keys"], models, history, held):
+            scores, _ = predict(model, prepared)
+            arrays = evaluation_arrays(ho, scores, p["directions"])
+            result = M.metrics(arrays["y"], arrays["score"])
+            path = f"training/cv/L{p['layers']}-M{p['width']}-N{p['heads']}/fold{f}"
+            g = self.fresh_group(path, task=key, metrics=clean(result), history=hist)
+            layout.write_arrays(g, arrays)
+            records.write(self.spec.store, key, records.DONE, self.spec.code_version, stage=self.spec.stage,
+                          path=path, seconds=round(seconds / len(models), 3), stacked=len(models),
+                          device=str(device), checksums=records.checksums(g), summary=clean(
+                              {m: result[m] for m in M.METRICS}))
+
+
+def cv_table(store: str, cv_keys: dict[str, list[str]]) -> dict[str, dict[str, float]]:
+    """Mean CV metrics of every grid point: {point: {metric: mean over folds}} from the records."""
+    recs = records.read_all_keys(store, [k for keys in cv_keys.values() for k in keys])
+    table = {}
+    for point, keys in cv_keys.items():
+        if not all(k in recs and recs[k]["status"] == records.DONE for k in keys):
+            raise layout.StoreError(f"cross-validation of {point} is incomplete")
+        table[point] = {m: float(np.nanmean([np.nan if recs[k]["summary"][m] is None else recs[k]["summary"][m]
+                                             for k in keys])) for m in M.METRICS}
+    return table
+
+
+def best_point(table: dict[str, dict[str, float]], metric: str) -> str:
+    """The grid point with the best mean CV ``metric`` (NaN counts as worst; ties: first in order)."""
+    return max(table, key=lambda pt: -np.inf if np.isnan(table[pt][metric]) else table[pt][metric])
+
+
+class FinalJob(Job):
+    """Select by mean CV metric, retrain on train (early stopping on validation), evaluate on test.
+
+    params: name, select_metric, cv_keys {point: [keys]}, train, val, test, directions,
+    threshold_A2, bootstrap, train options (loss and sampling may differ from the grid's).
+    """
+
+    def run(self) -> None:
+        p = self.p
+        if not self.rank0:
+            return
+        torch.set_num_threads(max(1, self.spec.threads))
+        device = device_of(p["device"])
+        table = cv_table(self.spec.store, {point: keys for point, keys in p["cv_keys"]})
+        point = best_point(table, p["select_metric"])
+        layers, width, heads = (int(s[1:]) for s in point.split("-"))
+        root = self.root()
+        tr = load(root, p["train"], p["directions"], p["threshold_A2"])
+        mean, std = standardiser(tr)
+        va = Prepared(load(root, p["val"], p["directions"], p["threshold_A2"]), mean, std, device)
+        te_graphs = load(root, p["test"], p["directions"], p["threshold_A2"])
+        t0 = time.time()
+        (model,), (hist,) = fit([Prepared(tr, mean, std, device)], [class_weights(tr)], layers, width, heads, p,
+                                val_sets=[va], device=device)
+        seconds = time.time() - t0
+        scores, _ = predict(model, Prepared(te_graphs, mean, std, device))
+        arrays = evaluation_arrays(te_graphs, scores, p["directions"])
+        write_evaluation(self, f"training/final/{p['name']}", arrays, p["bootstrap"], p["seed"],
+                         point=point, cv_mean=table[point], history=hist, seconds=round(seconds, 3),
+                         device=str(device), parameters=sum(t.numel() for t in model.parameters()))
+
+

@@ -1,0 +1,186 @@
+"""Training GAT models on in-memory graphs: standardisation, losses, the stacked training loop.
+
+Graphs are dicts of numpy arrays: x (n, 19) float32, edge_index (2, E) int64,
+y (n,) int64; every graph of a campaign has the same n (the specimen's atoms),
+which is what lets ``fit`` train F models on F different training sets as one
+``StackedGAT``.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from kernels.gat import StackedGAT, union_edges
+
+CONTINUOUS = slice(4, 19)  # f5..f19; the one-hot columns f1..f4 are left as they are
+
+
+def standardiser(graphs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-feature (mean, std) over every atom of ``graphs``; identity on the one-hot columns."""
+    x = np.concatenate([g["x"] for g in graphs]).astype(np.float64)
+    mean, std = np.zeros(x.shape[1]), np.ones(x.shape[1])
+    mean[CONTINUOUS] = x[:, CONTINUOUS].mean(0)
+    std[CONTINUOUS] = x[:, CONTINUOUS].std(0)
+    std[std == 0] = 1.0
+    return mean.astype(np.float32), std.astype(np.float32)
+
+
+def class_weights(graphs: list[dict]) -> torch.Tensor:
+    """Weighted cross-entropy weights n / (2 n_c) from the class counts of ``graphs``."""
+    y = np.concatenate([g["y"] for g in graphs])
+    counts = np.bincount(y, minlength=2).astype(float)
+    return torch.tensor(len(y) / (2 * np.maximum(counts, 1)), dtype=torch.float32)
+
+
+def loss_fn(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, opts: dict, gen: torch.Generator):
+    """The configured loss of one model's logits (n, 2) and labels (n,)."""
+    if opts["sampling"] == "undersample":
+        pos = torch.nonzero(y == 1).flatten()
+        neg = torch.nonzero(y == 0).flatten()
+        keep = max(1, int(opts["sampling_ratio"] * max(len(pos), 1)))
+        neg = neg[torch.randperm(len(neg), generator=gen, device="cpu")[:keep].to(neg.device)]
+        idx = torch.cat([pos, neg])
+        return F.cross_entropy(logits[idx], y[idx])
+    if opts["sampling"] == "oversample":
+        pos = torch.nonzero(y == 1).flatten()
+        neg = torch.nonzero(y == 0).flatten()
+        if len(pos):
+            want = max(len(pos), int(len(neg) / opts["sampling_ratio"]))
+            extra = pos[torch.randint(len(pos), (want - len(pos),), generator=gen).to(pos.device)]
+            idx = torch.cat([neg, pos, extra])
+            return F.cross_entropy(logits[idx], y[idx])
+        return F.cross_entropy(logits, y)
+    if opts["loss"] == "focal":
+        logp = torch.log_softmax(logits, -1).gather(1, y[:, None]).squeeze(1)
+        alpha = (weight / weight.sum())[y]
+        return -(alpha * (1 - logp.exp()) ** opts["focal_gamma"] * logp).sum() / alpha.sum()
+    return F.cross_entropy(logits, y, weight=weight)
+
+
+class Prepared:
+    """One model's graphs as tensors on ``device``, standardised with given statistics."""
+
+    def __init__(self, graphs: list[dict], mean: np.ndarray, std: np.ndarray, device):
+        self.x = [torch.from_numpy((g["x"] - mean) / std).to(device) for g in graphs]
+        self.edges = [torch.from_numpy(g["edge_index"]).to(device) for g in graphs]
+        self.y = [torch.from_numpy(g["y"].astype(np.int64)).to(device) for g in graphs]
+        self.n = graphs[0]["x"].shape[0]
+
+    def batch(self, idx: list[int]):
+        """Graphs idx as one disjoint union: x (B·n, 19), edges (2, E), y (B·n,)."""
+        x = torch.cat([self.x[i] for i in idx])
+        edges = torch.cat([self.edges[i] + k * self.n for k, i in enumerate(idx)], dim=1)
+        return x, edges, torch.cat([self.y[i] for i in idx])
+
+
+def _select(model: StackedGAT, f: int) -> StackedGAT:
+    """Model f of a stack as a folds=1 model (a copy)."""
+    single = StackedGAT(model.convs[0].in_dim, model.layers, model.width, model.heads, folds=1)
+    state = {k: v[f:f + 1].detach().clone() for k, v in model.state_dict().items()}
+    single.load_state_dict(state)
+    return single.to(next(model.parameters()).device)
+
+
+@torch.no_grad()
+def predict(model: StackedGAT, data: Prepared, batch: int = 8) -> tuple[np.ndarray, float]:
+    """Scores P(STZ) (G·n,) of a folds=1 model on every graph of ``data``, and the unweighted loss."""
+    model.eval()
+    scores, loss, count = [], 0.0, 0
+    for start in range(0, len(data.x), batch):
+        idx = list(range(start, min(start + batch, len(data.x))))
+        x, edges, y = data.batch(idx)
+        logits = model(x[None], union_edges([edges], len(x)))[0]
+        scores.append(torch.softmax(logits, -1)[:, 1].cpu())
+        loss += F.cross_entropy(logits, y, reduction="sum").item()
+        count += len(y)
+    model.train()
+    return torch.cat(scores).numpy(), loss / count
+
+
+def stack(models: list[StackedGAT]) -> StackedGAT:
+    """folds=1 models of one architecture as one stacked model (weights copied)."""
+    first = models[0]
+    out = StackedGAT(first.convs[0].in_dim, first.layers, first.width, first.heads, folds=len(models))
+    states = [m.state_dict() for m in models]
+    out.load_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
+    return out
+
+
+def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, width: int, heads: int,
+        opts: dict, val_sets: list[Prepared] | None = None, device="cpu",
+        seeds: list[int] | None = None) -> tuple[list[StackedGAT], list[dict]]:
+    """Train len(train_sets) models of one architecture as one stack.
+
+    Model f is initialised, shuffled and sampled from its own seed (``seeds[f]``,
+    default opts["seed"] + f), so it trains the same whether stacked with others or alone.
+
+    opts: epochs, learning_rate, batch_graphs, seed, loss, focal_gamma, sampling, sampling_ratio,
+    optionally steps_per_epoch (default: enough batches for the largest training set; give it
+    explicitly when the same folds may be stacked with different companions),
+    and, with ``val_sets``, patience: each model keeps its state of lowest validation loss and
+    stops when it has not improved for ``patience`` epochs (the stack stops when all have).
+    Without ``val_sets`` every model trains ``epochs`` epochs. Returns the F trained folds=1
+    models and their histories.
+    """
+    n_models = len(train_sets)
+    seeds = seeds if seeds is not None else [opts["seed"] + f for f in range(n_models)]
+    singles = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        singles.append(StackedGAT(train_sets[0].x[0].shape[1], layers, width, heads, folds=1))
+    model = stack(singles).to(device)
+    gens = [torch.Generator().manual_seed(seed) for seed in seeds]
+    optimiser = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
+    weights = [w.to(device) for w in weights]
+    b = opts["batch_graphs"]
+    steps = opts.get("steps_per_epoch") or math.ceil(max(len(s.x) for s in train_sets) / b)
+    best = [None] * n_models
+    history = [{"train_loss": [], "val_loss": [], "best_epoch": None} for _ in range(n_models)]
+    best_loss = [math.inf] * n_models
+    stale = [0] * n_models
+    for epoch in range(opts["epochs"]):
+        orders = []
+        for s, gen in zip(train_sets, gens):  # each model sees each of its graphs at least once per epoch
+            reps = math.ceil(steps * b / len(s.x))
+            orders.append(torch.cat([torch.randperm(len(s.x), generator=gen) for _ in range(reps)]).tolist())
+        totals = [0.0] * n_models
+        for step in range(steps):
+            parts = [s.batch(o[step * b:(step + 1) * b]) for s, o in zip(train_sets, orders)]
+            n = parts[0][0].shape[0]
+            x = torch.stack([p[0] for p in parts])
+            logits = model(x, union_edges([p[1] for p in parts], n))
+            losses = [loss_fn(logits[f], parts[f][2], weights[f], opts, gens[f]) for f in range(n_models)]
+            optimiser.zero_grad(set_to_none=True)
+            torch.stack(losses).sum().backward()
+            optimiser.step()
+            for f, l in enumerate(losses):
+                totals[f] += l.item() / steps
+        for f in range(n_models):
+            history[f]["train_loss"].append(totals[f])
+        if val_sets is None:
+            continue
+        for f in range(n_models):
+            if stale[f] >= opts["patience"]:
+                continue
+            _, vloss = predict(_select(model, f), val_sets[f])
+            history[f]["val_loss"].append(vloss)
+            if vloss < best_loss[f]:
+                best_loss[f], stale[f] = vloss, 0
+                best[f] = {k: v[f:f + 1].detach().clone() for k, v in model.state_dict().items()}
+                history[f]["best_epoch"] = epoch
+            else:
+                stale[f] += 1
+        if all(s >= opts["patience"] for s in stale):
+            break
+    models = []
+    for f in range(n_models):
+        single = _select(model, f)
+        if best[f] is not None:
+            single.load_state_dict(best[f])
+        models.append(single)
+    for h in history:
+        h["epochs"] = len(h["train_loss"])
+    return models, history
