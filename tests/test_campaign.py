@@ -157,7 +157,12 @@ def resume_and_compare(store, store_full, delay):
     a, b = arrays(store_full), arrays(store)
     assert a.keys() == b.keys()
     for path in a:
-        np.testing.assert_array_equal(a[path], b[path], err_msg=f"{path} differs (killed after {delay:.1f} s)")
+        message = f"{path} differs (killed after {delay:.1f} s)"
+        if path.startswith("training/") and a[path].dtype.kind == "f":
+            # a fold stacked with other companions sums in another order: equal to float32 rounding
+            np.testing.assert_allclose(a[path], b[path], rtol=1e-5, atol=1e-6, err_msg=message)
+        else:  # MD, features, labels: bit for bit
+            np.testing.assert_array_equal(a[path], b[path], err_msg=message)
     return done_before
 
 

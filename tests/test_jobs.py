@@ -10,13 +10,14 @@ from store import layout, records
 
 pytestmark = pytest.mark.mpi
 
-TINY = {
-    "system": {"n_atoms": 150},
-    "liquid": {"discard_ps": 1.0, "equilibration_ps": 2.0, "snapshot_interval_ps": 1.0},
-    "quench": {"specimens": 1, "rate_K_per_s": 1.0e15},
+TINY = {  # 250 atoms: the smallest box wider than twice the potential's 7.6 A cutoff
+    "system": {"n_atoms": 250},
+    "liquid": {"discard_ps": 1.0, "equilibration_ps": 5.0, "snapshot_interval_ps": 1.0},
+    "quench": {"specimens": 5, "rate_K_per_s": 1.0e15},
     "shear": {"directions": ["xy", "-yz"], "max_strain": 0.006, "strain_step": 0.001, "early_stop": False},
-    "labels": {"thresholds_A2": [0.0003, 0.05, 10.0], "min_group_size": 1},
+    "labels": {"thresholds_A2": [0.0003, 0.05, 0.1, 10.0], "min_group_size": 1},
 }
+N = 250
 
 
 def run(task, store, ranks=2):
@@ -27,7 +28,7 @@ def run(task, store, ranks=2):
 def campaign(tmp_path_factory):
     store = tmp_path_factory.mktemp("jobs") / "s.zarr"
     cfg = config.load("smoke", overrides={**TINY, "store": str(store)})
-    tasks = plan.plan(cfg)
+    tasks = [t for t in plan.plan(cfg) if t.STAGE == "liquid" or getattr(t, "specimen", None) == 0]
     state.init_store(str(store), cfg, tasks, config.science_hash(cfg), "test")
     outcomes = {t.label: run(t, store) for t in tasks}
     return cfg, tasks, store, outcomes
@@ -45,8 +46,8 @@ def test_every_job_succeeds_on_two_ranks(campaign):
 def test_liquid_samples_microstates(campaign):
     cfg, _, store, _ = campaign
     liq = zarr.open_group(str(store))["liquid"]
-    assert liq["positions"].shape == (2, 150, 3) and liq["velocities"].shape == (2, 150, 3)
-    assert (liq["types"][:] == 2).sum() == 54  # Cu64Zr36 of 150
+    assert liq["positions"].shape == (5, N, 3) and liq["velocities"].shape == (5, N, 3)
+    assert (liq["types"][:] == 2).sum() == 90  # Cu64Zr36 of 250
     assert np.all(liq["temperature_K"][:] > 1000)
 
 
@@ -56,7 +57,7 @@ def test_quench_makes_a_dense_minimised_glass(campaign):
     assert 0.058 < s["density_per_A3"] < 0.066
     assert abs(s["pressure_bar"]) < 500
     q = layout.read(layout.open_root(str(store)), layout.quenched_path(0), ("pe", "positions", "cell"))
-    assert q["pe"].shape == (150,) and np.all(q["pe"] < -2)
+    assert q["pe"].shape == (N,) and np.all(q["pe"] < -2)
 
 
 def test_shear_tilts_the_box_and_labels_first_events(campaign):
@@ -73,7 +74,7 @@ def test_shear_tilts_the_box_and_labels_first_events(campaign):
         lz_or_ly = cell[0][row, row]
         np.testing.assert_allclose(cell[:, row, col], sign * g["strain"][:] * lz_or_ly, atol=1e-9)
         d2 = g["d2min_A2"][:]
-        assert d2.shape == (7, 150) and np.all(d2[0] == 0) and np.all(d2 >= 0)
+        assert d2.shape == (7, N) and np.all(d2[0] == 0) and np.all(d2 >= 0)
         ev = first_events(d2, np.array(cfg["labels"]["thresholds_A2"]), 1)
         np.testing.assert_array_equal(g["labels/first_step"][:], ev.step)
         np.testing.assert_array_equal(g["labels/mask"][:], ev.mask)
@@ -82,6 +83,38 @@ def test_shear_tilts_the_box_and_labels_first_events(campaign):
         # shear stress responds to the shear with the sign of the shear
         voigt = {"xy": 5, "yz": 3}[direction.lstrip("-")]
         assert sign * (g["stress_GPa"][1, voigt] - g["stress_GPa"][0, voigt]) > 0
+
+
+def test_per_atom_stiffness_averages_to_the_global_one(campaign):
+    """Volume-weighted mean of per-atom C44 (stress response / Voronoi volume) = global C44 (2%)."""
+    _, _, store, outcomes = campaign
+    root = layout.open_root(str(store))
+    e = layout.read(root, "specimens/s000/elastic", ("stiffness_volume", "global_stiffness_GPa"))
+    v = layout.read(root, "specimens/s000/structure", ("volume",))["volume"]
+    c_atom = e["stiffness_volume"] / v[:, None, None]
+    for k in (3, 4, 5):
+        mean = (v * c_atom[:, k, k]).sum() / v.sum()
+        assert mean == pytest.approx(e["global_stiffness_GPa"][k, k], rel=0.02)
+        assert 5 < e["global_stiffness_GPa"][k, k] < 80  # GPa: a (poorly quenched, tiny) Cu-Zr glass
+    assert (c_atom[:, 3, 3] < 0).any()  # per-atom moduli of a glass are not all positive
+
+
+def test_structure_and_graph(campaign):
+    from store.graphs import load_graph
+
+    _, _, store, outcomes = campaign
+    root = layout.open_root(str(store))
+    s = layout.read(root, "specimens/s000/structure", ("volume", "participation", "neighbour_i", "neighbour_j"))
+    q = layout.read(root, layout.quenched_path(0), ("cell",))
+    assert s["volume"].sum() == pytest.approx(np.linalg.det(q["cell"]), rel=1e-9)
+    assert np.all(s["participation"] >= 0) and s["participation"].sum() == pytest.approx(1.0)
+    pairs = set(zip(s["neighbour_i"].tolist(), s["neighbour_j"].tolist()))
+    assert pairs == {(j, i) for i, j in pairs}
+    for d in ("xy", "-yz"):
+        data = load_graph(str(store), 0, d)
+        assert data.x.shape == (N, 19) and not data.x.isnan().any()
+        np.testing.assert_array_equal(data.edge_index.numpy(), np.stack([s["neighbour_i"], s["neighbour_j"]]))
+        np.testing.assert_allclose(data.x[:, 4].numpy(), s["volume"], rtol=1e-6)
 
 
 def test_a_minimisation_that_does_not_converge_is_a_failure_with_its_reason(campaign, tmp_path):

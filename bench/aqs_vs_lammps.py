@@ -1,0 +1,130 @@
+"""Benchmark: this project's AQS shear job against the same shear as a plain LAMMPS input script.
+
+Both shear the same quenched specimen by the same tilt steps with the same CG
+settings on the same MPI ranks; the project's run includes its per-step
+gathers, D2min, labels and Zarr writes. Prints both wall times and the ratio
+(target: the project at >= 0.95 of plain LAMMPS speed), then the smoke
+campaign's wall time and a no-op relaunch's.
+
+Usage: python bench/aqs_vs_lammps.py [--atoms 1000] [--steps 50] [--ranks 1] [--skip-campaign]
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+
+from campaign import config, plan, state
+from campaign.execute import execute, launcher_command
+from campaign.launch import _spec
+from jobs.lmp import MASSES, potential_path
+from store import layout
+
+
+def write_data(path: str, q: dict) -> None:
+    """A LAMMPS data file of the quenched specimen (orthogonal box)."""
+    (lx, _, _), (_, ly, _), (_, _, lz) = q["cell"]
+    o = q["origin"]
+    with open(path, "w") as f:
+        f.write(f"bench\n\n{len(q['types'])} atoms\n2 atom types\n\n")
+        f.write(f"{o[0]!r} {o[0] + lx!r} xlo xhi\n{o[1]!r} {o[1] + ly!r} ylo yhi\n{o[2]!r} {o[2] + lz!r} zlo zhi\n")
+        f.write("0.0 0.0 0.0 xy xz yz\n\nAtoms # atomic\n\n")
+        for i, (t, x) in enumerate(zip(q["types"], q["positions"]), start=1):
+            f.write(f"{i} {int(t)} {x[0]!r} {x[1]!r} {x[2]!r}\n")
+
+
+def plain_script(data: str, steps: int, strain_step: float, ly: float, m: dict, potential: str) -> str:
+    return f"""units metal
+atom_style atomic
+atom_modify map array sort 0 0.0
+boundary p p p
+read_data {data}
+mass 1 {MASSES[1]}
+mass 2 {MASSES[2]}
+pair_style eam/fs
+pair_coeff * * {potential} Cu Zr
+neighbor 1.0 bin
+neigh_modify every 1 delay 0 check yes
+thermo_style custom step pe pxy fnorm
+min_style cg
+minimize {m['etol']} {m['ftol']} {m['maxiter']} {m['maxeval']}
+variable i loop {steps}
+label step
+variable tilt equal {strain_step}*v_i*{ly!r}
+change_box all xy final ${{tilt}} remap units box
+minimize {m['etol']} {m['ftol']} {m['maxiter']} {m['maxeval']}
+next i
+jump SELF step
+"""
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--atoms", type=int, default=1000)
+    ap.add_argument("--steps", type=int, default=50)
+    ap.add_argument("--strain-step", type=float, default=1e-4)
+    ap.add_argument("--ranks", type=int, default=1)
+    ap.add_argument("--skip-campaign", action="store_true")
+    args = ap.parse_args(argv)
+    work = tempfile.mkdtemp(prefix="aqs-bench-")
+    store = os.path.join(work, "bench.zarr")
+    cfg = config.load("smoke", overrides={
+        "store": store, "system": {"n_atoms": args.atoms}, "mpi": {"ranks": args.ranks},
+        "shear": {"directions": ["xy"], "strain_step": args.strain_step, "early_stop": False,
+                  "max_strain": args.steps * args.strain_step}})
+    tasks = plan.plan(cfg)
+    state.init_store(store, cfg, tasks, config.science_hash(cfg), "bench")
+    by_stage = {}
+    for t in tasks:
+        by_stage.setdefault(t.STAGE, []).append(t)
+    print(f"making a {args.atoms}-atom glass (liquid + quench at {cfg['quench']['rate_K_per_s']:.0e} K/s) ...",
+          flush=True)
+    for t in (by_stage["liquid"][0], by_stage["quench"][0]):
+        out = execute(_spec(t, store, 1), args.ranks, 1, "mpiexec")
+        assert out["status"] == "done", out
+    q = layout.read(layout.open_root(store), layout.quenched_path(0), ("types", "positions", "cell", "origin"))
+    data = os.path.join(work, "glass.data")
+    write_data(data, q)
+    script = os.path.join(work, "aqs.in")
+    with open(script, "w") as f:
+        f.write(plain_script(data, args.steps, args.strain_step, float(q["cell"][1, 1]), cfg["minimize"],
+                             potential_path(cfg["system"]["potential"])))
+    lmp = os.path.join(os.path.dirname(sys.executable), "lmp")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    t0 = time.perf_counter()
+    subprocess.run([*launcher_command("mpiexec"), "-n", str(args.ranks), lmp, "-in", script, "-log",
+                    os.path.join(work, "plain.log"), "-screen", "none"], check=True, env=env)
+    plain = time.perf_counter() - t0
+    shear = by_stage["shear"][0]
+    t0 = time.perf_counter()
+    out = execute(_spec(shear, store, 1), args.ranks, 1, "mpiexec")
+    ours = time.perf_counter() - t0
+    assert out["status"] == "done", out
+    print(f"AQS shear, {args.atoms} atoms, {args.steps} steps of {args.strain_step:g}, {args.ranks} rank(s), "
+          f"CG ftol {cfg['minimize']['ftol']:g} eV/A:")
+    print(f"  plain LAMMPS (lmp -in)      {plain:8.2f} s  ({plain / args.steps:.3f} s/step)")
+    print(f"  this project (job + Zarr)   {ours:8.2f} s  ({ours / args.steps:.3f} s/step, process start included)")
+    print(f"  speed relative to plain LAMMPS: {plain / ours:.3f} (target >= 0.95)")
+    if not args.skip_campaign:
+        smoke = os.path.join(work, "smoke.zarr")
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "campaign", "launch", "--store", smoke], check=True,
+                       stdout=subprocess.DEVNULL)
+        full = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "campaign", "launch", "--store", smoke], check=True,
+                       stdout=subprocess.DEVNULL)
+        noop = time.perf_counter() - t0
+        print(f"smoke campaign on {os.cpu_count()} cores: {full:.1f} s (target well under 300 s); "
+              f"no-op relaunch {noop:.1f} s (target <= 5 s)")
+    print(f"(work files in {work})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
