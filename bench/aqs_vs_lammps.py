@@ -28,13 +28,13 @@ from store import layout
 
 def write_data(path: str, q: dict) -> None:
     """A LAMMPS data file of the quenched specimen (orthogonal box)."""
-    (lx, _, _), (_, ly, _), (_, _, lz) = q["cell"]
-    o = q["origin"]
+    (lx, _, _), (_, ly, _), (_, _, lz) = q["cell"].tolist()
+    o = q["origin"].tolist()
     with open(path, "w") as f:
         f.write(f"bench\n\n{len(q['types'])} atoms\n2 atom types\n\n")
         f.write(f"{o[0]!r} {o[0] + lx!r} xlo xhi\n{o[1]!r} {o[1] + ly!r} ylo yhi\n{o[2]!r} {o[2] + lz!r} zlo zhi\n")
         f.write("0.0 0.0 0.0 xy xz yz\n\nAtoms # atomic\n\n")
-        for i, (t, x) in enumerate(zip(q["types"], q["positions"]), start=1):
+        for i, (t, x) in enumerate(zip(q["types"].tolist(), q["positions"].tolist()), start=1):
             f.write(f"{i} {int(t)} {x[0]!r} {x[1]!r} {x[2]!r}\n")
 
 
