@@ -19,6 +19,7 @@ from campaign import slurm as slurm_mod
 
 PRESETS = ("smoke", "small", "paper")
 LOSSES = ("weighted_ce", "focal")
+EIGENSOLVERS = ("auto", "dense", "shift-invert", "sparse", "lobpcg", "torch")
 SAMPLINGS = ("none", "undersample", "oversample")
 STRATEGIES = ("focal", "undersample", "oversample")
 BASELINES = ("random", "logistic", "boosted_trees")
@@ -138,8 +139,8 @@ _RULES = {
     "cluster.slurm.job_extra_directives": (lambda v: isinstance(v, list), "a list", slurm_mod.directives_ok,
                                            "a list of sbatch options like '--qos=normal' (no '#SBATCH')"),
     "cluster.slurm.worker_lifetime_margin": (lambda v: slurm_mod.duration_seconds(v) is not None,
-                                             "a duration like '5m', '300s' or 0", lambda v: slurm_mod.duration_seconds(v) >= 0,
-                                             ">= 0"),
+                                             "a duration like '5m', '300s' or 0",
+                                             lambda v: slurm_mod.duration_seconds(v) >= 0, ">= 0"),
     "cluster.slurm.max_task_retries": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
     "cluster.slurm.log_directory": (lambda v: v is None or isinstance(v, str), "a path or null", None, ""),
     "cluster.slurm.gpu_jobs": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
@@ -182,7 +183,7 @@ _RULES = {
     "features.face_area_fraction": (_number, "a number", lambda v: 0 <= v < 0.2, "in [0, 0.2)"),
     "features.low_mode_fraction": (_number, "a number", lambda v: 0 < v <= 1, "in (0, 1]"),
     "features.eigensolver": (lambda v: isinstance(v, str), "a string",
-                             lambda v: v in ("auto", "dense", "sparse", "torch"), "auto, dense, sparse or torch"),
+                             lambda v: v in EIGENSOLVERS, f"one of {EIGENSOLVERS}"),
     "features.stiffness_strain": (_number, "a number", lambda v: 0 < v <= 1e-2, "in (0, 0.01]"),
     "features.stiffness_ftol": (_number, "a number", lambda v: v > 0, "> 0"),
     "split.fractions": (lambda v: isinstance(v, list) and len(v) == 3 and all(_number(x) for x in v),

@@ -233,7 +233,10 @@ def hessian(pot, positions, cell, types):
     H = Σ_pairs radial blocks of u_km(r) = φ_km(r) + F'_k f_{m→k}(r) + F'_m f_{k→m}(r)
         (block A = u'' n nᵀ + (u'/r)(I − n nᵀ): +A on (k,k),(m,m), −A on (k,m),(m,k))
       + Gᵀ diag(F''(ρ)) G,   G (N,3N): row k = ∇ρ_k.
-    Every row sums to zero per Cartesian component (exact translation invariance).
+    H annihilates uniform translations exactly. Second derivatives are those of the spline piece the
+    LAMMPS lookup selects; the splines are C¹, so at a knot a finite difference that straddles it
+    averages two slightly different one-sided values. The embedding term couples atoms up to two
+    density cutoffs apart: about 990 non-zeros per row for the Cu64Zr36 glass (16 % of a 2,000-atom H).
     """
     pairs = _Pairs(pot, positions, cell, types, unordered=True)
     n_atoms, i, j, n = pairs.n_atoms, pairs.i, pairs.j, pairs.n
