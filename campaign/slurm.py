@@ -31,7 +31,15 @@ import sys
 import time
 
 GPU = "GPU"  # Dask worker resource of the GPU pool
-QUEUE_CHECK_S = 10.0  # how often keep_jobs asks squeue about jobs that never connected
+QUEUE_CHECK_S = 10.0  # how often squeue is asked which worker jobs SLURM still knows
+
+# In a worker job, MPI programs share the job's CPUs the way Dask's 'cores' resource divides
+# them. Without these, MPICH's mpiexec starts its ranks through an srun step, which takes the
+# whole allocation, so a worker's tasks ran one at a time ("step creation temporarily disabled").
+PROLOGUE = (
+    "export HYDRA_BOOTSTRAP=fork  # mpiexec: ranks on this node (a worker job is one node)",
+    "export SLURM_OVERLAP=1       # srun steps (mpi.launcher srun ...) share the job's CPUs",
+)
 
 _WALLTIME = re.compile(r"(?:(\d+)-)?(\d+):([0-5]\d):([0-5]\d)")
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?")
@@ -123,8 +131,8 @@ def scheduler_file(cfg: dict) -> str:
 def job_kwargs(cfg: dict, pool: str = "cpu") -> dict:
     """Keyword arguments of dask-jobqueue's SLURMJob / SLURMCluster for the 'cpu' or 'gpu' pool."""
     s = cfg["cluster"]["slurm"]
-    extra = ["--lifetime", "{}s".format(_lifetime(s)[0]),
-             "--lifetime-stagger", "{}s".format(_lifetime(s)[1])] if s["worker_lifetime_margin"] else []
+    lifetime, stagger = _lifetime(s)
+    extra = ["--lifetime", f"{lifetime}s", "--lifetime-stagger", f"{stagger}s"] if s["worker_lifetime_margin"] else []
     directives = list(s["job_extra_directives"])
     if pool == "cpu":
         queue, resources = s["queue"], f"cores={s['cores']}"
@@ -133,10 +141,10 @@ def job_kwargs(cfg: dict, pool: str = "cpu") -> dict:
         directives += list(s["gpu_extra_directives"])
         if not any(re.match(r"--(gres|gpus)", d.strip()) for d in directives):
             directives.append(f"--gres=gpu:{s['gpus_per_job']}")
-    return dict(cores=s["cores"], processes=1, memory=s["memory"], walltime=walltime_text(walltime_seconds(s["walltime"])),
-                queue=queue, account=s["account"], interface=s["interface"],
+    return dict(cores=s["cores"], processes=1, memory=s["memory"], queue=queue, account=s["account"],
+                walltime=walltime_text(walltime_seconds(s["walltime"])), interface=s["interface"],
                 job_name=f"stz-{cfg['preset']}-{pool}", job_extra_directives=directives,
-                worker_extra_args=["--resources", resources, *extra],
+                worker_extra_args=["--resources", resources, *extra], job_script_prologue=list(PROLOGUE),
                 log_directory=log_directory(cfg), python=sys.executable)
 
 
@@ -146,9 +154,19 @@ def job_scripts(cfg: dict) -> dict[str, str]:
     from dask_jobqueue.slurm import SLURMJob
 
     pools = ["cpu"] + (["gpu"] if cfg["cluster"]["slurm"]["gpu_jobs"] > 0 else [])
-    return {pool: SLURMJob(scheduler="tcp://<scheduler>:8786", name=f"{pool}-0",
-                           **job_kwargs(cfg, pool)).job_script()
-            for pool in pools}
+    made = []  # SLURMJob creates the log directory: leave none behind that was not there
+    path = log_directory(cfg)
+    while not os.path.exists(path):
+        made.append(path)
+        path = os.path.dirname(path)
+    try:
+        return {pool: SLURMJob(scheduler="tcp://<scheduler>:8786", name=f"{pool}-0",
+                               **job_kwargs(cfg, pool)).job_script()
+                for pool in pools}
+    finally:
+        for path in made:
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
 
 
 # --- the clusters -------------------------------------------------------------
