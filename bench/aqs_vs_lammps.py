@@ -17,7 +17,6 @@ import sys
 import tempfile
 import time
 
-import numpy as np
 
 from campaign import config, plan, state
 from campaign.execute import execute, launcher_command
