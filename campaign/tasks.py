@@ -215,12 +215,23 @@ class Graph(Task):
 STAGES = (Liquid, Quench, Shear, Elastic, Structure, Graph)
 
 
+class _Learning:
+    """Training tasks: one process using the task's cores as threads, on a GPU worker when there are any."""
+    wants_gpu: ClassVar[bool] = True
+
+    def cores(self, cfg):
+        return 1, cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
+
+    def runtime(self, cfg) -> dict:
+        return {"device": cfg["train"]["device"]}
+
+
 def point_name(layers: int, width: int, heads: int) -> str:
     return f"L{layers}-M{width}-N{heads}"
 
 
 @dataclass(frozen=True)
-class TrainFold(Task):
+class TrainFold(_Learning, Task):
     """Cross-validation fold ``fold`` of grid point (layers, width, heads)."""
     STAGE: ClassVar[str] = "train"
     VERSION: ClassVar[int] = 1
@@ -244,13 +255,6 @@ class TrainFold(Task):
     def point(self) -> str:
         return point_name(self.layers, self.width, self.heads)
 
-    def cores(self, cfg):
-        return 1, cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
-
-    wants_gpu: ClassVar[bool] = True
-
-    def runtime(self, cfg) -> dict:
-        return {"device": cfg["train"]["device"]}
 
     @property
     def label(self) -> str:
@@ -262,7 +266,7 @@ class TrainFold(Task):
 
 
 @dataclass(frozen=True)
-class Final(Task):
+class Final(_Learning, Task):
     """The grid point of best mean CV ``select_metric``, retrained and evaluated on the test specimens."""
     STAGE: ClassVar[str] = "final"
     VERSION: ClassVar[int] = 1
@@ -280,13 +284,6 @@ class Final(Task):
     def deps(self):
         return tuple(k for _, keys in self.cv_keys for k in keys) + self.graph_keys
 
-    def cores(self, cfg):
-        return 1, cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
-
-    wants_gpu: ClassVar[bool] = True
-
-    def runtime(self, cfg) -> dict:
-        return {"device": cfg["train"]["device"]}
 
     @property
     def label(self) -> str:
