@@ -19,8 +19,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--cluster", choices=("local", "slurm"),
                         help="where tasks run (cluster.kind): this machine, or SLURM worker jobs")
     common.add_argument("--debug", action="store_true", help="show tracebacks")
-    p = argparse.ArgumentParser(prog="python -m campaign", description=("Campaign manager for the Lee & Ryu (2022) STZ study: melt, quench and AQS-shear "
-                     "Cu64Zr36 glasses with LAMMPS, label the first D2min events, keep it all in a Zarr store."))
+    p = argparse.ArgumentParser(prog="python -m campaign", description=(
+        "Campaign manager for the Lee & Ryu (2022) STZ study: melt, quench and AQS-shear Cu64Zr36 glasses "
+        "with LAMMPS, label the first D2min events, compute the 19 per-atom features and graphs, run the "
+        "GAT grid search, final models and baselines, and report; all resumable from one Zarr store."))
     sub = p.add_subparsers(dest="command", required=True)
     launch = sub.add_parser("launch", parents=[common], help="run what is missing or failed (resumes a store)")
     launch.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")

@@ -18,7 +18,10 @@ from kernels.training import Prepared, class_weights, fit, predict, standardiser
 from store import layout, records
 
 
-def device_of(choice: str) -> torch.device:
+def torch_device(job: Job) -> torch.device:
+    """The job's torch device (params "device": auto, cpu or cuda), with its threads set."""
+    torch.set_num_threads(max(1, job.spec.threads))
+    choice = job.p["device"]
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
@@ -35,8 +38,7 @@ class TrainFoldsJob(Job):
         p = self.p
         if not self.rank0:
             return
-        torch.set_num_threads(max(1, self.spec.threads))
-        device = device_of(p["device"])
+        device = torch_device(self)
         root = self.root()
         train_sets, weights, held = [], [], []
         for held_out in p["held_out"]:
@@ -92,8 +94,7 @@ class FinalJob(Job):
         p = self.p
         if not self.rank0:
             return
-        torch.set_num_threads(max(1, self.spec.threads))
-        device = device_of(p["device"])
+        device = torch_device(self)
         table = cv_table(self.spec.store, {point: keys for point, keys in p["cv_keys"]})
         point = best_point(table, p["select_metric"])
         layers, width, heads = (int(s[1:]) for s in point.split("-"))
