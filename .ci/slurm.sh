@@ -2,12 +2,19 @@
 # A one-node SLURM cluster on this machine, for the slurm test tier (Debian 12, root, no systemd).
 #
 #   bash .ci/slurm.sh up     install slurmctld, slurmd, slurm-client and munge if missing, write
-#                            /etc/slurm/slurm.conf for this host, start munged, slurmctld and slurmd,
-#                            and wait until `sinfo` shows the node idle
+#                            /etc/slurm/slurm.conf for this host, start munged, slurmctld and slurmd
+#                            from empty state, and wait until `sinfo` shows the node idle
 #   bash .ci/slurm.sh down   cancel every job, then stop slurmd, slurmctld and munged by the PIDs
 #                            in their pidfiles (a slurmstepd stuck on a hung step: by its PID)
+#   bash .ci/slurm.sh diag   what to read when a test on this cluster failed: nodes and their
+#                            reasons, the queue with pending reasons, the daemons' last log lines
 #
-# Both are idempotent: `up` on a running cluster and `down` on a stopped one change nothing.
+# Both up and down are idempotent: `up` on a running cluster and `down` on a stopped one change
+# nothing. A cluster that was killed rather than stopped (a machine's processes ended) leaves its
+# state behind: `up` starts it empty, since its jobs' processes are gone and recovered jobs would
+# be requeued onto the node the tests need. The daemons start with standard input, output and
+# error on /dev/null: slurmd started with a closed standard input fails every batch launch
+# ("launch_failed_requeued_held"), so CI's closed standard input must not reach it.
 # Quiet when all goes well; on failure one line on stderr says what failed, and where its log is.
 set -euo pipefail
 
@@ -104,14 +111,14 @@ start_munge() {
     fi
     chown munge:munge /etc/munge/munge.key
     chmod 0400 /etc/munge/munge.key
-    runuser -u munge -- /usr/sbin/munged || die "munged does not start (see /var/log/munge/munged.log)"
+    runuser -u munge -- /usr/sbin/munged </dev/null >/dev/null 2>&1 || die "munged does not start (see /var/log/munge/munged.log)"
     munge -n | unmunge >/dev/null 2>&1 || die "munge does not work: 'munge -n | unmunge' fails"
 }
 
 start_daemon() {  # $1 pidfile, $2 executable, $3 log
     local i
     [ -n "$(live_pid "$1" "$2")" ] && return 0
-    "$2" || die "$2 does not start (see $3)"
+    "$2" </dev/null >/dev/null 2>&1 || die "$2 does not start (see $3)"
     for i in $(seq 50); do [ -n "$(live_pid "$1" "$2")" ] && return 0; sleep 0.2; done
     die "$2 did not write $1 (see $3)"
 }
@@ -131,11 +138,29 @@ wait_idle() {
     die "node $host is not idle after 60 s (sinfo says '${state:-nothing}'; see $LOG/slurmctld.log and $LOG/slurmd.log)"
 }
 
+# the step daemons of this node, by executable path
+stepd_pids() {
+    for p in /proc/[0-9]*; do
+        [ "$(readlink -f "$p/exe" 2>/dev/null)" = "$(readlink -f /usr/sbin/slurmstepd)" ] && echo "${p#/proc/}"
+    done || true
+}
+
+# a cluster that is not running starts empty: no recovered jobs, no stale step daemons
+clear_state() {
+    local pid
+    for pid in $(stepd_pids); do kill -KILL "$pid" 2>/dev/null || true; done
+    rm -rf /var/spool/slurmctld/* /var/spool/slurmd/*
+}
+
 up() {
     install_packages
     local running
     running=$(live_pid $CTLD_PID /usr/sbin/slurmctld)
-    if [ -z "$running" ]; then write_conf; fi
+    if [ -z "$running" ]; then
+        [ -n "$(live_pid $SLURMD_PID /usr/sbin/slurmd)" ] && stop_pid $SLURMD_PID /usr/sbin/slurmd
+        write_conf
+        clear_state
+    fi
     start_munge
     start_daemon $CTLD_PID /usr/sbin/slurmctld $LOG/slurmctld.log
     start_daemon $SLURMD_PID /usr/sbin/slurmd $LOG/slurmd.log
@@ -151,10 +176,7 @@ down() {
             sleep 0.5
         done
     fi
-    # step daemons of this node, by executable path, to be killed by PID if they outlive slurmd
-    stepds=$(for p in /proc/[0-9]*; do
-                 [ "$(readlink -f "$p/exe" 2>/dev/null)" = "$(readlink -f /usr/sbin/slurmstepd)" ] && echo "${p#/proc/}"
-             done || true)
+    stepds=$(stepd_pids)  # killed by PID below if they outlive slurmd
     stop_pid $SLURMD_PID /usr/sbin/slurmd
     stop_pid $CTLD_PID /usr/sbin/slurmctld
     for pid in $stepds; do
@@ -166,8 +188,19 @@ down() {
     stop_pid $MUNGE_PID /usr/sbin/munged
 }
 
+diag() {
+    local host
+    host=$(hostname -s)
+    echo "--- sinfo -R (nodes down or drained, and why)"; sinfo -R 2>&1 || true
+    echo "--- scontrol show node $host"; scontrol show node "$host" 2>&1 | grep -E "State|Reason|Alloc|RealMemory" || true
+    echo "--- squeue (state, reason)"; squeue -o "%.8i %.20j %.10T %.8M %R" 2>&1 || true
+    echo "--- last lines of $LOG/slurmctld.log"; tail -n 30 "$LOG/slurmctld.log" 2>&1 || true
+    echo "--- last lines of $LOG/slurmd.log"; tail -n 30 "$LOG/slurmd.log" 2>&1 || true
+}
+
 case "${1:-}" in
     up) up ;;
     down) down ;;
-    *) die "usage: bash .ci/slurm.sh up|down" ;;
+    diag) diag ;;
+    *) die "usage: bash .ci/slurm.sh up|down|diag" ;;
 esac

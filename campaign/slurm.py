@@ -186,6 +186,7 @@ class GpuPool:
         self.jobs: dict[str, object] = {}  # worker name -> SLURMJob
         self.count = 0
         self.closed = False
+        self.reported: set = set()  # (job id, pending reason) already reported
 
     async def _submit(self) -> None:
         from dask_jobqueue.slurm import SLURMJob
@@ -207,9 +208,10 @@ class GpuPool:
         if self.closed:
             return
         jobs = dict(self.jobs)
-        queued = await _queued_job_ids()
+        queued = await _queue()
         if queued is None or self.closed:
             return
+        report_stuck(queued, [job.job_id for job in jobs.values()], self.reported)
         for name, job in jobs.items():
             if job.job_id not in queued:
                 del self.jobs[name]
@@ -234,16 +236,42 @@ def _require_slurm(cfg: dict) -> None:
                                f"host (it has {', '.join(sorted(psutil.net_if_addrs()))})")
 
 
-async def _queued_job_ids() -> set[str] | None:
-    """This user's jobs that SLURM still knows (pending, running, completing); None if squeue fails."""
-    proc = await asyncio.create_subprocess_exec("squeue", "--me", "-h", "-o", "%i", stdout=asyncio.subprocess.PIPE,
-                                                stderr=asyncio.subprocess.DEVNULL)
+async def _queue() -> dict[str, tuple[str, str]] | None:
+    """This user's jobs that SLURM still knows (pending, running, completing), as job id ->
+    (state, reason); None if squeue fails."""
+    proc = await asyncio.create_subprocess_exec("squeue", "--me", "-h", "-o", "%i %T %r",
+                                                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
     out, _ = await proc.communicate()
-    return set(out.decode().split()) if proc.returncode == 0 else None
+    if proc.returncode != 0:
+        return None
+    rows = (line.split(None, 2) for line in out.decode().splitlines() if line.strip())
+    return {row[0]: (row[1], row[2] if len(row) > 2 else "") for row in rows}
+
+
+# Why a job may wait that needs no one's attention; any other pending reason (held, launch
+# failed, a partition down, an account or QOS limit) is reported once by report_stuck.
+WAITING = {"None", "Priority", "Resources", "BeginTime", "Dependency", "Prolog", "Reservation"}
+
+
+def report_stuck(queue: dict, job_ids, reported: set, out=None) -> list[str]:
+    """One line on ``out`` (stderr) for each of ``job_ids`` that SLURM keeps pending for a reason not
+    in WAITING, once per (job, reason); returns the lines. A campaign whose worker jobs cannot
+    start would otherwise wait in silence."""
+    lines = []
+    for job in job_ids:
+        st, reason = queue.get(job, ("", ""))
+        if st == "PENDING" and reason not in WAITING and (job, reason) not in reported:
+            reported.add((job, reason))
+            lines.append(f"worker job {job} is pending: {reason}. SLURM will not start it as it stands "
+                         f"(scontrol show job {job}; sinfo -R)")
+    for line in lines:
+        print(line, file=out or sys.stderr, flush=True)
+    return lines
 
 
 def keep_jobs(cluster, interval_s: float = 2.0) -> None:
-    """Keep ``cluster`` at its planned worker jobs: submit a job in place of one that ended.
+    """Keep ``cluster`` at its planned worker jobs: submit a job in place of one that ended, and
+    report a job that SLURM will not start (:func:`report_stuck`).
 
     SpecCluster forgets a job whose worker left (after ``distributed.deploy.lost-worker-timeout``)
     but submits a new one only when it is next scaled; a job cancelled before its worker ever
@@ -254,6 +282,7 @@ def keep_jobs(cluster, interval_s: float = 2.0) -> None:
 
     connected_jobs: set[str] = set()  # jobs whose worker has connected
     known: dict[str, float] = {}      # job id -> when keep_jobs first saw it
+    reported: set = set()             # (job id, pending reason) already reported
     last_queue_check = [0.0]
 
     async def check():
@@ -268,7 +297,9 @@ def keep_jobs(cluster, interval_s: float = 2.0) -> None:
                     connected_jobs.add(job.job_id)
         if now - last_queue_check[0] > QUEUE_CHECK_S:
             last_queue_check[0] = now
-            queued = await _queued_job_ids()
+            queued = await _queue()
+            if queued is not None:
+                report_stuck(queued, [job.job_id for job in cluster.workers.values() if job.job_id], reported)
             for name, job in list(cluster.workers.items()):
                 if (queued is not None and job.job_id and job.job_id not in connected_jobs
                         and job.job_id not in queued and known.get(job.job_id, now) < now):

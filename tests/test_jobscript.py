@@ -3,7 +3,7 @@ import pytest
 
 from campaign import cli, config
 from campaign.cluster import lost
-from campaign.slurm import job_scripts, walltime_seconds, walltime_text
+from campaign.slurm import job_scripts, report_stuck, walltime_seconds, walltime_text
 from store import records
 
 pytest.importorskip("dask_jobqueue")
@@ -143,3 +143,17 @@ def test_a_task_whose_workers_died_gets_a_failure_record(tmp_path):
     assert "10.0.0.7" in rec["reason"]
     outcome = lost(RuntimeError("scheduler went away"), ["def"], "quench", store, "test")
     assert "RuntimeError: scheduler went away" in records.read_all(store)["def"]["reason"]
+
+
+def test_worker_jobs_slurm_will_not_start_are_reported_once(capsys):
+    queue = {"11": ("PENDING", "launch_failed_requeued_held"), "12": ("PENDING", "Resources"),
+             "13": ("RUNNING", "None"), "14": ("PENDING", "Priority"), "15": ("PENDING", "PartitionDown"),
+             "99": ("PENDING", "JobHeldUser")}  # not one of ours
+    reported = set()
+    lines = report_stuck(queue, ["11", "12", "13", "14", "15", "16"], reported)
+    assert [ln.split()[2] for ln in lines] == ["11", "15"]
+    assert "launch_failed_requeued_held" in lines[0] and "scontrol show job 11" in lines[0]
+    assert capsys.readouterr().err.count("worker job") == 2
+    assert report_stuck(queue, ["11", "15"], reported) == []  # once per job and reason
+    queue["11"] = ("PENDING", "JobHeldAdmin")
+    assert len(report_stuck(queue, ["11"], reported)) == 1  # a new reason is news

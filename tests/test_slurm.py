@@ -39,6 +39,8 @@ def _unavailable() -> str | None:
 
 
 _REASON = _unavailable()
+if _REASON and os.environ.get("STZ_REQUIRE_SLURM"):  # CI started a cluster: its absence is a failure
+    pytest.fail(f"STZ_REQUIRE_SLURM is set but {_REASON}", pytrace=False)
 if _REASON:
     pytest.skip(_REASON, allow_module_level=True)
 
@@ -169,6 +171,24 @@ def test_a_task_whose_workers_all_died_is_a_failure_not_a_crash(tmp_path):
     assert type(err.value).__name__ == "KilledWorker"
     assert outcome["reason"].startswith("worker died 1 times")
     assert store_records.read_all(str(store))[liquid.key]["status"] == "failed"
+
+
+def test_a_worker_job_slurm_holds_is_reported_and_runs_once_released(tmp_path, capfd):
+    """A worker job SLURM keeps pending for a reason that needs someone (here submitted --hold)
+    is reported on stderr while the launcher waits; released, its worker joins."""
+    from campaign.slurm import slurm_cluster
+
+    cfg, _, _ = tiny_liquid(tmp_path, job_extra_directives=["--hold"])
+    err = ""
+    with slurm_cluster(cfg) as client:
+        deadline = time.time() + 60
+        while "JobHeldUser" not in err and time.time() < deadline:
+            time.sleep(1)
+            err += capfd.readouterr().err
+        held = [j for j, name, st in squeue() if name == "stz-smoke-cpu" and st == "PENDING"]
+        subprocess.run(["scontrol", "release", *held], check=True)
+        client.wait_for_workers(1, timeout=120)
+    assert re.search(rf"worker job {held[0]} is pending: JobHeldUser", err), err
 
 
 # --- (b, c, d) the smoke campaign ---------------------------------------------
