@@ -35,17 +35,20 @@ def _unavailable() -> str | None:
         return f"sinfo fails ({res.stderr.strip()}): is slurmctld running? (bash .ci/slurm.sh up)"
     if "idle" not in res.stdout.split():
         return f"no idle SLURM node (sinfo: {' '.join(res.stdout.split()) or 'no nodes'})"
+    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout.split()
+    if max((int(c.rstrip("+")) for c in cpus), default=0) < SLURM["cores"]:
+        return f"the tests' worker jobs need a node of {SLURM['cores']} CPUs; sinfo says {' '.join(cpus)}"
     return None
 
 
+SLURM = {"interface": "lo", "cores": 2, "jobs": 1, "memory": "4GB", "walltime": "00:30:00",
+         "worker_lifetime_margin": "1m"}
 _REASON = _unavailable()
 if _REASON and os.environ.get("STZ_REQUIRE_SLURM"):  # CI started a cluster: its absence is a failure
     pytest.fail(f"STZ_REQUIRE_SLURM is set but {_REASON}", pytrace=False)
 if _REASON:
     pytest.skip(_REASON, allow_module_level=True)
 
-SLURM = {"interface": "lo", "cores": 2, "jobs": 1, "memory": "4GB", "walltime": "00:30:00",
-         "worker_lifetime_margin": "1m"}
 TINY = {  # one 250-atom liquid: a job of seconds
     "system": {"n_atoms": 250},
     "liquid": {"discard_ps": 1.0, "equilibration_ps": 5.0, "snapshot_interval_ps": 1.0},
