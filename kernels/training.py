@@ -146,20 +146,20 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
         for s, gen in zip(train_sets, gens):  # each model sees each of its graphs at least once per epoch
             reps = math.ceil(steps * b / len(s.x))
             orders.append(torch.cat([torch.randperm(len(s.x), generator=gen) for _ in range(reps)]).tolist())
-        totals = [0.0] * n_models
+        totals = torch.zeros(n_models, device=device)  # summed on the device: no sync per step
         for step in range(steps):
             parts = [s.batch(o[step * b:(step + 1) * b]) for s, o in zip(train_sets, orders)]
             n = parts[0][0].shape[0]
             x = torch.stack([p[0] for p in parts])
             logits = model(x, union_edges([p[1] for p in parts], n))
-            losses = [loss_fn(logits[f], parts[f][2], weights[f], opts, gens[f]) for f in range(n_models)]
+            losses = torch.stack([loss_fn(logits[f], parts[f][2], weights[f], opts, gens[f])
+                                  for f in range(n_models)])
             optimiser.zero_grad(set_to_none=True)
-            torch.stack(losses).sum().backward()
+            losses.sum().backward()
             optimiser.step()
-            for f, l in enumerate(losses):
-                totals[f] += l.item() / steps
-        for f in range(n_models):
-            history[f]["train_loss"].append(totals[f])
+            totals += losses.detach()
+        for f, total in enumerate((totals / steps).tolist()):
+            history[f]["train_loss"].append(total)
         if val_sets is None:
             continue
         for f in range(n_models):
