@@ -165,6 +165,7 @@ _RULES = {
     "quench.rate_K_per_s": (_number, "a number", lambda v: v > 0, "> 0"),
     "quench.thermostat_damp_ps": (_number, "a number", lambda v: v > 0, "> 0"),
     "quench.barostat_damp_ps": (_number, "a number", lambda v: v > 0, "> 0"),
+    "quench.checkpoint_ps": (_number, "a number", lambda v: v >= 0, ">= 0"),
     "minimize.etol": (_number, "a number", lambda v: v >= 0, ">= 0"),
     "minimize.ftol": (_number, "a number", lambda v: v > 0, "> 0"),
     "minimize.maxiter": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
@@ -296,9 +297,15 @@ def n_snapshots(cfg: dict) -> int:
     return int(liquid["equilibration_ps"] // liquid["snapshot_interval_ps"] + 1e-9)
 
 
+HOW = ("quench.checkpoint_ps",)  # keys that change how a task runs, not what it computes
+
+
 def science_hash(cfg: dict) -> str:
     """Hash of every key that can change a result (not where or how it runs)."""
     science = {k: v for k, v in cfg.items() if k not in ("cluster", "store", "preset")}
+    for dotted in HOW:
+        section, key = dotted.split(".")
+        science[section] = {k: v for k, v in science[section].items() if k != key}
     return hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -28,7 +28,8 @@ def plan(cfg: dict) -> list[Task]:
     state = Section.of({"temperature_K": cfg["liquid"]["temperature_K"],
                         "pressure_bar": cfg["liquid"]["pressure_bar"]})
     quenches = [Quench(liquid_key=liquid.key, specimen=k, microstate=m, system=system,
-                       quench=Section.of({k2: v for k2, v in cfg["quench"].items() if k2 != "specimens"}),
+                       quench=Section.of({k2: v for k2, v in cfg["quench"].items()
+                                         if k2 not in ("specimens", "checkpoint_ps")}),
                        liquid_state=state, minimize=minimize)
                 for k, m in enumerate(microstates(cfg))]
     shear = Section.of({k: v for k, v in cfg["shear"].items() if k != "directions"})

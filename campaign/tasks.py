@@ -104,6 +104,9 @@ class Quench(Task):
     def label(self) -> str:
         return f"quench s{self.specimen:03d}"
 
+    def runtime(self, cfg) -> dict:
+        return {"checkpoint_ps": cfg["quench"]["checkpoint_ps"]}
+
     @property
     def path(self) -> str:
         return layout.quenched_path(self.specimen)

@@ -70,6 +70,25 @@ class Lammps:
         if xy == xz == yz == 0.0:
             self.run("change_box all ortho")
 
+    def read_restart(self, path: str) -> None:
+        """Box, atoms, velocities, timestep and fix states from a LAMMPS restart file (the
+        potential and the fixes must be given again; a fix with the same ID gets its state back)."""
+        self.run(f"""
+            read_restart {path}
+            atom_modify sort 0 0.0
+        """)
+
+    def write_restart(self, path: str) -> None:
+        """A restart file at ``path``, replaced atomically (written beside it, then renamed)."""
+        self.run(f"write_restart {path}.part")
+        if self.comm.Get_rank() == 0:
+            os.replace(f"{path}.part", path)
+        self.comm.Barrier()
+
+    def step(self) -> int:
+        """The current timestep number."""
+        return int(self.lmp.extract_global("ntimestep"))
+
     def set_potential(self, potential: str) -> None:
         self.run(f"""
             mass 1 {MASSES[1]}

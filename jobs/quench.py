@@ -1,17 +1,26 @@
 """Quench one liquid microstate to a glass and minimise it at zero pressure."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 
 from jobs.common import Job, wrap
-from jobs.lmp import Lammps
+from jobs.lmp import Lammps, LammpsFailure
 from store import layout
 
 
 class QuenchJob(Job):
     """params: specimen, microstate (row of liquid/ arrays), potential, timestep_ps,
     temperature_K (start), final_temperature_K, rate_K_per_s, pressure_bar,
-    thermostat_damp_ps, barostat_damp_ps, minimize."""
+    thermostat_damp_ps, barostat_damp_ps, minimize; checkpoint_ps (runtime, 0 = none).
+
+    With checkpoint_ps > 0 the NPT ramp runs in segments of that length and writes a LAMMPS
+    restart file after each (atoms, velocities, box, step, thermostat and barostat state);
+    a run of the same task that finds one goes on from it. The ramp's target temperature is
+    that of the whole quench at every step (``run N upto start 0 stop STEPS``), so segments
+    and resumption do not change the protocol.
+    """
 
     def run(self) -> None:
         p = self.p
@@ -21,15 +30,35 @@ class QuenchJob(Job):
         dt = p["timestep_ps"]
         T0, T1, P = p["temperature_K"], p["final_temperature_K"], p["pressure_bar"]
         steps = int(round((T0 - T1) / (p["rate_K_per_s"] * 1e-12) / dt))
+        every = max(1, int(round(p["checkpoint_ps"] / dt))) if p.get("checkpoint_ps") else steps
+        checkpoint = layout.checkpoint_path(self.spec.store, f"quench-{self.spec.key}.restart")
+        resume = self.comm.bcast(os.path.isfile(checkpoint) if self.rank0 else None, root=0)
         m = p["minimize"]
         with Lammps(self.comm, self.spec.log_path, self.spec.threads) as lmp:
-            lmp.create_box(cell, origin)
+            if resume:
+                try:
+                    lmp.read_restart(checkpoint)
+                except LammpsFailure as e:
+                    raise LammpsFailure(f"checkpoint {checkpoint} cannot be read ({e}); delete it to "
+                                        f"quench this specimen from its start") from None
+            else:
+                lmp.create_box(cell, origin)
             lmp.set_potential(p["potential"])
-            lmp.add_atoms(liq["types"], wrap(liq["positions"][i], cell, origin), liq["velocities"][i])
+            if not resume:
+                lmp.add_atoms(liq["types"], wrap(liq["positions"][i], cell, origin), liq["velocities"][i])
+            resumed_from = done = lmp.step()
             lmp.run(f"""
                 timestep {dt!r}
                 fix npt all npt temp {T0!r} {T1!r} {p['thermostat_damp_ps']!r} iso {P!r} {P!r} {p['barostat_damp_ps']!r}
-                run {steps}
+            """)
+            while done < steps:
+                done = min((done // every + 1) * every, steps)
+                lmp.run(f"run {done} upto start 0 stop {steps}")
+                if done < steps:
+                    if self.rank0:
+                        os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
+                    lmp.write_restart(checkpoint)
+            lmp.run(f"""
                 unfix npt
                 velocity all set 0.0 0.0 0.0
                 fix relax all box/relax iso {P!r} vmax 0.001
@@ -48,4 +77,6 @@ class QuenchJob(Job):
         if self.rank0:
             g = self.fresh_group(path, microstate=i, **summary)
             layout.write_arrays(g, out)
-        self.finish(path, **summary)
+        self.finish(path, resumed_from_step=resumed_from, **summary)
+        if self.rank0 and os.path.exists(checkpoint):
+            os.remove(checkpoint)

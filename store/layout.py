@@ -32,10 +32,20 @@ def open_root(path: str, mode: str = "r") -> zarr.Group:
         raise StoreError(f"cannot open the Zarr store {path}: {e}") from None
 
 
+def _beside(store_path: str, suffix: str, name: str) -> str:
+    base = os.path.abspath(store_path).rstrip(os.sep)
+    return os.path.join((base[:-5] if base.endswith(".zarr") else base) + suffix, name)
+
+
 def log_path(store_path: str, name: str) -> str:
     """LAMMPS logs and job output live beside the store: ``smoke.zarr`` -> ``smoke.logs/NAME``."""
-    base = os.path.abspath(store_path).rstrip(os.sep)
-    return os.path.join((base[:-5] if base.endswith(".zarr") else base) + ".logs", name)
+    return _beside(store_path, ".logs", name)
+
+
+def checkpoint_path(store_path: str, name: str) -> str:
+    """A running task's restart file, beside the store: ``smoke.zarr`` -> ``smoke.checkpoints/NAME``.
+    Named by the task's key, so it can only resume that task; removed when the task finishes."""
+    return _beside(store_path, ".checkpoints", name)
 
 
 def specimen_path(k: int) -> str:

@@ -63,6 +63,7 @@ BAD = [
     ("shear:\n  early_stop: 1\n", "shear.early_stop"),
     ("- a list\n", "top level"),
     ("quench: {rate: [\n", "not valid YAML"),
+    ("quench:\n  checkpoint_ps: -5\n", "quench.checkpoint_ps"),
 ]
 
 
@@ -96,6 +97,17 @@ def test_science_hash_ignores_where_it_runs():
     b = config.load("smoke", overrides={"store": "elsewhere.zarr", "cluster": {"cores": 1}})
     c = config.load("smoke", overrides={"seed": 7})
     assert config.science_hash(a) == config.science_hash(b) != config.science_hash(c)
+
+
+def test_checkpoint_interval_changes_how_not_what():
+    from campaign import plan
+
+    a = config.load("smoke")
+    b = config.load("smoke", overrides={"quench": {"checkpoint_ps": 5.0}})
+    assert config.science_hash(a) == config.science_hash(b)
+    assert [t.key for t in plan.plan(a)] == [t.key for t in plan.plan(b)]
+    quench = next(t for t in plan.plan(b) if t.STAGE == "quench")
+    assert quench.runtime(b) == {"checkpoint_ps": 5.0} and "checkpoint_ps" not in quench.params()
 
 
 def test_config_command_prints_valid_yaml(capsys):
