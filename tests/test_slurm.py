@@ -194,6 +194,24 @@ def test_a_worker_job_slurm_holds_is_reported_and_runs_once_released(tmp_path, c
     assert re.search(rf"worker job {held[0]} is pending: JobHeldUser", err), err
 
 
+def test_workers_retire_before_their_walltime_and_are_replaced(tmp_path):
+    """walltime 2 min, margin 80 s: each worker retires 8-40 s after it starts (dask's --lifetime),
+    long before SLURM would kill its job; a new job takes its place, and tasks submitted all the
+    while finish, none counted as a worker death (max_task_retries 0 would fail it)."""
+    from campaign.slurm import slurm_cluster
+
+    cfg, _, _ = tiny_liquid(tmp_path, walltime="00:02:00", worker_lifetime_margin="80s", max_task_retries=0)
+    jobs, t0 = [], time.time()
+    with slurm_cluster(cfg) as client:
+        client.wait_for_workers(1, timeout=120)
+        while len(set(jobs)) < 3 and time.time() - t0 < 300:
+            run = client.submit(subprocess.run, ["bash", "-c", "sleep 2; echo $SLURM_JOB_ID"], capture_output=True,
+                                text=True, resources={"cores": 1}, pure=False).result(timeout=120)
+            jobs.append(run.stdout.strip())
+    print(f"{len(jobs)} tasks in {time.time() - t0:.0f} s on worker jobs {sorted(set(jobs))}")
+    assert len(set(jobs)) >= 3
+
+
 # --- (b, c, d) the smoke campaign ---------------------------------------------
 
 @pytest.fixture(scope="module")
