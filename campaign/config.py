@@ -300,12 +300,16 @@ def n_snapshots(cfg: dict) -> int:
 HOW = ("quench.checkpoint_ps",)  # keys that change how a task runs, not what it computes
 
 
+def how_keys(section: str) -> set[str]:
+    """The keys of ``section`` listed in HOW: left out of task keys and the science hash."""
+    return {key for sec, key in (dotted.split(".") for dotted in HOW) if sec == section}
+
+
 def science_hash(cfg: dict) -> str:
     """Hash of every key that can change a result (not where or how it runs)."""
     science = {k: v for k, v in cfg.items() if k not in ("cluster", "store", "preset")}
-    for dotted in HOW:
-        section, key = dotted.split(".")
-        science[section] = {k: v for k, v in science[section].items() if k != key}
+    for section in {dotted.split(".")[0] for dotted in HOW}:
+        science[section] = {k: v for k, v in science[section].items() if k not in how_keys(section)}
     return hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from campaign.config import METRICS, n_snapshots, split_sizes
+from campaign.config import METRICS, how_keys, n_snapshots, split_sizes
 from campaign.tasks import (Baseline, Elastic, Final, Graph, Liquid, Quench, Section, Shear, Structure, Task,
                             TrainFold)
 from kernels.split import cv_folds, split_specimens
@@ -29,7 +29,7 @@ def plan(cfg: dict) -> list[Task]:
                         "pressure_bar": cfg["liquid"]["pressure_bar"]})
     quenches = [Quench(liquid_key=liquid.key, specimen=k, microstate=m, system=system,
                        quench=Section.of({k2: v for k2, v in cfg["quench"].items()
-                                         if k2 not in ("specimens", "checkpoint_ps")}),
+                                         if k2 != "specimens" and k2 not in how_keys("quench")}),
                        liquid_state=state, minimize=minimize)
                 for k, m in enumerate(microstates(cfg))]
     shear = Section.of({k: v for k, v in cfg["shear"].items() if k != "directions"})

@@ -253,8 +253,8 @@ async def _queue() -> dict[str, tuple[str, str]] | None:
 WAITING = {"None", "Priority", "Resources", "BeginTime", "Dependency", "Prolog", "Reservation"}
 
 
-def report_stuck(queue: dict, job_ids, reported: set, out=None) -> list[str]:
-    """One line on ``out`` (stderr) for each of ``job_ids`` that SLURM keeps pending for a reason not
+def report_stuck(queue: dict, job_ids, reported: set) -> list[str]:
+    """One line on stderr for each of ``job_ids`` that SLURM keeps pending for a reason not
     in WAITING, once per (job, reason); returns the lines. A campaign whose worker jobs cannot
     start would otherwise wait in silence."""
     lines = []
@@ -265,7 +265,7 @@ def report_stuck(queue: dict, job_ids, reported: set, out=None) -> list[str]:
             lines.append(f"worker job {job} is pending: {reason}. SLURM will not start it as it stands "
                          f"(scontrol show job {job}; sinfo -R)")
     for line in lines:
-        print(line, file=out or sys.stderr, flush=True)
+        print(line, file=sys.stderr, flush=True)
     return lines
 
 

@@ -41,11 +41,13 @@ class QuenchJob(Job):
                 except LammpsFailure as e:
                     raise LammpsFailure(f"checkpoint {checkpoint} cannot be read ({e}); delete it to "
                                         f"quench this specimen from its start") from None
+                lmp.set_potential(p["potential"])
             else:
                 lmp.create_box(cell, origin)
-            lmp.set_potential(p["potential"])
-            if not resume:
+                lmp.set_potential(p["potential"])
                 lmp.add_atoms(liq["types"], wrap(liq["positions"][i], cell, origin), liq["velocities"][i])
+            if self.rank0 and every < steps:
+                os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
             resumed_from = done = lmp.step()
             lmp.run(f"""
                 timestep {dt!r}
@@ -55,8 +57,6 @@ class QuenchJob(Job):
                 done = min((done // every + 1) * every, steps)
                 lmp.run(f"run {done} upto start 0 stop {steps}")
                 if done < steps:
-                    if self.rank0:
-                        os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
                     lmp.write_restart(checkpoint)
             lmp.run(f"""
                 unfix npt
