@@ -206,6 +206,7 @@ _RULES = {
     "train.sampling_ratio": (_number, "a number", lambda v: v > 0, "> 0"),
     "train.device": (lambda v: isinstance(v, str), "a string", lambda v: v in ("auto", "cpu", "cuda"),
                      "auto, cpu or cuda"),
+    "train.checkpoint_epochs": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
     "train.seed": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
     "report.sweep_metric": (lambda v: isinstance(v, str), "a string", lambda v: v in METRICS, f"one of {METRICS}"),
     "report.strategies": (lambda v: isinstance(v, list), "a list",
@@ -297,7 +298,8 @@ def n_snapshots(cfg: dict) -> int:
     return int(liquid["equilibration_ps"] // liquid["snapshot_interval_ps"] + 1e-9)
 
 
-HOW = ("quench.checkpoint_ps",)  # keys that change how a task runs, not what it computes
+# keys that change how a task runs, not what it computes
+HOW = ("quench.checkpoint_ps", "train.checkpoint_epochs", "train.device", "train.stack_folds")
 
 
 def how_keys(section: str) -> set[str]:

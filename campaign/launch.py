@@ -39,7 +39,9 @@ def _describe(summary: dict) -> str:
     if "mcc" in summary:
         text = " ".join(f"{m} {summary[m]:.3f}" if summary[m] is not None else f"{m} -"
                         for m in ("recall", "precision", "mcc", "auc"))
-        return f"{summary['point']}: {text}" if summary.get("point") else text
+        text = f"{summary['point']}: {text}" if summary.get("point") else text
+        return text + (f" (went on from epoch {summary['resumed_from_epoch']})"
+                       if summary.get("resumed_from_epoch") else "")
     return ""
 
 

@@ -226,7 +226,7 @@ class _Learning:
         return 1, cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
 
     def runtime(self, cfg) -> dict:
-        return {"device": cfg["train"]["device"]}
+        return {"device": cfg["train"]["device"], "checkpoint_epochs": cfg["train"]["checkpoint_epochs"]}
 
 
 def point_name(layers: int, width: int, heads: int) -> str:

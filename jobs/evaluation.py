@@ -48,6 +48,7 @@ def write_evaluation(job: Job, path: str, arrays: dict, n_boot: int, seed: int, 
     ci = M.bootstrap(arrays["y"], arrays["score"], arrays["specimen"], n=n_boot, seed=seed) if n_boot else {}
     g = job.fresh_group(path, metrics=clean(result), ci95=ci, per_graph=json.loads(json.dumps(per_graph)), **attrs)
     layout.write_arrays(g, arrays)
-    job.finish(path, **clean({m: result[m] for m in M.METRICS}), point=attrs.get("point"))
+    job.finish(path, **clean({m: result[m] for m in M.METRICS}), point=attrs.get("point"),
+               resumed_from_epoch=attrs.get("resumed_from_epoch"))
 
 

@@ -6,6 +6,7 @@ specimens only, and write scores and metrics under ``training/``.
 """
 from __future__ import annotations
 
+import os
 import time
 
 import numpy as np
@@ -25,6 +26,47 @@ def torch_device(job: Job) -> torch.device:
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
+
+
+class Checkpoint:
+    """A training's state, saved beside the store every ``train.checkpoint_epochs`` epochs
+    (0: never), so that a job killed mid-training (a walltime, a lost node) goes on from its
+    last save. Named by the job's key; removed once the job's records are written."""
+
+    def __init__(self, job: Job):
+        self.every = int(job.p.get("checkpoint_epochs") or 0)
+        self.path = layout.checkpoint_path(job.spec.store, f"train-{job.spec.key}.pt")
+
+    def load(self) -> dict | None:
+        if not os.path.isfile(self.path):
+            return None
+        try:
+            return torch.load(self.path, map_location="cpu", weights_only=True)
+        except Exception as e:
+            raise layout.StoreError(f"checkpoint {self.path} cannot be read ({e}); delete it to train "
+                                    "from the first epoch") from None
+
+    def save(self, state: dict) -> None:
+        """Written whole or not at all: a kill during the write leaves the previous save."""
+        os.makedirs(os.path.dirname(self.path), exist_ok=True)
+        torch.save(state, self.path + ".tmp")
+        os.replace(self.path + ".tmp", self.path)
+
+    def fit(self, *args, **kwargs):
+        """``kernels.training.fit`` resumed from, and saving to, this checkpoint."""
+        state = self.load()
+        self.resumed_from_epoch = 0 if state is None else state["epoch"] + 1
+        try:
+            return fit(*args, resume=state, save=self.save, save_every=self.every, **kwargs)
+        except ValueError as e:
+            if state is None:
+                raise
+            raise layout.StoreError(f"checkpoint {self.path} does not belong to this training ({e}); "
+                                    "delete it to train from the first epoch") from None
+
+    def remove(self) -> None:
+        if os.path.exists(self.path):
+            os.remove(self.path)
 
 
 class TrainFoldsJob(Job):
@@ -51,7 +93,9 @@ class TrainFoldsJob(Job):
             held.append((ho, Prepared(ho, mean, std, device)))
         t0 = time.time()
         seeds = [p["seed"] * 1000 + f for f in p["folds"]]  # fold f trains the same, stacked or alone
-        models, history = fit(train_sets, weights, p["layers"], p["width"], p["heads"], p, device=device, seeds=seeds)
+        checkpoint = Checkpoint(self)
+        models, history = checkpoint.fit(train_sets, weights, p["layers"], p["width"], p["heads"], p,
+                                         device=device, seeds=seeds)
         seconds = time.time() - t0
         for f, key, model, hist, (ho, prepared) in zip(p["folds"], p["fold_keys"], models, history, held):
             scores, _ = predict(model, prepared)
@@ -63,7 +107,9 @@ class TrainFoldsJob(Job):
             records.write(self.spec.store, key, records.DONE, self.spec.code_version, stage=self.spec.stage,
                           path=path, seconds=round(seconds / len(models), 3), stacked=len(models),
                           device=str(device), checksums=records.checksums(g), summary=clean(
-                              {m: result[m] for m in M.METRICS}))
+                              {**{m: result[m] for m in M.METRICS},
+                               "resumed_from_epoch": checkpoint.resumed_from_epoch}))
+        checkpoint.remove()
 
 
 def cv_table(store: str, cv_keys: dict[str, list[str]]) -> dict[str, dict[str, float]]:
@@ -104,13 +150,16 @@ class FinalJob(Job):
         va = Prepared(load(root, p["val"], p["directions"], p["threshold_A2"]), mean, std, device)
         te_graphs = load(root, p["test"], p["directions"], p["threshold_A2"])
         t0 = time.time()
-        (model,), (hist,) = fit([Prepared(tr, mean, std, device)], [class_weights(tr)], layers, width, heads, p,
-                                val_sets=[va], device=device)
+        checkpoint = Checkpoint(self)
+        (model,), (hist,) = checkpoint.fit([Prepared(tr, mean, std, device)], [class_weights(tr)], layers, width,
+                                           heads, p, val_sets=[va], device=device)
         seconds = time.time() - t0
         scores, _ = predict(model, Prepared(te_graphs, mean, std, device))
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
         write_evaluation(self, f"training/final/{p['name']}", arrays, p["bootstrap"], p["seed"],
                          point=point, cv_mean=table[point], history=hist, seconds=round(seconds, 3),
-                         device=str(device), parameters=sum(t.numel() for t in model.parameters()))
+                         device=str(device), parameters=sum(t.numel() for t in model.parameters()),
+                         resumed_from_epoch=checkpoint.resumed_from_epoch)
+        checkpoint.remove()
 
 

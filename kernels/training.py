@@ -7,7 +7,9 @@ which is what lets ``fit`` train F models on F different training sets as one
 """
 from __future__ import annotations
 
+import copy
 import math
+from collections.abc import Callable
 
 import numpy as np
 import torch
@@ -109,9 +111,29 @@ def stack(models: list[StackedGAT]) -> StackedGAT:
     return out
 
 
+def _to_cpu(obj):
+    """A copy of nested dicts/lists/tuples with every tensor copied to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.detach().cpu().clone()
+    if isinstance(obj, dict):
+        return {k: _to_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(_to_cpu(v) for v in obj)
+    return copy.deepcopy(obj)
+
+
+def _state(epoch, model, optimiser, gens, history, best, best_loss, stale, seeds, architecture) -> dict:
+    """Everything ``fit`` needs to go on after ``epoch``, as CPU tensors and plain data."""
+    return {"epoch": epoch, "model": _to_cpu(model.state_dict()), "optimiser": _to_cpu(optimiser.state_dict()),
+            "generators": [g.get_state() for g in gens], "history": _to_cpu(history),
+            "best": _to_cpu(best), "best_loss": list(best_loss),
+            "stale": list(stale), "seeds": list(seeds), "architecture": architecture}
+
+
 def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, width: int, heads: int,
         opts: dict, val_sets: list[Prepared] | None = None, device="cpu",
-        seeds: list[int] | None = None) -> tuple[list[StackedGAT], list[dict]]:
+        seeds: list[int] | None = None, resume: dict | None = None,
+        save: Callable[[dict], None] | None = None, save_every: int = 0) -> tuple[list[StackedGAT], list[dict]]:
     """Train len(train_sets) models of one architecture as one stack.
 
     Model f is initialised, shuffled and sampled from its own seed (``seeds[f]``,
@@ -124,6 +146,12 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     stops when it has not improved for ``patience`` epochs (the stack stops when all have).
     Without ``val_sets`` every model trains ``epochs`` epochs. Returns the F trained folds=1
     models and their histories.
+
+    Checkpoints: with ``save`` and ``save_every`` > 0, ``save(state)`` is called after every
+    ``save_every``-th epoch with the whole training state (weights, optimiser, each model's
+    random generator, histories, early-stopping bests; tensors on the CPU). Given such a state
+    as ``resume``, training goes on after its epoch and, on the CPU, ends bitwise where an
+    uninterrupted run ends.
     """
     n_models = len(train_sets)
     seeds = seeds if seeds is not None else [opts["seed"] + f for f in range(n_models)]
@@ -141,7 +169,19 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     history = [{"train_loss": [], "val_loss": [], "best_epoch": None} for _ in range(n_models)]
     best_loss = [math.inf] * n_models
     stale = [0] * n_models
-    for epoch in range(opts["epochs"]):
+    start = 0
+    if resume is not None:
+        if resume["seeds"] != list(seeds) or resume["architecture"] != [layers, width, heads]:
+            raise ValueError(f"the checkpoint is of models {resume['architecture']} with seeds {resume['seeds']}, "
+                             f"not {[layers, width, heads]} with seeds {list(seeds)}")
+        model.load_state_dict(resume["model"])
+        optimiser.load_state_dict(resume["optimiser"])
+        for gen, state in zip(gens, resume["generators"]):
+            gen.set_state(state)
+        history, best_loss, stale = resume["history"], resume["best_loss"], resume["stale"]
+        best = [None if b is None else {k: v.to(device) for k, v in b.items()} for b in resume["best"]]
+        start = resume["epoch"] + 1
+    for epoch in range(start, opts["epochs"]):
         orders = []
         for s, gen in zip(train_sets, gens):  # each model sees each of its graphs at least once per epoch
             reps = math.ceil(steps * b / len(s.x))
@@ -173,7 +213,12 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
                 history[f]["best_epoch"] = epoch
             else:
                 stale[f] += 1
-        if all(s >= opts["patience"] for s in stale):
+        done = all(s >= opts["patience"] for s in stale)
+        last = done or epoch + 1 == opts["epochs"]
+        if save is not None and save_every > 0 and (epoch + 1) % save_every == 0 and not last:
+            save(_state(epoch, model, optimiser, gens, history, best, best_loss, stale, seeds,
+                        [layers, width, heads]))
+        if done:
             break
     models = []
     for f in range(n_models):

@@ -186,3 +186,20 @@ def test_killed_mid_grid_trains_only_the_missing_folds(full_run, tmp_path):
     done_before = resume_and_compare(store, store_full, delay)
     trained = [r for r in done_before.values() if r["stage"] == "train"]
     assert 0 < len(trained) < 8
+
+
+def test_training_killed_mid_fold_goes_on_from_its_checkpoint(full_run, tmp_path):
+    """A stacked fold training killed after its first checkpoint resumes from that epoch."""
+    store_full, _, _ = full_run
+    store = tmp_path / "mid-fold.zarr"
+    checkpoints = tmp_path / "mid-fold.checkpoints"
+
+    def a_training_checkpoint(_):
+        return checkpoints.is_dir() and any(p.name.startswith("train-") for p in checkpoints.iterdir())
+
+    delay = kill_when(store, a_training_checkpoint)
+    assert a_training_checkpoint(store), f"no training checkpoint after {delay:.1f} s"
+    resume_and_compare(store, store_full, delay)
+    resumed = [r for r in records(store).values() if (r.get("summary") or {}).get("resumed_from_epoch")]
+    assert resumed, "no training went on from its checkpoint"
+    assert not any(checkpoints.iterdir()), "finished trainings left checkpoints behind"

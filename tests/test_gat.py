@@ -1,4 +1,5 @@
 """The stacked GAT on tiny hand-made graphs, and against PyG's GATConv."""
+import pytest
 import torch
 import torch.nn.functional as F
 from torch_geometric.nn import GATConv
@@ -106,3 +107,48 @@ def test_a_fold_trains_the_same_stacked_or_alone():
     alone, _ = fit(sets[2:], w[2:], 2, 3, 2, opts, seeds=[12])
     for a, b in zip(stacked[2].parameters(), alone[0].parameters()):
         torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
+
+
+def _tiny_sets(n_sets: int, n_graphs: int, seed: int = 0):
+    import numpy as np
+
+    from kernels.training import Prepared
+
+    rng = np.random.default_rng(seed)
+    mean, std = np.zeros(19, np.float32), np.ones(19, np.float32)
+    return [Prepared([{"x": rng.standard_normal((4, 19)).astype(np.float32), "edge_index": EDGES.numpy(),
+                       "y": rng.integers(0, 2, 4)} for _ in range(n_graphs)], mean, std, "cpu")
+            for _ in range(n_sets)]
+
+
+def test_training_killed_after_a_checkpoint_ends_where_an_uninterrupted_one_does(tmp_path):
+    """Weights, optimiser, generators and early-stopping state survive a save/load through a file."""
+    from kernels.training import fit
+
+    train, val = _tiny_sets(2, 4), _tiny_sets(2, 2, seed=1)
+    w = [torch.tensor([1.0, 3.0])] * 2
+    opts = {"epochs": 7, "patience": 3, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce",
+            "sampling": "undersample", "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0}
+    whole, whole_hist = fit(train, w, 2, 3, 2, opts, val_sets=val, seeds=[5, 6])
+
+    class Killed(Exception):
+        pass
+
+    path = tmp_path / "train.pt"
+
+    def save_then_die(state):
+        torch.save(state, path)
+        if state["epoch"] == 3:
+            raise Killed
+
+    with pytest.raises(Killed):
+        fit(train, w, 2, 3, 2, opts, val_sets=val, seeds=[5, 6], save=save_then_die, save_every=2)
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    assert state["epoch"] == 3
+    resumed, resumed_hist = fit(train, w, 2, 3, 2, opts, val_sets=val, seeds=[5, 6], resume=state)
+    assert resumed_hist == whole_hist
+    for a, b in zip(whole, resumed):
+        for pa, pb in zip(a.parameters(), b.parameters()):
+            assert torch.equal(pa, pb)
+    with pytest.raises(ValueError, match="seeds"):
+        fit(train, w, 2, 3, 2, opts, val_sets=val, seeds=[5, 7], resume=state)
