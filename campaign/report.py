@@ -16,6 +16,7 @@ import sys
 
 import numpy as np
 
+from campaign.config import split_sizes
 from campaign.version import code_version
 from kernels.metrics import METRICS
 from store import layout
@@ -126,7 +127,7 @@ def build(cfg: dict, out=sys.stdout) -> str:
     baselines = {name: _evaluation(root, f"training/baseline/{name}")
                  for name in _children(root, "training/baseline")}
     threshold = attrs["config"]["train"]["threshold_A2"]
-    _table1(rep, finals, baselines, threshold)
+    _table1(rep, finals, baselines, threshold, split_sizes(attrs["config"])[2])
     _strategies(rep, finals, attrs["config"])
     _curves(rep, finals, baselines, threshold, plt, roc_curve, precision_recall_curve)
     _d2min_figure(rep, finals, plt)
@@ -205,7 +206,7 @@ def _metric_row(ev: dict) -> list[str]:
     return cells
 
 
-def _table1(rep: Report, finals: dict, baselines: dict, threshold: float) -> None:
+def _table1(rep: Report, finals: dict, baselines: dict, threshold: float, n_test: int) -> None:
     rep.heading("Table 1: models optimised for each metric, evaluated on the test specimens")
     rows = []
     for m in METRICS:
@@ -222,8 +223,9 @@ def _table1(rep: Report, finals: dict, baselines: dict, threshold: float) -> Non
             rows.append([f"baseline: {ev['kind']}"] + _metric_row(ev) + [f"{c['tp']}/{c['fp']}/{c['fn']}/{c['tn']}",
                                                                          "same"])
     rep.table(["optimised for (L, M, N)"] + [NAMES[m] for m in METRICS] + ["TP/FP/FN/TN", "class ratio"], rows,
-              f"Test metrics at D²thres = {threshold:g} Å², with bootstrap 95% intervals over test specimens "
-              "(none with a single test specimen)")
+              f"Test metrics at D²thres = {threshold:g} Å², with bootstrap 95% percentile intervals over the "
+              f"{n_test} test specimens ({math.comb(2 * n_test - 1, n_test)} distinct resamples: coarse, and "
+              "not bound to contain the point estimate, when they are few; none with one)")
     rep.text("MCC = (TP·TN − FP·FN)/√((TP+FP)(TP+FN)(TN+FP)(TN+FN)); the study prints the numerator as "
              "TP·FN − FP·TN, a sign slip. Predicted STZ: softmax probability ≥ 0.5.")
 
