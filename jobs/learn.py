@@ -36,6 +36,7 @@ class Checkpoint:
     def __init__(self, job: Job):
         self.every = int(job.p.get("checkpoint_epochs") or 0)
         self.path = layout.checkpoint_path(job.spec.store, f"train-{job.spec.key}.pt")
+        self.resumed_from_epoch = 0  # the first epoch this run trained (set by ``fit``)
 
     def load(self) -> dict | None:
         if not os.path.isfile(self.path):
