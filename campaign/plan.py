@@ -8,10 +8,6 @@ from campaign.tasks import (Baseline, Elastic, Final, Graph, Liquid, Quench, Sec
                             TrainFold)
 from kernels.split import cv_folds, split_specimens
 
-# options of train: that change what a training computes (device and stacking only change how)
-LEARNING = ("epochs", "patience", "learning_rate", "batch_graphs", "loss", "focal_gamma", "sampling",
-            "sampling_ratio", "seed")
-
 
 def microstates(cfg: dict) -> list[int]:
     """Snapshot index of each specimen: a seeded permutation's prefix, so adding
@@ -66,7 +62,8 @@ def learning(cfg: dict, graphs: list[Graph]) -> list[Task]:
         keys.setdefault(g.specimen, []).append(g.key)
     graph_keys = lambda specimens: tuple(k for s in sorted(specimens) for k in keys[s])  # noqa: E731
     directions = tuple(cfg["shear"]["directions"])
-    opts = {k: cfg["train"][k] for k in LEARNING}
+    # the train options that change what a training computes; the grid's threshold is a field of its own
+    opts = {k: v for k, v in cfg["train"].items() if k != "threshold_A2" and k not in how_keys("train")}
     threshold = cfg["train"]["threshold_A2"]
     largest = (len(train) + len(val) - min(map(len, folds))) * len(directions)
     steps = -(-largest // cfg["train"]["batch_graphs"])

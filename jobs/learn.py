@@ -15,7 +15,7 @@ import torch
 from jobs.common import Job
 from jobs.evaluation import clean, evaluation_arrays, load, write_evaluation
 from kernels import metrics as M
-from kernels.training import Prepared, class_weights, fit, predict, standardiser
+from kernels.training import CheckpointMismatch, Prepared, class_weights, fit, predict, standardiser
 from store import layout, records
 
 
@@ -59,9 +59,7 @@ class Checkpoint:
         self.resumed_from_epoch = 0 if state is None else state["epoch"] + 1
         try:
             return fit(*args, resume=state, save=self.save, save_every=self.every, **kwargs)
-        except ValueError as e:
-            if state is None:
-                raise
+        except CheckpointMismatch as e:
             raise layout.StoreError(f"checkpoint {self.path} does not belong to this training ({e}); "
                                     "delete it to train from the first epoch") from None
 

@@ -111,6 +111,10 @@ def stack(models: list[StackedGAT]) -> StackedGAT:
     return out
 
 
+class CheckpointMismatch(ValueError):
+    """A saved training state given to ``fit`` for models of another architecture or seeds."""
+
+
 def _to_cpu(obj):
     """A copy of nested dicts/lists/tuples with every tensor copied to the CPU."""
     if isinstance(obj, torch.Tensor):
@@ -172,7 +176,7 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     start = 0
     if resume is not None:
         if resume["seeds"] != list(seeds) or resume["architecture"] != [layers, width, heads]:
-            raise ValueError(f"the checkpoint is of models {resume['architecture']} with seeds {resume['seeds']}, "
+            raise CheckpointMismatch(f"the checkpoint is of models {resume['architecture']} with seeds {resume['seeds']}, "
                              f"not {[layers, width, heads]} with seeds {list(seeds)}")
         model.load_state_dict(resume["model"])
         optimiser.load_state_dict(resume["optimiser"])

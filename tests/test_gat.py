@@ -83,33 +83,8 @@ def test_reset_parameters_changes_weights():
     assert not torch.equal(before, model.convs[0].weight)
 
 
-def test_a_fold_trains_the_same_stacked_or_alone():
-    """Stacking is an implementation detail: fold f's model does not depend on its companions."""
-    import numpy as np
-
-    from kernels.training import Prepared, fit
-
-    rng = np.random.default_rng(0)
-
-    def graphs(k):
-        out = []
-        for _ in range(k):
-            ei = EDGES.numpy()
-            out.append({"x": rng.standard_normal((4, 19)).astype(np.float32), "edge_index": ei,
-                        "y": rng.integers(0, 2, 4)})
-        return out
-
-    sets = [Prepared(graphs(3), np.zeros(19, np.float32), np.ones(19, np.float32), "cpu") for _ in range(3)]
-    w = [torch.tensor([1.0, 2.0])] * 3
-    opts = {"epochs": 3, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce", "sampling": "none",
-            "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0}
-    stacked, _ = fit(sets, w, 2, 3, 2, opts, seeds=[10, 11, 12])
-    alone, _ = fit(sets[2:], w[2:], 2, 3, 2, opts, seeds=[12])
-    for a, b in zip(stacked[2].parameters(), alone[0].parameters()):
-        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
-
-
 def _tiny_sets(n_sets: int, n_graphs: int, seed: int = 0):
+    """n_sets Prepared sets of n_graphs random 4-node graphs on EDGES, standardised as they are."""
     import numpy as np
 
     from kernels.training import Prepared
@@ -119,6 +94,20 @@ def _tiny_sets(n_sets: int, n_graphs: int, seed: int = 0):
     return [Prepared([{"x": rng.standard_normal((4, 19)).astype(np.float32), "edge_index": EDGES.numpy(),
                        "y": rng.integers(0, 2, 4)} for _ in range(n_graphs)], mean, std, "cpu")
             for _ in range(n_sets)]
+
+
+def test_a_fold_trains_the_same_stacked_or_alone():
+    """Stacking is an implementation detail: fold f's model does not depend on its companions."""
+    from kernels.training import fit
+
+    sets = _tiny_sets(3, 3)
+    w = [torch.tensor([1.0, 2.0])] * 3
+    opts = {"epochs": 3, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce", "sampling": "none",
+            "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0}
+    stacked, _ = fit(sets, w, 2, 3, 2, opts, seeds=[10, 11, 12])
+    alone, _ = fit(sets[2:], w[2:], 2, 3, 2, opts, seeds=[12])
+    for a, b in zip(stacked[2].parameters(), alone[0].parameters()):
+        torch.testing.assert_close(a, b, rtol=1e-6, atol=1e-7)
 
 
 def test_training_killed_after_a_checkpoint_ends_where_an_uninterrupted_one_does(tmp_path):
