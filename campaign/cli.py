@@ -29,6 +29,12 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("status", parents=[common], help="done / failed / pending tasks per stage")
     sub.add_parser("config", parents=[common], help="print the merged, validated configuration")
     sub.add_parser("report", parents=[common], help="write the HTML and Markdown report of the store's results")
+    sub.add_parser("verify", parents=[common], help=(
+        "re-read every done task's data against its record's checksums; damaged tasks and their "
+        "dependants are moved aside (damaged/) so that the next launch runs them again"))
+    show = sub.add_parser("show", parents=[common], help=(
+        "a task's record and full parameters; with two keys, the parameters in which they differ"))
+    show.add_argument("keys", nargs="+", metavar="KEY", help="task key (or a unique prefix of one); one or two")
     return p
 
 
@@ -55,6 +61,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "status":
             from campaign.status import status
             return status(cfg)
+        if args.command == "verify":
+            from campaign.verify import verify
+            return 1 if verify(cfg) else 0
+        if args.command == "show":
+            from campaign.verify import show
+            if len(args.keys) > 2:
+                raise ValueError("show takes one key, or two to compare")
+            return show(cfg, args.keys)
         if args.command == "report":
             from campaign.report import build
             build(cfg)

@@ -123,6 +123,8 @@ _RULES = {
     "cluster.kind": (lambda v: isinstance(v, str), "a string", lambda v: v in ("local", "slurm"), "local or slurm"),
     "cluster.cores": (lambda v: v is None or _integer(v), "an integer or null", lambda v: v is None or v >= 1, ">= 1"),
     "cluster.dashboard_address": (lambda v: isinstance(v, str), "a string like ':8787'", None, ""),
+    "cluster.lock_stale_after": (lambda v: slurm_mod.duration_seconds(v) is not None, "a duration like '10m'",
+                                 lambda v: slurm_mod.duration_seconds(v) >= 10, "at least 10 s"),
     "cluster.slurm.queue": (lambda v: v is None or isinstance(v, str), "a partition name or null", None, ""),
     "cluster.slurm.account": (lambda v: v is None or isinstance(v, str), "an account name or null", None, ""),
     "cluster.slurm.walltime": (lambda v: slurm_mod.walltime_seconds(v) is not None, "a time like '01:00:00'",
@@ -299,7 +301,7 @@ def n_snapshots(cfg: dict) -> int:
 
 
 # keys that change how a task runs, not what it computes
-HOW = ("quench.checkpoint_ps", "train.checkpoint_epochs", "train.device", "train.stack_folds")
+HOW = ("quench.checkpoint_ps", "shear.early_stop", "train.checkpoint_epochs", "train.device", "train.stack_folds")
 
 
 def how_keys(section: str) -> set[str]:

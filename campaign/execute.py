@@ -79,4 +79,5 @@ def execute(spec: dict, ranks: int, threads: int, launcher: str) -> dict:
     failed = [m for m in members if not done[m]]
     return {"key": key, "status": records.FAILED, "seconds": seconds,
             "members": {m: records.DONE if done[m] else records.FAILED for m in members},
-            "reason": recs[failed[0]].get("reason", reason)}
+            "reason": recs[failed[0]].get("reason", reason),
+            "damaged_inputs": sorted({k for m in failed for k in recs[m].get("damaged_inputs", [])})}

@@ -1,23 +1,30 @@
 """Launch or resume a campaign: run every planned task that has no completion record."""
 from __future__ import annotations
 
+import collections
 import hashlib
 import os
 import sys
 import time
 
 from campaign import config as config_mod
+from campaign import slurm as slurm_mod
 from campaign import state
 from campaign.cluster import RESOURCE, declares_gpu_pool, lost, open_cluster
 from campaign.execute import execute
 from campaign.plan import plan as make_plan
 from campaign.tasks import TrainFold
 from campaign.version import code_version
+from store.layout import StoreError
+from store.lock import StoreLock
+
+
+MAX_RERUNS = 2  # times one launch runs again an input found damaged (a failing disk would loop)
 
 
 def _spec(task, store: str, threads: int) -> dict:
     return {"stage": task.STAGE, "key": task.key, "store": store, "code_version": code_version(),
-            "params": task.params(), "threads": threads}
+            "params": task.params(), "path": task.path, "described": task.described(), "threads": threads}
 
 
 def _describe(summary: dict) -> str:
@@ -25,6 +32,9 @@ def _describe(summary: dict) -> str:
     if "first_strain" in summary:
         fired = ["-" if s is None or s != s else f"{s:.4f}" for s in summary["first_strain"]]
         return f"first events at strain {' '.join(fired)} ({' '.join(map(str, summary['event_atoms']))} atoms)"
+    if "reached_max_strain" in summary:
+        end = "max strain" if summary["reached_max_strain"] else "its stop rule"
+        return f"{summary['steps']} steps to strain {summary['final_strain']:.4f} ({end})"
     if "density_per_A3" in summary:
         return f"{summary['energy_per_atom_eV']:.4f} eV/atom, {summary['density_per_A3']:.4f} atoms/A^3"
     if "mean_temperature_K" in summary:
@@ -46,27 +56,41 @@ def _describe(summary: dict) -> str:
 
 
 def launch(cfg: dict, dry_run: bool = False, out=sys.stdout) -> int:
-    """Run what is missing or failed. Returns the number of tasks that failed or could not run."""
+    """Run what is missing or failed. Returns the number of tasks that failed or could not run.
+
+    One launcher per store: the store's lock (``store.lock``) is held from before anything is
+    written until the report is; a second launch is refused with the holder's name."""
     store = os.path.abspath(cfg["store"])
+    state.check_store(store)
     tasks = make_plan(cfg)
-    states = state.task_states(tasks, store) if os.path.isdir(store) else {t.key: state.PENDING for t in tasks}
-    todo = [t for t in tasks if states[t.key] != state.DONE]
     print(f"campaign {cfg['preset']}  config {config_mod.science_hash(cfg)}  code {code_version()}", file=out)
+    if dry_run:
+        _report_plan(tasks, store, cfg, out, dry_run=True)
+        return 0
+    stale_after = slurm_mod.duration_seconds(cfg["cluster"]["lock_stale_after"])
+    with StoreLock(store, stale_after, out=out) as held:
+        states, todo = _report_plan(tasks, store, cfg, out)
+        if not todo:
+            return 0
+        state.init_store(store, cfg, tasks, config_mod.science_hash(cfg), code_version())
+        with open_cluster(cfg) as client:
+            print(f"dashboard: {client.dashboard_link}", file=out, flush=True)
+            unfinished = _run(client, cfg, tasks, todo, states, store, out, held)
+        if unfinished == 0:
+            from campaign.report import build
+            build(cfg, out=out)
+    return unfinished
+
+
+def _report_plan(tasks: list, store: str, cfg: dict, out, dry_run: bool = False):
+    """(states, tasks to run), printed: how much is done, and with --dry-run what would run."""
+    states = state.task_states(tasks, store, cfg) if os.path.isdir(store) else {t.key: state.PENDING for t in tasks}
+    todo = [t for t in tasks if states[t.key] != state.DONE]
     print(f"store {store}: {len(tasks) - len(todo)} of {len(tasks)} tasks done, {len(todo)} to run", file=out)
     if dry_run:
         for t in todo:
             print(f"  would run  {t.label:<22} {t.key}  ({states[t.key]})", file=out)
-        return 0
-    if not todo:
-        return 0
-    state.init_store(store, cfg, tasks, config_mod.science_hash(cfg), code_version())
-    with open_cluster(cfg) as client:
-        print(f"dashboard: {client.dashboard_link}", file=out, flush=True)
-        unfinished = _run(client, cfg, todo, states, store, out)
-    if unfinished == 0:
-        from campaign.report import build
-        build(cfg, out=out)
-    return unfinished
+    return states, todo
 
 
 def _groups(tasks: list, cfg: dict) -> list[list]:
@@ -88,6 +112,8 @@ def _group_spec(group: list, store: str, cfg: dict) -> dict:
         spec["key"] = "folds-" + hashlib.sha256(" ".join(members).encode()).hexdigest()[:16]
         spec["members"] = members
         spec["params"].update(folds=[t.fold for t in group], fold_keys=members,
+                              fold_paths={t.key: t.path for t in group},
+                              fold_described={t.key: t.described() for t in group},
                               held_out=[list(t.held_out) for t in group])
     return spec
 
@@ -98,9 +124,11 @@ def _gpu_pool(client) -> bool:
     return any("GPU" in (w.get("resources") or {}) for w in workers)
 
 
-def _run(client, cfg, todo, states, store, out) -> int:
+def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
     from distributed import as_completed
 
+    by_key = {t.key: t for t in tasks}
+    rerun = collections.Counter()  # inputs run again because a job found them damaged
     waiting = {t.key: t for t in todo}
     running = {}
     finished = 0
@@ -108,6 +136,8 @@ def _run(client, cfg, todo, states, store, out) -> int:
     gpu = declares_gpu_pool(cfg) or _gpu_pool(client)  # SLURM GPU jobs may still be queued
 
     def submit_ready():
+        if held.lost:  # another launcher took the store over: submit nothing more
+            return
         ready_now = [t for t in waiting.values() if all(states.get(d) == state.DONE for d in t.deps)]
         for group in _groups(ready_now, cfg):
             for t in group:
@@ -129,6 +159,19 @@ def _run(client, cfg, todo, states, store, out) -> int:
             outcome = fut.result()
         except Exception as e:  # the cluster lost it (its workers died), not the job: record it, go on
             outcome = lost(e, [t.key for t in group], group[0].STAGE, store, code_version())
+        damaged = [k for k in outcome.get("damaged_inputs", []) if k in by_key and rerun[k] < MAX_RERUNS]
+        if damaged:  # an input was not what its record describes: run it again, then this group
+            rerun.update(damaged)
+            for key in damaged:
+                states[key] = state.PENDING
+                waiting[key] = by_key[key]
+                print(f"[damaged] {by_key[key].label} ({key}): its data is not what its record describes; "
+                      "running it again", file=out, flush=True)
+            for t in group:
+                states[t.key] = state.PENDING
+                waiting[t.key] = t
+            submit_ready()
+            continue
         for t in group:
             status = outcome["members"][t.key]
             states[t.key] = status
@@ -144,4 +187,7 @@ def _run(client, cfg, todo, states, store, out) -> int:
     failed = sum(1 for t in todo if states[t.key] == state.FAILED)
     print(f"finished in {time.time() - t0:.1f} s: {finished - failed} done, {failed} failed, "
           f"{blocked} not run (an upstream task failed)", file=out)
+    if held.lost:
+        raise StoreError(f"another launcher took over the lock of {store} while this one ran (was this "
+                         "process suspended?); this one stopped submitting tasks, and the other goes on")
     return failed + blocked

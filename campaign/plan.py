@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 
 from campaign.config import METRICS, how_keys, n_snapshots, split_sizes
-from campaign.tasks import (Baseline, Elastic, Final, Graph, Liquid, Quench, Section, Shear, Structure, Task,
-                            TrainFold)
+from campaign.tasks import (Baseline, Elastic, Final, Graph, Labels, Liquid, Quench, Section, Shear, Structure,
+                            Task, TrainFold)
 from kernels.split import cv_folds, split_specimens
 
 
@@ -28,10 +28,14 @@ def plan(cfg: dict) -> list[Task]:
                                          if k2 != "specimens" and k2 not in how_keys("quench")}),
                        liquid_state=state, minimize=minimize)
                 for k, m in enumerate(microstates(cfg))]
-    shear = Section.of({k: v for k, v in cfg["shear"].items() if k != "directions"})
+    shear = Section.of({k: v for k, v in cfg["shear"].items() if k != "directions" and k not in how_keys("shear")})
     shears = [Shear(quench_key=q.key, specimen=q.specimen, direction=d, system=system, shear=shear,
-                    labels=Section.of(cfg["labels"]), minimize=minimize)
+                    d2min_cutoff_A=cfg["labels"]["d2min_cutoff_A"], minimize=minimize)
               for q in quenches for d in cfg["shear"]["directions"]]
+    labels = [Labels(shear_key=s.key, specimen=s.specimen, direction=s.direction,
+                     strain_step=cfg["shear"]["strain_step"], thresholds_A2=tuple(cfg["labels"]["thresholds_A2"]),
+                     min_group_size=cfg["labels"]["min_group_size"])
+              for s in shears]
     feat = cfg["features"]
     elastic = [Elastic(quench_key=q.key, specimen=q.specimen, system=system, minimize=minimize,
                        elastic=Section.of({"stiffness_strain": feat["stiffness_strain"],
@@ -41,10 +45,10 @@ def plan(cfg: dict) -> list[Task]:
                            structure=Section.of({k: feat[k] for k in ("face_area_fraction", "low_mode_fraction",
                                                                      "eigensolver")}))
                  for q in quenches]
-    graphs = [Graph(structure_key=structure[s.specimen].key, elastic_key=elastic[s.specimen].key,
-                    shear_key=s.key, specimen=s.specimen, direction=s.direction)
-              for s in shears]
-    return [liquid, *quenches, *shears, *elastic, *structure, *graphs, *learning(cfg, graphs)]
+    graphs = [Graph(quench_key=quenches[lab.specimen].key, structure_key=structure[lab.specimen].key, elastic_key=elastic[lab.specimen].key,
+                    labels_key=lab.key, specimen=lab.specimen, direction=lab.direction)
+              for lab in labels]
+    return [liquid, *quenches, *shears, *labels, *elastic, *structure, *graphs, *learning(cfg, graphs)]
 
 
 def split(cfg: dict) -> tuple[list[int], list[int], list[int]]:
@@ -57,10 +61,13 @@ def learning(cfg: dict, graphs: list[Graph]) -> list[Task]:
     imbalance strategies and the baselines."""
     train, val, test = split(cfg)
     folds = cv_folds(train + val, cfg["split"]["folds"], cfg["split"]["seed"])
-    keys = {}
+    by_specimen = {}
     for g in graphs:
-        keys.setdefault(g.specimen, []).append(g.key)
-    graph_keys = lambda specimens: tuple(k for s in sorted(specimens) for k in keys[s])  # noqa: E731
+        by_specimen.setdefault(g.specimen, []).append((g.specimen, g.direction, g.key))
+
+    def graphs_of(specimens) -> tuple:
+        return tuple(entry for s in sorted(specimens) for entry in by_specimen[s])
+
     directions = tuple(cfg["shear"]["directions"])
     # the train options that change what a training computes; the grid's threshold is a field of its own
     opts = {k: v for k, v in cfg["train"].items() if k != "threshold_A2" and k not in how_keys("train")}
@@ -69,7 +76,7 @@ def learning(cfg: dict, graphs: list[Graph]) -> list[Task]:
     steps = -(-largest // cfg["train"]["batch_graphs"])
     cv = [TrainFold(layers=L, width=M, heads=N, fold=f, held_out=tuple(held), train_val=tuple(sorted(train + val)),
                     directions=directions, threshold_A2=threshold, train=Section.of(opts),
-                    steps_per_epoch=steps, graph_keys=graph_keys(train + val))
+                    steps_per_epoch=steps, graphs=graphs_of(train + val))
           for L in cfg["grid"]["layers"] for M in cfg["grid"]["width"] for N in cfg["grid"]["heads"]
           for f, held in enumerate(folds)]
     cv_keys = {}
@@ -77,12 +84,12 @@ def learning(cfg: dict, graphs: list[Graph]) -> list[Task]:
         cv_keys.setdefault(t.point, []).append(t.key)
     cv_keys = tuple((p, tuple(k)) for p, k in cv_keys.items())
     parts = Section.of({"train": train, "val": val, "test": test})
-    all_graphs = graph_keys(train + val + test)
+    all_graphs = graphs_of(train + val + test)
 
     def final(name, metric, t, **changes):
         return Final(name=name, select_metric=metric, cv_keys=cv_keys, split=parts, directions=directions,
                      threshold_A2=t, train=Section.of({**opts, **changes}), bootstrap=cfg["report"]["bootstrap"],
-                     graph_keys=all_graphs)
+                     graphs=all_graphs)
 
     finals = [final(f"opt-{m}", m, threshold) for m in METRICS]
     sweep = cfg["report"]["sweep_metric"]
@@ -92,6 +99,6 @@ def learning(cfg: dict, graphs: list[Graph]) -> list[Task]:
                   "oversample": {"loss": "weighted_ce", "sampling": "oversample"}}
     finals += [final(f"strategy-{s}", sweep, threshold, **strategies[s]) for s in cfg["report"]["strategies"]]
     baselines = [Baseline(name=f"{kind}-t{t:g}", kind=kind, split=parts, directions=directions, threshold_A2=t,
-                          bootstrap=cfg["report"]["bootstrap"], seed=cfg["train"]["seed"], graph_keys=all_graphs)
+                          bootstrap=cfg["report"]["bootstrap"], seed=cfg["train"]["seed"], graphs=all_graphs)
                  for kind in cfg["report"]["baselines"] for t in cfg["labels"]["thresholds_A2"]]
     return [*cv, *finals, *baselines]

@@ -1,8 +1,10 @@
 """``python -m campaign report``: every table and figure of the study, from the store alone.
 
-Writes ``<store>.report/report.html`` (figures embedded) and ``report.md`` beside
-it with the PNGs; every figure and table carries the preset, the config hash
-and the code version of the campaign that made the data.
+Reads the data of the tasks of the configuration's plan, each through its done record
+(which names its group), never a path of its own making: a store that holds several
+configurations gives each its own report. Writes ``<store>.report/report.html`` (figures
+embedded) and ``report.md`` beside it with the PNGs; every figure and table carries the
+preset, the config hash and the code versions of the campaign that made the data.
 """
 from __future__ import annotations
 
@@ -17,9 +19,10 @@ import sys
 import numpy as np
 
 from campaign.config import split_sizes
+from campaign.plan import plan as make_plan
 from campaign.version import code_version
 from kernels.metrics import METRICS
-from store import layout
+from store import layout, records
 
 NAMES = {"recall": "Recall", "precision": "Precision", "f1": "F1", "mcc": "MCC", "auc": "ROC-AUC", "ap": "AP"}
 
@@ -93,13 +96,29 @@ class Report:
         return html_path, md_path
 
 
-def _evaluation(root, path: str) -> dict | None:
-    try:
-        g = layout.group(root, path)
-    except layout.StoreError:
-        return None
-    arrays = {k: g[k][...] for k in ("score", "y", "d2min_A2", "specimen")}
-    return {**arrays, **dict(g.attrs)}
+class Data:
+    """The done tasks of one plan, read through their records."""
+
+    def __init__(self, store: str, tasks: list):
+        self.root = layout.open_root(store)
+        self.tasks = tasks
+        self.records = {k: r for k, r in records.read_all_keys(store, [t.key for t in tasks]).items()
+                        if r["status"] == records.DONE}
+
+    def of(self, stage: str) -> list:
+        return [t for t in self.tasks if t.STAGE == stage]
+
+    def group(self, task):
+        """The task's data group, or None if it is not done."""
+        rec = self.records.get(task.key)
+        return None if rec is None else layout.group(self.root, rec["path"])
+
+    def evaluation(self, task) -> dict | None:
+        g = self.group(task)
+        if g is None:
+            return None
+        arrays = layout.read(self.root, g.path, ("score", "y", "d2min_A2", "specimen"))
+        return {**arrays, **dict(g.attrs)}
 
 
 def build(cfg: dict, out=sys.stdout) -> str:
@@ -112,39 +131,31 @@ def build(cfg: dict, out=sys.stdout) -> str:
     from campaign.config import science_hash
 
     store = os.path.abspath(cfg["store"])
-    root = layout.open_root(store)
-    attrs = dict(root.attrs)
-    stamp = (f"preset {attrs.get('preset')} · config {attrs.get('science_hash')} · data code "
-             f"{attrs.get('code_version')} · report code {code_version()}")
+    tasks = make_plan(cfg)
+    data = Data(store, tasks)
+    versions = sorted({r["code_version"] for r in data.records.values()})
+    stamp = (f"preset {cfg['preset']} · config {science_hash(cfg)} · data code {', '.join(versions) or '-'} · "
+             f"report code {code_version()}")
     rep = Report(report_dir(store), stamp)
-    rep.text(f"Store {store}. Generated {datetime.datetime.now().isoformat(timespec='seconds')}. {stamp}.")
-    if attrs.get("science_hash") != science_hash(cfg):
-        rep.text("Note: the configuration given differs from the one stored with the data; the data's is shown.")
+    rep.text(f"Store {store}. Generated {datetime.datetime.now().isoformat(timespec='seconds')}. {stamp}. "
+             f"{len(data.records)} of {len(tasks)} tasks of this configuration are done.")
 
-    _dataset_section(rep, root, attrs["config"], plt)
-    _cv_section(rep, root)
-    finals = {name: _evaluation(root, f"training/final/{name}") for name in _children(root, "training/final")}
-    baselines = {name: _evaluation(root, f"training/baseline/{name}")
-                 for name in _children(root, "training/baseline")}
-    threshold = attrs["config"]["train"]["threshold_A2"]
-    _table1(rep, finals, baselines, threshold, split_sizes(attrs["config"])[2])
-    _strategies(rep, finals, attrs["config"])
+    _dataset_section(rep, data, cfg, plt)
+    _cv_section(rep, data)
+    finals = {t.name: data.evaluation(t) for t in data.of("final")}
+    baselines = {t.name: data.evaluation(t) for t in data.of("baseline")}
+    threshold = cfg["train"]["threshold_A2"]
+    _table1(rep, finals, baselines, threshold, split_sizes(cfg)[2])
+    _strategies(rep, finals, cfg)
     _curves(rep, finals, baselines, threshold, plt, roc_curve, precision_recall_curve)
     _d2min_figure(rep, finals, plt)
-    _sweep(rep, finals, baselines, attrs["config"], plt)
+    _sweep(rep, finals, baselines, cfg, plt)
     html_path, md_path = rep.write("Predicting the first shear transformation zone: the study's report")
     print(f"report: {html_path}\n        {md_path}", file=out)
     return html_path
 
 
-def _children(root, path: str) -> list[str]:
-    try:
-        return sorted(layout.group(root, path).group_keys())
-    except layout.StoreError:
-        return []
-
-
-def _dataset_section(rep: Report, root, cfg: dict, plt) -> None:
+def _dataset_section(rep: Report, data: Data, cfg: dict, plt) -> None:
     rep.heading("Data")
     thresholds = cfg["labels"]["thresholds_A2"]
     positives = np.zeros(len(thresholds))
@@ -152,19 +163,18 @@ def _dataset_section(rep: Report, root, cfg: dict, plt) -> None:
     strains = [[] for _ in thresholds]
     sizes = [[] for _ in thresholds]
     graphs = 0
-    for k in range(cfg["quench"]["specimens"]):
-        for d in cfg["shear"]["directions"]:
-            try:
-                lab = layout.read(root, f"{layout.shear_path(k, d)}/labels", ("first_strain", "mask"))
-            except layout.StoreError:
-                continue
-            graphs += 1
-            atoms += lab["mask"].shape[1]
-            positives += lab["mask"].sum(axis=1)
-            for t in range(len(thresholds)):
-                if not math.isnan(lab["first_strain"][t]):
-                    strains[t].append(lab["first_strain"][t])
-                    sizes[t].append(int(lab["mask"][t].sum()))
+    for task in data.of("labels"):
+        g = data.group(task)
+        if g is None:
+            continue
+        lab = layout.read(data.root, g.path, ("first_strain", "mask"))
+        graphs += 1
+        atoms += lab["mask"].shape[1]
+        positives += lab["mask"].sum(axis=1)
+        for t in range(len(thresholds)):
+            if not math.isnan(lab["first_strain"][t]):
+                strains[t].append(lab["first_strain"][t])
+                sizes[t].append(int(lab["mask"][t].sum()))
     rep.text(f"{cfg['quench']['specimens']} specimens of {cfg['system']['n_atoms']:,} atoms (Cu64Zr36, "
              f"{cfg['system']['potential']}), quenched at {cfg['quench']['rate_K_per_s']:.0e} K/s, AQS shear in "
              f"{len(cfg['shear']['directions'])} directions in steps of {cfg['shear']['strain_step']:g}: "
@@ -181,12 +191,15 @@ def _dataset_section(rep: Report, root, cfg: dict, plt) -> None:
               "Labels of the first shear transformation per threshold")
 
 
-def _cv_section(rep: Report, root) -> None:
+def _cv_section(rep: Report, data: Data) -> None:
     rep.heading("Grid search (cross-validation)")
     rows = []
-    for point in _children(root, "training/cv"):
-        folds = [dict(layout.group(root, f"training/cv/{point}/{f}").attrs)["metrics"]
-                 for f in _children(root, f"training/cv/{point}")]
+    points: dict[str, list] = {}
+    for t in data.of("train"):
+        g = data.group(t)
+        if g is not None:
+            points.setdefault(t.point, []).append(g.attrs["metrics"])
+    for point, folds in points.items():
         vals = {m: [np.nan if f[m] is None else f[m] for f in folds] for m in METRICS}
         rows.append([point, str(len(folds))] + [f"{np.nanmean(vals[m]):.4f} ± {np.nanstd(vals[m]):.4f}"
                                                 if not np.all(np.isnan(vals[m])) else "–" for m in METRICS])

@@ -5,21 +5,28 @@ import collections
 import json
 import os
 
+import time
+
 import zarr
 
 from campaign.tasks import Task
-from store import layout, records
+from store import layout, lock, records
 
 DONE, FAILED, PENDING = "done", "failed", "pending"
 
 
-def task_states(plan: list[Task], store_path: str) -> dict[str, str]:
-    """State of every planned task by key."""
+def task_states(plan: list[Task], store_path: str, cfg: dict) -> dict[str, str]:
+    """State of every planned task by key. A done record that does not serve ``cfg`` (a shear
+    stopped before the largest threshold of ``cfg`` could fire) counts as pending."""
     recs = records.read_all(store_path)
     states = {}
     for t in plan:
-        status = recs.get(t.key, {}).get("status")
-        states[t.key] = DONE if status == records.DONE else FAILED if status == records.FAILED else PENDING
+        rec = recs.get(t.key, {})
+        status = rec.get("status")
+        if status == records.DONE:
+            states[t.key] = DONE if t.covers(rec, cfg) else PENDING
+        else:
+            states[t.key] = FAILED if status == records.FAILED else PENDING
     return states
 
 
@@ -30,12 +37,11 @@ def by_stage(plan: list[Task], states: dict[str, str]) -> dict[str, collections.
     return out
 
 
-def init_store(store_path: str, cfg: dict, plan: list[Task], science_hash: str, code_version: str) -> None:
-    """Create the store (or check an existing one) and every parent group tasks write under,
-    so that concurrent tasks only ever create their own groups."""
+def check_store(store_path: str) -> None:
+    """StoreError unless ``store_path`` is absent, empty, or a Zarr store of this layout."""
     meta = os.path.join(store_path, "zarr.json")
     if os.path.exists(store_path) and not os.path.exists(meta):
-        if os.listdir(store_path):
+        if set(os.listdir(store_path)) - {lock.NAME}:
             raise layout.StoreError(f"{store_path} exists but is not a Zarr store (no zarr.json); "
                                     "choose another 'store' path")
     if os.path.exists(meta):
@@ -44,14 +50,23 @@ def init_store(store_path: str, cfg: dict, plan: list[Task], science_hash: str, 
                 attrs = json.load(f).get("attributes", {})
         except ValueError as e:
             raise layout.StoreError(f"{meta} is corrupt ({e}); the store cannot be resumed") from None
-        if attrs.get("layout", layout.LAYOUT_VERSION) != layout.LAYOUT_VERSION:
-            raise layout.StoreError(f"{store_path} has store layout {attrs.get('layout')}, this code writes "
-                                    f"layout {layout.LAYOUT_VERSION}")
+        layout.check_layout(store_path, attrs.get("layout"))
+
+
+def init_store(store_path: str, cfg: dict, plan: list[Task], science_hash: str, code_version: str) -> None:
+    """Create the store (or check an existing one) and every parent group tasks write under,
+    so that concurrent tasks only ever create their own groups. The root's attributes index the
+    store: every configuration launched into it by science hash, the latest one, and the
+    graph keys of each (what ``store.graphs.load_graph`` reads)."""
+    check_store(store_path)
     root = zarr.open_group(store_path, mode="a")
+    configs = dict(root.attrs.get("configs", {}))
+    graphs = {f"s{t.specimen:03d}/{t.direction}": t.key for t in plan if t.STAGE == "graph"}
+    configs[science_hash] = {"preset": cfg["preset"], "config": cfg, "graphs": graphs,
+                             "first_launched": configs.get(science_hash, {}).get("first_launched")
+                             or time.strftime("%Y-%m-%dT%H:%M:%S%z")}
     root.attrs.update({"layout": layout.LAYOUT_VERSION, "preset": cfg["preset"], "config": cfg,
-                       "science_hash": science_hash, "code_version": code_version})
-    root.require_group("tasks")
+                       "science_hash": science_hash, "code_version": code_version, "configs": configs})
+    root.require_group(records.TASKS)
     for t in plan:
-        parent = t.path.rsplit("/", 1)[0] if "/" in t.path else ""
-        if parent:
-            root.require_group(parent)
+        root.require_group(t.place)

@@ -3,6 +3,8 @@
 A task's key hashes its stage, the stage's version (bumped when the stage's
 science changes) and its fields, which include the keys of the tasks it
 reads from; so changing any upstream parameter changes every key downstream.
+Its data lives in the group ``<place>/<key>`` (``store.layout``), so data is bound
+to the key that wrote it; its record holds its fields (``described``).
 """
 from __future__ import annotations
 
@@ -50,6 +52,19 @@ class Task:
         """Parameters that change how, not what, it computes (not part of its key)."""
         return {}
 
+    @property
+    def path(self) -> str:
+        """The group of this task's data: its readable place, then its key."""
+        return layout.task_path(self.place, self.key)
+
+    def described(self) -> dict:
+        """Everything the key hashes, as stored in the record (``campaign show KEY``)."""
+        return json.loads(json.dumps({"stage": self.STAGE, "version": self.VERSION, **asdict(self)}))
+
+    def covers(self, record: dict, cfg: dict) -> bool:
+        """Whether a done record of this task serves ``cfg`` (a shear stopped early may not)."""
+        return True
+
     def params(self) -> dict:
         """What the job needs: sections flattened, ``minimize`` kept as a mapping."""
         out = {}
@@ -79,7 +94,7 @@ class Liquid(Task):
         return "liquid"
 
     @property
-    def path(self) -> str:
+    def place(self) -> str:
         return "liquid"
 
 
@@ -108,21 +123,33 @@ class Quench(Task):
         return {"checkpoint_ps": cfg["quench"]["checkpoint_ps"]}
 
     @property
-    def path(self) -> str:
-        return layout.quenched_path(self.specimen)
+    def place(self) -> str:
+        return layout.specimen_place(self.specimen, "quenched")
+
+
+def stop_rule(cfg: dict) -> dict | None:
+    """When a shear may end before ``shear.max_strain`` (``shear.early_stop``): once the largest
+    threshold has had its first event, which means every smaller one has had its own."""
+    if not cfg["shear"]["early_stop"]:
+        return None
+    return {"threshold_A2": max(cfg["labels"]["thresholds_A2"]), "min_group_size": cfg["labels"]["min_group_size"]}
 
 
 @dataclass(frozen=True)
 class Shear(Task):
-    """AQS shear of specimen ``specimen`` in ``direction``, with D2min and labels."""
+    """AQS shear of specimen ``specimen`` in ``direction``, with the D2min of every step.
+
+    The key is the trajectory's (no threshold in it): a shear stopped early holds the first
+    steps of that trajectory, and serves every configuration whose labels it covers.
+    """
     STAGE: ClassVar[str] = "shear"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     quench_key: str
     specimen: int
     direction: str
     system: Section
-    shear: Section
-    labels: Section
+    shear: Section          # max_strain, strain_step
+    d2min_cutoff_A: float
     minimize: Section
 
     @property
@@ -134,8 +161,49 @@ class Shear(Task):
         return f"shear s{self.specimen:03d} {self.direction}"
 
     @property
-    def path(self) -> str:
-        return layout.shear_path(self.specimen, self.direction)
+    def place(self) -> str:
+        return layout.specimen_place(self.specimen, "shear", self.direction)
+
+    def runtime(self, cfg) -> dict:
+        return {"stop": stop_rule(cfg)}
+
+    def covers(self, record: dict, cfg: dict) -> bool:
+        """A shear that reached max_strain serves every threshold; one that stopped when at least g
+        atoms exceeded t serves thresholds up to t with groups of up to g atoms."""
+        summary = record.get("summary", {})
+        if summary.get("reached_max_strain"):
+            return True
+        done, want = summary.get("stopped_on"), stop_rule(cfg)
+        return bool(done and want and want["threshold_A2"] <= done["threshold_A2"]
+                    and want["min_group_size"] <= done["min_group_size"])
+
+
+@dataclass(frozen=True)
+class Labels(Task):
+    """First-event labels of one shear for every threshold, from its stored D2min."""
+    STAGE: ClassVar[str] = "labels"
+    VERSION: ClassVar[int] = 1
+    shear_key: str
+    specimen: int
+    direction: str
+    strain_step: float
+    thresholds_A2: tuple
+    min_group_size: int
+
+    @property
+    def deps(self):
+        return (self.shear_key,)
+
+    def cores(self, cfg):
+        return 1, 1
+
+    @property
+    def label(self) -> str:
+        return f"labels s{self.specimen:03d} {self.direction}"
+
+    @property
+    def place(self) -> str:
+        return layout.specimen_place(self.specimen, "labels", self.direction)
 
 
 @dataclass(frozen=True)
@@ -158,8 +226,8 @@ class Elastic(Task):
         return f"elastic s{self.specimen:03d}"
 
     @property
-    def path(self) -> str:
-        return f"{layout.specimen_path(self.specimen)}/elastic"
+    def place(self) -> str:
+        return layout.specimen_place(self.specimen, "elastic")
 
 
 @dataclass(frozen=True)
@@ -184,24 +252,25 @@ class Structure(Task):
         return f"structure s{self.specimen:03d}"
 
     @property
-    def path(self) -> str:
-        return f"{layout.specimen_path(self.specimen)}/structure"
+    def place(self) -> str:
+        return layout.specimen_place(self.specimen, "structure")
 
 
 @dataclass(frozen=True)
 class Graph(Task):
     """The graph of specimen ``specimen`` sheared in ``direction``: features, edges, labels."""
     STAGE: ClassVar[str] = "graph"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
+    quench_key: str
     structure_key: str
     elastic_key: str
-    shear_key: str
+    labels_key: str
     specimen: int
     direction: str
 
     @property
     def deps(self):
-        return (self.structure_key, self.elastic_key, self.shear_key)
+        return (self.quench_key, self.structure_key, self.elastic_key, self.labels_key)
 
     def cores(self, cfg):
         return 1, 1
@@ -211,11 +280,11 @@ class Graph(Task):
         return f"graph s{self.specimen:03d} {self.direction}"
 
     @property
-    def path(self) -> str:
-        return layout.graph_path(self.specimen, self.direction)
+    def place(self) -> str:
+        return layout.specimen_place(self.specimen, "graphs", self.direction)
 
 
-STAGES = (Liquid, Quench, Shear, Elastic, Structure, Graph)
+STAGES = (Liquid, Quench, Shear, Labels, Elastic, Structure, Graph)
 
 
 class _Learning:
@@ -233,11 +302,16 @@ def point_name(layers: int, width: int, heads: int) -> str:
     return f"L{layers}-M{width}-N{heads}"
 
 
+def graph_keys(graphs: tuple) -> tuple[str, ...]:
+    """The keys of ((specimen, direction, key), ...)."""
+    return tuple(key for _, _, key in graphs)
+
+
 @dataclass(frozen=True)
 class TrainFold(_Learning, Task):
     """Cross-validation fold ``fold`` of grid point (layers, width, heads)."""
     STAGE: ClassVar[str] = "train"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     layers: int
     width: int
     heads: int
@@ -248,23 +322,22 @@ class TrainFold(_Learning, Task):
     threshold_A2: float
     train: Section
     steps_per_epoch: int    # batches per epoch, the same for every fold of the point
-    graph_keys: tuple
+    graphs: tuple           # ((specimen, direction, graph key), ...) of train + validation
 
     @property
     def deps(self):
-        return self.graph_keys
+        return graph_keys(self.graphs)
 
     @property
     def point(self) -> str:
         return point_name(self.layers, self.width, self.heads)
-
 
     @property
     def label(self) -> str:
         return f"train {self.point} f{self.fold}"
 
     @property
-    def path(self) -> str:
+    def place(self) -> str:
         return f"training/cv/{self.point}/fold{self.fold}"
 
 
@@ -272,7 +345,7 @@ class TrainFold(_Learning, Task):
 class Final(_Learning, Task):
     """The grid point of best mean CV ``select_metric``, retrained and evaluated on the test specimens."""
     STAGE: ClassVar[str] = "final"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     name: str
     select_metric: str
     cv_keys: tuple          # ((point, (fold keys...)), ...)
@@ -281,19 +354,18 @@ class Final(_Learning, Task):
     threshold_A2: float
     train: Section
     bootstrap: int
-    graph_keys: tuple
+    graphs: tuple           # ((specimen, direction, graph key), ...) of every specimen
 
     @property
     def deps(self):
-        return tuple(k for _, keys in self.cv_keys for k in keys) + self.graph_keys
-
+        return tuple(k for _, keys in self.cv_keys for k in keys) + graph_keys(self.graphs)
 
     @property
     def label(self) -> str:
         return f"final {self.name}"
 
     @property
-    def path(self) -> str:
+    def place(self) -> str:
         return f"training/final/{self.name}"
 
 
@@ -301,7 +373,7 @@ class Final(_Learning, Task):
 class Baseline(Task):
     """A non-graph scorer (random, logistic regression, boosted trees) on the same split."""
     STAGE: ClassVar[str] = "baseline"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2
     name: str
     kind: str
     split: Section
@@ -309,11 +381,11 @@ class Baseline(Task):
     threshold_A2: float
     bootstrap: int
     seed: int
-    graph_keys: tuple
+    graphs: tuple           # ((specimen, direction, graph key), ...) of every specimen
 
     @property
     def deps(self):
-        return self.graph_keys
+        return graph_keys(self.graphs)
 
     def cores(self, cfg):
         return 1, cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
@@ -323,7 +395,7 @@ class Baseline(Task):
         return f"baseline {self.name}"
 
     @property
-    def path(self) -> str:
+    def place(self) -> str:
         return f"training/baseline/{self.name}"
 
 

@@ -14,7 +14,7 @@ import traceback
 
 
 JOBS = {"liquid": "jobs.liquid:LiquidJob", "quench": "jobs.quench:QuenchJob", "shear": "jobs.shear:ShearJob",
-        "elastic": "jobs.elastic:ElasticJob", "structure": "jobs.structure:StructureJob",
+        "labels": "jobs.labels:LabelsJob", "elastic": "jobs.elastic:ElasticJob", "structure": "jobs.structure:StructureJob",
         "graph": "jobs.graph:GraphJob", "train": "jobs.learn:TrainFoldsJob", "final": "jobs.learn:FinalJob",
         "baseline": "jobs.baseline:BaselineJob"}
 
@@ -31,18 +31,21 @@ def main(argv: list[str]) -> int:
     _die_with_parent()
     from mpi4py import MPI
 
-    from jobs.common import Spec
+    from jobs.common import DamagedInput, Spec
     from jobs.lmp import LammpsFailure
     from store import records
     from store.layout import StoreError
 
     spec = Spec(**json.loads(argv[1]))
     comm = MPI.COMM_WORLD
+    damaged = []  # inputs found not to be what their records describe
     try:
         module, name = JOBS[spec.stage].split(":")
         job = getattr(importlib.import_module(module), name)(spec, comm)
         job.run()
         return 0
+    except DamagedInput as e:
+        reason, damaged = f"{type(e).__name__}: {e}", [e.key]
     except (LammpsFailure, StoreError, RuntimeError) as e:
         reason = f"{type(e).__name__}: {e}"
     except Exception:
@@ -51,7 +54,8 @@ def main(argv: list[str]) -> int:
         written = records.read_all_keys(spec.store, spec.members)
         for key in spec.members:
             if written.get(key, {}).get("status") != records.DONE:
-                records.write(spec.store, key, records.FAILED, spec.code_version, stage=spec.stage, reason=reason)
+                records.write(spec.store, key, records.FAILED, spec.code_version, stage=spec.stage, reason=reason,
+                              damaged_inputs=damaged)
         print(reason, file=sys.stderr)
     return 3
 

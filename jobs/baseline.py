@@ -13,16 +13,15 @@ class BaselineJob(Job):
     """A non-graph baseline on the same split: random scores, logistic regression or
     gradient-boosted trees on the 19 features of each atom.
 
-    params: name, kind, train, val, test, directions, threshold_A2, bootstrap, seed.
+    params: name, kind, train, val, test, directions, threshold_A2, bootstrap, seed, graphs.
     """
 
     def run(self) -> None:
         p = self.p
         if not self.rank0:
             return
-        root = self.root()
-        fit_graphs = load(root, p["train"] + p["val"], p["directions"], p["threshold_A2"])
-        te_graphs = load(root, p["test"], p["directions"], p["threshold_A2"])
+        fit_graphs = load(self, p["train"] + p["val"], p["directions"], p["threshold_A2"])
+        te_graphs = load(self, p["test"], p["directions"], p["threshold_A2"])
         x = np.concatenate([g["x"] for g in fit_graphs])
         y = np.concatenate([g["y"] for g in fit_graphs])
         xt = np.concatenate([g["x"] for g in te_graphs])
@@ -41,5 +40,5 @@ class BaselineJob(Job):
             clf = HistGradientBoostingClassifier(class_weight="balanced", random_state=p["seed"])
             scores = clf.fit(x, y).predict_proba(xt)[:, 1]
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
-        write_evaluation(self, f"training/baseline/{p['name']}", arrays, p["bootstrap"], p["seed"],
+        write_evaluation(self, arrays, p["bootstrap"], p["seed"],
                          kind=p["kind"], seconds=round(time.time() - t0, 3))

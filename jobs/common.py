@@ -19,6 +19,8 @@ class Spec:
     store: str
     code_version: str
     params: dict
+    path: str = ""            # the group of the task's data (store.layout, from the task)
+    described: dict | None = None  # the task's fields, as its record keeps them
     threads: int = 1
     members: list | None = None  # the tasks this job stands for, when more than one
 
@@ -37,6 +39,29 @@ def wrap(positions: np.ndarray, cell: np.ndarray, origin: np.ndarray) -> np.ndar
     return origin + s @ cell
 
 
+class DamagedInput(layout.StoreError):
+    """A task's input is not the data its record describes; its record has been moved aside."""
+
+    def __init__(self, key: str, problems: list[str]):
+        self.key, self.problems = key, problems
+        super().__init__(f"input {key} is damaged: {'; '.join(problems)}. Its record was moved aside "
+                         "(damaged/): the launcher runs it again, then this task")
+
+    def __reduce__(self):
+        return type(self), (self.key, self.problems)
+
+
+def read_input(store: str, key: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Arrays of input ``key``, checked against its record (``store.records.read_checked``); an
+    input that is not what its record describes (a damaged chunk, a changed file) has its record
+    moved aside, so that it runs again, and raises DamagedInput."""
+    try:
+        return records.read_checked(store, key, names)
+    except records.Damaged as e:
+        records.move_aside(store, key, e.problems)
+        raise DamagedInput(key, e.problems) from None
+
+
 class Job:
     """Base of the LAMMPS jobs: rank 0 owns the store, every rank runs LAMMPS."""
 
@@ -50,32 +75,42 @@ class Job:
     def root(self, mode: str = "r"):
         return layout.open_root(self.spec.store, mode)
 
-    def read_on_rank0(self, path: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
-        """Arrays read by rank 0 and broadcast; a StoreError reaches every rank."""
+    def input(self, key: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Rank 0: arrays of input ``key``, checked against its record (:func:`read_input`)."""
+        return read_input(self.spec.store, key, names)
+
+    def input_on_rank0(self, key: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+        """Arrays of input ``key`` read and checked by rank 0 and broadcast; its error reaches every rank."""
         data, error = None, None
         if self.rank0:
             try:
-                data = layout.read(self.root(), path, names)
+                data = self.input(key, names)
             except layout.StoreError as e:
-                error = str(e)
+                error = e
         data, error = self.comm.bcast((data, error), root=0)
-        if error:
-            raise layout.StoreError(error)
+        if error is not None:
+            raise error
         return data
 
-    def fresh_group(self, path: str, **attrs):
-        """Rank 0: the task's own group, emptied, stamped with the task key."""
+    def fresh_group(self, path: str | None = None, **attrs):
+        """Rank 0: the task's own group (``spec.path`` unless given), emptied, stamped with its key."""
+        path = path or self.spec.path
         g = self.root("r+").require_group(path)
         for name in list(g.array_keys()) + list(g.group_keys()):
             del g[name]
-        g.attrs.update({"task": self.spec.key, **attrs})
+        g.attrs.update({"task": path.rsplit("/", 1)[-1], **attrs})
         return g
 
-    def finish(self, path: str, **summary) -> None:
+    def finish(self, **summary) -> None:
         """Rank 0: the completion record, written last."""
         if self.rank0:
-            g = layout.group(self.root(), path)
-            records.write(self.spec.store, self.spec.key, records.DONE, self.spec.code_version,
-                          stage=self.spec.stage, path=path, seconds=round(time.time() - self.t0, 3),
-                          ranks=self.comm.Get_size(), threads=self.spec.threads,
-                          checksums=records.checksums(g), summary=summary)
+            write_record(self, self.spec.key, self.spec.path, self.spec.described, summary)
+
+
+def write_record(job: Job, key: str, path: str, described: dict | None, summary: dict, **fields) -> None:
+    """The done record of task ``key`` whose data is the group ``path``: checksums read back."""
+    g = layout.group(job.root(), path)
+    fields = {"seconds": round(time.time() - job.t0, 3), "ranks": job.comm.Get_size(), "threads": job.spec.threads,
+              **fields}
+    records.write(job.spec.store, key, records.DONE, job.spec.code_version, stage=job.spec.stage, path=path,
+                  params=described, checksums=records.checksums(g), summary=summary, **fields)

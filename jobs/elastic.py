@@ -53,7 +53,7 @@ class ElasticJob(Job):
 
     def run(self) -> None:
         p = self.p
-        q = self.read_on_rank0(layout.quenched_path(p["specimen"]), ("types", "positions", "cell", "origin"))
+        q = self.input_on_rank0(p["quench_key"], ("types", "positions", "cell", "origin"))
         eps = p["stiffness_strain"]
         m = p["minimize"]
         ftol = p["stiffness_ftol"]
@@ -88,17 +88,16 @@ class ElasticJob(Job):
                 if j in SHEARS:
                     response[:, :, j] -= spin_correction(s0, j)
                     global_c[:, j] -= spin_correction(sigma0, j)
-        path = f"{layout.specimen_path(p['specimen'])}/elastic"
         volume = float(np.linalg.det(cell0))
         summary = {"C44_GPa": float(global_c[3, 3]), "C55_GPa": float(global_c[4, 4]),
                    "C66_GPa": float(global_c[5, 5]), "C11_GPa": float(global_c[0, 0]),
                    "C12_GPa": float(global_c[0, 1])}
         if self.rank0:
-            g = self.fresh_group(path, strain=eps, units="GPa*A^3 per atom; global GPa", voigt="xx yy zz yz xz xy")
+            g = self.fresh_group(strain=eps, units="GPa*A^3 per atom; global GPa", voigt="xx yy zz yz xz xy")
             layout.write_arrays(g, {"stress_volume": s0, "stiffness_volume": response,
                                     "global_stress_GPa": sigma0, "global_stiffness_GPa": global_c,
                                     "box_volume_A3": np.array(volume)})
-        self.finish(path, **summary)
+        self.finish(**summary)
 
     @staticmethod
     def _box_command(cell, origin) -> str:

@@ -11,12 +11,15 @@ from store import graphs as store_graphs
 from store import layout
 
 
-def load(root, specimens: list[int], directions: list[str], threshold: float) -> list[dict]:
-    """Graphs of ``specimens`` × ``directions`` labelled at ``threshold`` Å², as numpy dicts."""
+def load(job: Job, specimens: list[int], directions: list[str], threshold: float) -> list[dict]:
+    """Graphs of ``specimens`` × ``directions`` labelled at ``threshold`` Å², as numpy dicts: the
+    graphs of the task's own plan (params "graphs": [[specimen, direction, key], ...]), each
+    checked against its record."""
+    keys = {(k, d): key for k, d, key in job.p["graphs"]}
     out = []
     for k in specimens:
         for d in directions:
-            g = layout.read(root, layout.graph_path(k, d), ("x", "edge_index", "y", "thresholds_A2", "event_d2min_A2"))
+            g = job.input(keys[(k, d)], ("x", "edge_index", "y", "thresholds_A2", "event_d2min_A2"))
             row = store_graphs.threshold_row(g["thresholds_A2"], threshold)
             out.append({"x": g["x"], "edge_index": g["edge_index"], "y": g["y"][row].astype(np.int64),
                         "d2min": g["event_d2min_A2"][row], "specimen": k, "direction": d})
@@ -36,7 +39,7 @@ def clean(d: dict) -> dict:
     return {k: (None if isinstance(v, float) and v != v else v) for k, v in d.items()}
 
 
-def write_evaluation(job: Job, path: str, arrays: dict, n_boot: int, seed: int, **attrs) -> None:
+def write_evaluation(job: Job, arrays: dict, n_boot: int, seed: int, **attrs) -> None:
     """Test scores, the six metrics, the confusion matrix and bootstrap intervals; then the record."""
     result = M.metrics(arrays["y"], arrays["score"])
     per_graph = []
@@ -46,9 +49,9 @@ def write_evaluation(job: Job, path: str, arrays: dict, n_boot: int, seed: int, 
             per_graph.append(clean({"specimen": int(k), "direction": int(d),
                                      **M.metrics(arrays["y"][sel], arrays["score"][sel])}))
     ci = M.bootstrap(arrays["y"], arrays["score"], arrays["specimen"], n=n_boot, seed=seed) if n_boot else {}
-    g = job.fresh_group(path, metrics=clean(result), ci95=ci, per_graph=json.loads(json.dumps(per_graph)), **attrs)
+    g = job.fresh_group(metrics=clean(result), ci95=ci, per_graph=json.loads(json.dumps(per_graph)), **attrs)
     layout.write_arrays(g, arrays)
-    job.finish(path, **clean({m: result[m] for m in M.METRICS}), point=attrs.get("point"),
+    job.finish(**clean({m: result[m] for m in M.METRICS}), point=attrs.get("point"),
                resumed_from_epoch=attrs.get("resumed_from_epoch"))
 
 

@@ -10,38 +10,27 @@ from store import layout
 
 
 class GraphJob(Job):
-    """params: specimen, direction."""
+    """params: quench_key, structure_key, elastic_key, labels_key, specimen, direction."""
 
     def run(self) -> None:
         p = self.p
         if not self.rank0:
             return
-        k, d = p["specimen"], p["direction"]
-        root = self.root()
-        base = layout.specimen_path(k)
-        q = layout.read(root, layout.quenched_path(k), ("types", "pe"))
-        s = layout.read(root, f"{base}/structure", ("volume", "icosahedral", "participation",
-                                                    "neighbour_i", "neighbour_j"))
-        e = layout.read(root, f"{base}/elastic", ("stress_volume", "stiffness_volume"))
-        lab = layout.read(root, f"{layout.shear_path(k, d)}/labels", ("thresholds_A2", "first_step", "mask"))
-        d2 = layout.group(root, layout.shear_path(k, d))["d2min_A2"]
+        q = self.input(p["quench_key"], ("types", "pe"))
+        s = self.input(p["structure_key"], ("volume", "icosahedral", "participation", "neighbour_i", "neighbour_j"))
+        e = self.input(p["elastic_key"], ("stress_volume", "stiffness_volume"))
+        lab = self.input(p["labels_key"], ("thresholds_A2", "first_step", "mask", "event_d2min_A2"))
         stress, stiffness = atomic_tensors(e["stress_volume"], e["stiffness_volume"], s["volume"])
-        rotation = shear_rotation(d)
+        rotation = shear_rotation(p["direction"])
         x = node_features(q["types"], s["icosahedral"], s["volume"], q["pe"], s["participation"],
                           stress, stiffness, rotation)
         if not np.all(np.isfinite(x)):
             raise RuntimeError(f"non-finite features in columns {np.flatnonzero(~np.isfinite(x).all(0)).tolist()}")
-        # D2min of every atom at each threshold's first event (NaN row where it never fired)
-        event_d2 = np.full(lab["mask"].shape, np.nan)
-        for t, step in enumerate(lab["first_step"]):
-            if step >= 0:
-                event_d2[t] = d2[int(step)]
-        path = layout.graph_path(k, d)
-        g = self.fresh_group(path, feature_names=list(FEATURE_NAMES), rotation=rotation.tolist(),
+        g = self.fresh_group(feature_names=list(FEATURE_NAMES), rotation=rotation.tolist(),
                              units="see kernels/features.py")
         layout.write_arrays(g, {
             "x": x.astype(np.float32), "edge_index": np.stack([s["neighbour_i"], s["neighbour_j"]]).astype(np.int64),
             "y": lab["mask"], "thresholds_A2": lab["thresholds_A2"], "first_step": lab["first_step"],
-            "event_d2min_A2": event_d2,
+            "event_d2min_A2": lab["event_d2min_A2"],
         })
-        self.finish(path, positives=lab["mask"].sum(axis=1).tolist(), n_edges=int(len(s["neighbour_i"])))
+        self.finish(positives=lab["mask"].sum(axis=1).tolist(), n_edges=int(len(s["neighbour_i"])))

@@ -12,7 +12,7 @@ import time
 import numpy as np
 import torch
 
-from jobs.common import Job
+from jobs.common import Job, write_record
 from jobs.evaluation import clean, evaluation_arrays, load, write_evaluation
 from kernels import metrics as M
 from kernels.training import CheckpointMismatch, Prepared, class_weights, fit, predict, standardiser
@@ -71,8 +71,9 @@ class Checkpoint:
 class TrainFoldsJob(Job):
     """Cross-validation of one grid point: the given folds trained together as one stack.
 
-    params: layers, width, heads, folds [f...], fold_keys [key...], held_out [[specimens]...],
-    train_val [specimens], directions, threshold_A2, train options.
+    params: layers, width, heads, folds [f...], fold_keys [key...], fold_paths {key: group},
+    fold_described {key: fields}, held_out [[specimens]...], train_val [specimens], directions,
+    threshold_A2, graphs, train options.
     """
 
     def run(self) -> None:
@@ -80,15 +81,14 @@ class TrainFoldsJob(Job):
         if not self.rank0:
             return
         device = torch_device(self)
-        root = self.root()
         train_sets, weights, held = [], [], []
         for held_out in p["held_out"]:
             train_ids = [k for k in p["train_val"] if k not in held_out]
-            tr = load(root, train_ids, p["directions"], p["threshold_A2"])
+            tr = load(self, train_ids, p["directions"], p["threshold_A2"])
             mean, std = standardiser(tr)
             train_sets.append(Prepared(tr, mean, std, device))
             weights.append(class_weights(tr))
-            ho = load(root, held_out, p["directions"], p["threshold_A2"])
+            ho = load(self, held_out, p["directions"], p["threshold_A2"])
             held.append((ho, Prepared(ho, mean, std, device)))
         t0 = time.time()
         seeds = [p["seed"] * 1000 + f for f in p["folds"]]  # fold f trains the same, stacked or alone
@@ -96,18 +96,16 @@ class TrainFoldsJob(Job):
         models, history = checkpoint.fit(train_sets, weights, p["layers"], p["width"], p["heads"], p,
                                          device=device, seeds=seeds)
         seconds = time.time() - t0
-        for f, key, model, hist, (ho, prepared) in zip(p["folds"], p["fold_keys"], models, history, held):
+        for key, model, hist, (ho, prepared) in zip(p["fold_keys"], models, history, held):
             scores, _ = predict(model, prepared)
             arrays = evaluation_arrays(ho, scores, p["directions"])
             result = M.metrics(arrays["y"], arrays["score"])
-            path = f"training/cv/L{p['layers']}-M{p['width']}-N{p['heads']}/fold{f}"
-            g = self.fresh_group(path, task=key, metrics=clean(result), history=hist)
+            path = p["fold_paths"][key]
+            g = self.fresh_group(path, metrics=clean(result), history=hist)
             layout.write_arrays(g, arrays)
-            records.write(self.spec.store, key, records.DONE, self.spec.code_version, stage=self.spec.stage,
-                          path=path, seconds=round(seconds / len(models), 3), stacked=len(models),
-                          device=str(device), checksums=records.checksums(g), summary=clean(
-                              {**{m: result[m] for m in M.METRICS},
-                               "resumed_from_epoch": checkpoint.resumed_from_epoch}))
+            write_record(self, key, path, p["fold_described"][key], clean(
+                {**{m: result[m] for m in M.METRICS}, "resumed_from_epoch": checkpoint.resumed_from_epoch}),
+                seconds=round(seconds / len(models), 3), stacked=len(models), device=str(device))
         checkpoint.remove()
 
 
@@ -132,7 +130,7 @@ class FinalJob(Job):
     """Select by mean CV metric, retrain on train (early stopping on validation), evaluate on test.
 
     params: name, select_metric, cv_keys {point: [keys]}, train, val, test, directions,
-    threshold_A2, bootstrap, train options (loss and sampling may differ from the grid's).
+    threshold_A2, bootstrap, graphs, train options (loss and sampling may differ from the grid's).
     """
 
     def run(self) -> None:
@@ -143,11 +141,10 @@ class FinalJob(Job):
         table = cv_table(self.spec.store, {point: keys for point, keys in p["cv_keys"]})
         point = best_point(table, p["select_metric"])
         layers, width, heads = (int(s[1:]) for s in point.split("-"))
-        root = self.root()
-        tr = load(root, p["train"], p["directions"], p["threshold_A2"])
+        tr = load(self, p["train"], p["directions"], p["threshold_A2"])
         mean, std = standardiser(tr)
-        va = Prepared(load(root, p["val"], p["directions"], p["threshold_A2"]), mean, std, device)
-        te_graphs = load(root, p["test"], p["directions"], p["threshold_A2"])
+        va = Prepared(load(self, p["val"], p["directions"], p["threshold_A2"]), mean, std, device)
+        te_graphs = load(self, p["test"], p["directions"], p["threshold_A2"])
         t0 = time.time()
         checkpoint = Checkpoint(self)
         (model,), (hist,) = checkpoint.fit([Prepared(tr, mean, std, device)], [class_weights(tr)], layers, width,
@@ -155,7 +152,7 @@ class FinalJob(Job):
         seconds = time.time() - t0
         scores, _ = predict(model, Prepared(te_graphs, mean, std, device))
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
-        write_evaluation(self, f"training/final/{p['name']}", arrays, p["bootstrap"], p["seed"],
+        write_evaluation(self, arrays, p["bootstrap"], p["seed"],
                          point=point, cv_mean=table[point], history=hist, seconds=round(seconds, 3),
                          device=str(device), parameters=sum(t.numel() for t in model.parameters()),
                          resumed_from_epoch=checkpoint.resumed_from_epoch)

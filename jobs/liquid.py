@@ -8,7 +8,6 @@ from jobs.lmp import Lammps
 from store import layout
 
 LIQUID_DENSITY = 0.0587  # atoms/Å³, Cu64Zr36 near 2,000 K (measured here with CuZr_mm)
-PATH = "liquid"
 
 
 class LiquidJob(Job):
@@ -47,7 +46,7 @@ class LiquidJob(Job):
             if int((types == 2).sum()) != n_zr:
                 raise RuntimeError(f"{int((types == 2).sum())} Zr atoms, expected {n_zr}")
             if self.rank0:
-                g = self.fresh_group(PATH, n_snapshots=n_snap, snapshot_interval_ps=p["snapshot_interval_ps"])
+                g = self.fresh_group(n_snapshots=n_snap, snapshot_interval_ps=p["snapshot_interval_ps"])
                 layout.write_arrays(g, {"types": types})
                 writer = layout.StepWriter(g, n_snap, shapes={
                     "positions": (n, 3), "velocities": (n, 3), "cell": (3, 3), "origin": (3,),
@@ -62,8 +61,8 @@ class LiquidJob(Job):
                     writer.write(i, **state)
         if self.rank0:
             writer.close()
-            log = layout.read(self.root(), PATH, ("temperature_K", "pressure_bar", "volume_A3"))
+            log = layout.read(self.root(), self.spec.path, ("temperature_K", "pressure_bar", "volume_A3"))
             summary = {"mean_temperature_K": float(log["temperature_K"].mean()),
                        "mean_pressure_bar": float(log["pressure_bar"].mean()),
                        "mean_density_per_A3": float((n / log["volume_A3"]).mean())}
-        self.finish(PATH, **(summary if self.rank0 else {}))
+        self.finish(**(summary if self.rank0 else {}))

@@ -25,7 +25,7 @@ class QuenchJob(Job):
     def run(self) -> None:
         p = self.p
         i = p["microstate"]
-        liq = self.read_on_rank0("liquid", ("types", "positions", "velocities", "cell", "origin"))
+        liq = self.input_on_rank0(p["liquid_key"], ("types", "positions", "velocities", "cell", "origin"))
         cell, origin = liq["cell"][i], liq["origin"][i]
         dt = p["timestep_ps"]
         T0, T1, P = p["temperature_K"], p["final_temperature_K"], p["pressure_bar"]
@@ -69,14 +69,13 @@ class QuenchJob(Job):
             out = {"types": lmp.types(), "positions": lmp.positions(), "pe": lmp.energies()}
             out["cell"], out["origin"] = lmp.box()
             pressure = lmp.thermo("press")
-        path = layout.quenched_path(p["specimen"])
         n = len(out["types"])
         volume = float(np.linalg.det(out["cell"]))
         summary = {"quench_steps": steps, "energy_per_atom_eV": float(out["pe"].sum() / n),
                    "density_per_A3": n / volume, "pressure_bar": pressure}
         if self.rank0:
-            g = self.fresh_group(path, microstate=i, **summary)
+            g = self.fresh_group(microstate=i, **summary)
             layout.write_arrays(g, out)
-        self.finish(path, resumed_from_step=resumed_from, **summary)
+        self.finish(resumed_from_step=resumed_from, **summary)
         if self.rank0 and os.path.exists(checkpoint):
             os.remove(checkpoint)

@@ -2,8 +2,10 @@
 
 Each step tilts the triclinic box by ``strain_step`` (atoms remapped
 affinely) and minimises the energy at fixed box. After each step rank 0
-computes D2min against the previous step and updates the first-event labels
-of every threshold; with ``early_stop`` the run ends once all have fired.
+computes D2min against the previous step. With a stop rule (``shear.early_stop``)
+the run ends at the first step where at least ``min_group_size`` atoms exceed
+the rule's threshold (the largest of the labels'); the labels themselves are a
+task of their own (``jobs.labels``), computed from the stored D2min.
 
 Direction -> tilt: xy: x += g*y (tilt xy), xz: x += g*z (tilt xz), yz: y += g*z
 (tilt yz); a leading '-' shears the other way.
@@ -29,21 +31,21 @@ def tilt_of(direction: str, cell: np.ndarray, strain: float) -> tuple[str, float
 
 
 class ShearJob(Job):
-    """params: specimen, direction, potential, max_strain, strain_step, early_stop,
-    thresholds_A2, min_group_size, d2min_cutoff_A, minimize."""
+    """params: quench_key, specimen, direction, potential, max_strain, strain_step, d2min_cutoff_A,
+    minimize; stop (runtime): {threshold_A2, min_group_size} or None (shear to max_strain)."""
 
     def run(self) -> None:
         p = self.p
-        q = self.read_on_rank0(layout.quenched_path(p["specimen"]), ("types", "positions", "cell", "origin"))
-        thresholds = np.array(p["thresholds_A2"], dtype=float)
+        q = self.input_on_rank0(p["quench_key"], ("types", "positions", "cell", "origin"))
+        stop_rule = p.get("stop")
+        rule = np.array([stop_rule["threshold_A2"]] if stop_rule else [], dtype=float)
         max_steps = int(round(p["max_strain"] / p["strain_step"]))
         m = p["minimize"]
-        path = layout.shear_path(p["specimen"], p["direction"])
         n = len(q["types"])
-        events = labels.no_events(len(thresholds), n)
+        events = labels.no_events(len(rule), n)
         writer = None
         if self.rank0:
-            g = self.fresh_group(path, direction=p["direction"], strain_step=p["strain_step"])
+            g = self.fresh_group(direction=p["direction"], strain_step=p["strain_step"])
             writer = layout.StepWriter(g, max_steps + 1, shapes={
                 "positions": (n, 3), "cell": (3, 3), "origin": (3,), "strain": (), "energy_eV": (),
                 "stress_GPa": (6,), "d2min_A2": (n,)})
@@ -65,21 +67,16 @@ class ShearJob(Job):
                 stop = False
                 if self.rank0:
                     d2 = np.zeros(n) if prev is None else d2min(prev[0], prev[1], cur[0], cur[1], p["d2min_cutoff_A"])
-                    if step > 0:
-                        events = labels.update(events, step, d2, thresholds, p["min_group_size"])
+                    if step > 0 and stop_rule:
+                        events = labels.update(events, step, d2, rule, stop_rule["min_group_size"])
                     writer.write(step, positions=cur[0], cell=cur[1], origin=cur[2], strain=strain,
                                  energy_eV=energy, stress_GPa=stress, d2min_A2=d2)
-                    stop = p["early_stop"] and events.complete
+                    stop = bool(stop_rule) and events.complete
                 prev = cur
                 if self.comm.bcast(stop, root=0):
                     break
-        first_strain = np.where(events.step >= 0, events.step * p["strain_step"], np.nan)
-        summary = {"steps": step, "final_strain": strain,
-                   "first_step": events.step.tolist(), "first_strain": first_strain.tolist(),
-                   "event_atoms": events.mask.sum(axis=1).tolist()}
+        summary = {"steps": step, "final_strain": strain, "reached_max_strain": step == max_steps,
+                   "stopped_on": stop_rule if stop_rule and events.complete else None}
         if self.rank0:
             writer.close()
-            lab = g.require_group("labels")
-            layout.write_arrays(lab, {"thresholds_A2": thresholds, "first_step": events.step,
-                                      "first_strain": first_strain, "mask": events.mask})
-        self.finish(path, **summary)
+        self.finish(**summary)

@@ -23,7 +23,7 @@ class StructureJob(Job):
         p = self.p
         if not self.rank0:  # a serial job: extra ranks have nothing to do
             return
-        q = layout.read(self.root(), layout.quenched_path(p["specimen"]), ("types", "positions", "cell"))
+        q = self.input(p["quench_key"], ("types", "positions", "cell"))
         timings = {}
         t = time.perf_counter()
         tess = voronoi.voronoi(q["positions"], q["cell"], p["face_area_fraction"])
@@ -41,14 +41,13 @@ class StructureJob(Job):
         timings["eigensolve_s"] = time.perf_counter() - t
         participation = modes.participation_fractions(vectors)
 
-        path = f"{layout.specimen_path(p['specimen'])}/structure"
-        g = self.fresh_group(path, face_area_fraction=p["face_area_fraction"], low_modes=n_modes,
+        g = self.fresh_group(face_area_fraction=p["face_area_fraction"], low_modes=n_modes,
                              units="volume A^3, face_area A^2, eigenvalues eV/(A^2 amu)")
         layout.write_arrays(g, {
             "volume": tess.volume, "voronoi_index": tess.index, "icosahedral": voronoi.is_icosahedral(tess.index),
             "neighbour_i": tess.i, "neighbour_j": tess.j, "face_area": tess.area,
             "participation": participation, "low_mode_eigenvalues": eigenvalues,
         })
-        self.finish(path, n_low_modes=n_modes, icosahedral_fraction=float(voronoi.is_icosahedral(tess.index).mean()),
+        self.finish(n_low_modes=n_modes, icosahedral_fraction=float(voronoi.is_icosahedral(tess.index).mean()),
                     mean_neighbours=len(tess.i) / len(tess.volume), hessian_nonzeros=int(h.nnz),
                     **{k: round(v, 3) for k, v in timings.items()})

@@ -11,6 +11,7 @@ import psutil
 import pytest
 import zarr
 
+from campaign import config, plan
 from store import records as store_records
 
 pytestmark = pytest.mark.slow
@@ -32,6 +33,13 @@ def arrays(store):
         if isinstance(arr, zarr.Array):
             out[path] = arr[...]
     return out
+
+
+def group(store, stage, **match):
+    """The data group of the smoke plan's task of ``stage`` with the given fields, through its record."""
+    task = next(t for t in plan.plan(config.load("smoke", overrides={"store": str(store)}))
+                if t.STAGE == stage and all(getattr(t, k) == v for k, v in match.items()))
+    return zarr.open_group(str(store), mode="r")[records(store)[task.key]["path"]]
 
 
 def survivors(store):
@@ -63,23 +71,27 @@ def test_smoke_campaign_runs_end_to_end(full_run):
     for r in recs.values():
         assert r["status"] == "done", r
         stages[r["stage"]] = stages.get(r["stage"], 0) + 1
-    assert stages == {"liquid": 1, "quench": 5, "shear": 30, "elastic": 5, "structure": 5, "graph": 30,
-                      "train": 8, "final": 12, "baseline": 12}
+    assert stages == {"liquid": 1, "quench": 5, "shear": 30, "labels": 30, "elastic": 5, "structure": 5,
+                      "graph": 30, "train": 8, "final": 12, "baseline": 12}
     root = zarr.open_group(str(store), mode="r")
     assert root.attrs["preset"] == "smoke"
     fired_lowest = 0
     for k in range(5):
-        assert root[f"specimens/s{k:03d}/quenched/positions"].shape == (300, 3)
+        assert group(store, "quench", specimen=k)["positions"].shape == (300, 3)
         for d in ["xy", "yz", "xz", "-xy", "-yz", "-xz"]:
-            g = root[f"specimens/s{k:03d}/shear/{d}"]
+            g = group(store, "shear", specimen=k, direction=d)
+            lab = group(store, "labels", specimen=k, direction=d)
             steps = g["strain"].shape[0]
             assert g["d2min_A2"].shape == (steps, 300) and g["positions"].shape == (steps, 300, 3)
-            first = g["labels/first_step"][:]
+            first = lab["first_step"][:]
             fired_lowest += int(first[0] >= 0)
             for t, step in enumerate(first):
                 if step >= 0:  # label 1 = above the threshold at the first event
-                    above = g["d2min_A2"][step] > g["labels/thresholds_A2"][t]
-                    np.testing.assert_array_equal(g["labels/mask"][t], above)
+                    above = g["d2min_A2"][step] > lab["thresholds_A2"][t]
+                    np.testing.assert_array_equal(lab["mask"][t], above)
+    # a few files per task, not a few per strain step (issue 16): the whole smoke store
+    from store.layout import count_files
+    assert count_files(str(store)) < 40 * len(recs), count_files(str(store))
     assert fired_lowest >= 0.7 * 5 * 6  # real events in most shears
 
 
@@ -87,13 +99,12 @@ def test_graphs_load_with_19_features_and_the_stored_edges(full_run):
     from store.graphs import load_graph
 
     store, _, _ = full_run
-    root = zarr.open_group(str(store), mode="r")
     for k, d in [(0, "xy"), (3, "-xz")]:
         data = load_graph(str(store), k, d)
         assert data.x.shape == (300, 19) and not data.x.isnan().any()
-        s = root[f"specimens/s{k:03d}/structure"]
+        s = group(store, "structure", specimen=k)
         np.testing.assert_array_equal(data.edge_index.numpy(), np.stack([s["neighbour_i"][:], s["neighbour_j"][:]]))
-        assert data.y.sum() == root[f"specimens/s{k:03d}/shear/{d}/labels/mask"][1].sum()  # 0.1 A^2 is row 1
+        assert data.y.sum() == group(store, "labels", specimen=k, direction=d)["mask"][1].sum()  # 0.1 A^2: row 1
     # the same atom has different frame-dependent features in different directions, the same others
     a, b = load_graph(str(store), 0, "xy").x, load_graph(str(store), 0, "yz").x
     assert np.array_equal(a[:, :7], b[:, :7]) and not np.allclose(a[:, 7:], b[:, 7:])
@@ -143,7 +154,7 @@ def kill_when(store, moment, timeout=900):
     return time.time() - t0
 
 
-def resume_and_compare(store, store_full, delay):
+def resume_and_compare(store, store_full, delay, expect_in_output=None):
     deadline = time.time() + 15
     while survivors(store) and time.time() < deadline:
         time.sleep(0.5)
@@ -151,6 +162,8 @@ def resume_and_compare(store, store_full, delay):
     done_before = {k: r for k, r in records(store).items() if r["status"] == "done"} if store.exists() else {}
     res = launch(store)
     assert res.returncode == 0, res.stdout + res.stderr
+    if expect_in_output:
+        assert expect_in_output in res.stdout, res.stdout
     after = records(store)
     for name, rec in done_before.items():
         assert after[name] == rec, f"{name} had a completion record and ran again"
@@ -203,3 +216,110 @@ def test_training_killed_mid_fold_goes_on_from_its_checkpoint(full_run, tmp_path
     resumed = [r for r in records(store).values() if (r.get("summary") or {}).get("resumed_from_epoch")]
     assert resumed, "no training went on from its checkpoint"
     assert not any(checkpoints.iterdir()), "finished trainings left checkpoints behind"
+
+
+def test_a_second_launcher_is_refused_while_the_first_runs_and_a_dead_ones_lock_is_taken_over(full_run, tmp_path):
+    store_full, _, _ = full_run
+    store = tmp_path / "two.zarr"
+    first = subprocess.Popen([sys.executable, "-m", "campaign", "launch", "--store", str(store), "--cores", "2"],
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (store / "launch_lock" / "zarr.json").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    second = launch(store, timeout=60)
+    assert second.returncode == 1
+    assert f"being launched by another launcher (pid {first.pid} on" in second.stderr, second.stderr
+    status = subprocess.run([sys.executable, "-m", "campaign", "status", "--store", str(store)],
+                            capture_output=True, text=True)
+    assert status.returncode == 0 and f"launch running: pid {first.pid}" in status.stdout
+    assert launch(store, "--dry-run", timeout=60).returncode == 0
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    resume_and_compare(store, store_full, 0.0, expect_in_output="took over the store's lock from a dead launcher")
+
+
+def copy_of(store, tmp_path, name):
+    import shutil
+
+    copy = tmp_path / name
+    shutil.copytree(store, copy)
+    return copy
+
+
+def flip_a_byte(path):
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+
+
+def test_a_corrupted_chunk_is_caught_by_verify_and_only_that_task_runs_again(full_run, tmp_path):
+    store_full, _, _ = full_run
+    store = copy_of(store_full, tmp_path, "verify.zarr")
+    cfg = config.load("smoke", overrides={"store": str(store)})
+    victim = next(t for t in plan.plan(cfg) if t.label == "baseline logistic-t0.4")
+    chunk = store / records(store)[victim.key]["path"] / "score" / "c.0"
+    flip_a_byte(chunk)
+    res = subprocess.run([sys.executable, "-m", "campaign", "verify", "--store", str(store)],
+                         capture_output=True, text=True)
+    assert res.returncode == 1, res.stdout + res.stderr
+    assert f"damaged  baseline logistic-t0.4" in res.stdout and "1 damaged" in res.stdout
+    status = subprocess.run([sys.executable, "-m", "campaign", "status", "--store", str(store)],
+                            capture_output=True, text=True).stdout
+    assert f"damaged baseline logistic-t0.4  {victim.key}" in status
+    before = records(store)
+    res = launch(store)
+    assert res.returncode == 0 and "1 to run" in res.stdout, res.stdout + res.stderr
+    after = records(store)
+    assert {k for k in after if after[k] != before.get(k)} == {victim.key}
+    np.testing.assert_array_equal(zarr.open_group(str(store))[after[victim.key]["path"] + "/score"][...],
+                                  zarr.open_group(str(store_full))[after[victim.key]["path"] + "/score"][...])
+
+
+def test_launch_checks_a_tasks_inputs_and_runs_a_damaged_one_again(full_run, tmp_path):
+    """The labels of one shear are to run; that shear's D2min has a flipped byte. The labels job
+    finds it, the shear runs again (bit for bit the same), then the labels; nothing else."""
+    store_full, _, _ = full_run
+    store = copy_of(store_full, tmp_path, "inputs.zarr")
+    cfg = config.load("smoke", overrides={"store": str(store)})
+    tasks = plan.plan(cfg)
+    labels = next(t for t in tasks if t.label == "labels s001 -yz")
+    shear = next(t for t in tasks if t.key == labels.shear_key)
+    store_records.remove(str(store), labels.key)
+    shard = sorted((store / records(store)[shear.key]["path"] / "d2min_A2").glob("c.*"))[0]
+    flip_a_byte(shard)
+    before = records(store)
+    res = launch(store)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert f"[damaged] shear s001 -yz ({shear.key})" in res.stdout
+    after = records(store)
+    assert {k for k in after if after[k] != before.get(k)} == {shear.key, labels.key}
+    a, b = arrays(store_full), arrays(store)
+    for path in a:
+        np.testing.assert_array_equal(a[path], b[path], err_msg=path)
+
+
+def test_a_changed_threshold_relabels_without_shearing_again_and_both_configs_keep_their_data(full_run, tmp_path):
+    store_full, _, _ = full_run
+    store = copy_of(store_full, tmp_path, "two-configs.zarr")
+    first = records(store)
+    other = tmp_path / "other.yaml"
+    other.write_text("labels:\n  thresholds_A2: [0.05, 0.1, 0.2, 0.3]\n")
+    res = launch(store, "--config", str(other))
+    assert res.returncode == 0, res.stdout + res.stderr
+    ran = [line.split()[3] for line in res.stdout.splitlines() if line.startswith("[") and " done " in line]
+    assert "shear" not in ran and ran.count("labels") == 30 and ran.count("graph") == 30, res.stdout
+    after = records(store)
+    assert all(after[k] == r for k, r in first.items()), "a finished task of the first config changed"
+    again = launch(store)  # the first configuration: still all done, its data untouched
+    assert again.returncode == 0 and "0 to run" in again.stdout
+    for cfg_args in ([], ["--config", str(other)]):
+        res = subprocess.run([sys.executable, "-m", "campaign", "verify", "--store", str(store), *cfg_args],
+                             capture_output=True, text=True)
+        assert res.returncode == 0 and "0 damaged" in res.stdout, res.stdout + res.stderr
+    # each configuration's labels are its own: 0.3 in the second, 0.4 in the first
+    from store.graphs import load_graph
+    cfg_b = config.load("smoke", str(other), overrides={"store": str(store)})
+    assert load_graph(str(store), 0, "xy", threshold=0.3).threshold == 0.3  # the last launched
+    assert load_graph(str(store), 0, "xy", threshold=0.4,
+                      config_hash=config.science_hash(config.load("smoke"))).threshold == 0.4
+    assert config.science_hash(cfg_b) != config.science_hash(config.load("smoke"))

@@ -22,8 +22,17 @@ TINY = {  # 250 atoms: the smallest box wider than twice the potential's 7.6 A c
 N = 250
 
 
-def run(task, store, ranks=2):
-    return execute(_spec(task, str(store), 1), ranks, 1, "mpiexec")
+def run(task, store, ranks=2, cfg=None):
+    spec = _spec(task, str(store), 1)
+    if cfg is not None:
+        spec["params"].update(task.runtime(cfg))
+    return execute(spec, ranks, 1, "mpiexec")
+
+
+def data(store, tasks, label):
+    """The data group of the task ``label``, through its record."""
+    task = next(t for t in tasks if t.label == label)
+    return layout.group(layout.open_root(str(store)), records.read(str(store), task.key)["path"])
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +41,7 @@ def campaign(tmp_path_factory):
     cfg = config.load("smoke", overrides={**TINY, "store": str(store)})
     tasks = [t for t in plan.plan(cfg) if t.STAGE == "liquid" or getattr(t, "specimen", None) == 0]
     state.init_store(str(store), cfg, tasks, config.science_hash(cfg), "test")
-    outcomes = {t.label: run(t, store) for t in tasks}
+    outcomes = {t.label: run(t, store, cfg=cfg) for t in tasks}
     return cfg, tasks, store, outcomes
 
 
@@ -58,17 +67,17 @@ def test_quench_makes_a_dense_minimised_glass(campaign):
     s = outcomes["quench s000"]["summary"]
     assert 0.058 < s["density_per_A3"] < 0.066
     assert abs(s["pressure_bar"]) < 500
-    q = layout.read(layout.open_root(str(store)), layout.quenched_path(0), ("pe", "positions", "cell"))
-    assert q["pe"].shape == (N,) and np.all(q["pe"] < -2)
+    q = data(store, tasks, "quench s000")
+    assert q["pe"].shape == (N,) and np.all(q["pe"][:] < -2)
 
 
 def test_shear_tilts_the_box_and_labels_first_events(campaign):
-    cfg, _, store, _ = campaign
-    root = layout.open_root(str(store))
+    cfg, tasks, store, _ = campaign
     from kernels.labels import first_events
 
     for direction, (row, col) in {"xy": (1, 0), "-yz": (2, 1)}.items():
-        g = root[layout.shear_path(0, direction)]
+        g = data(store, tasks, f"shear s000 {direction}")
+        lab = data(store, tasks, f"labels s000 {direction}")
         cell = g["cell"][:]
         assert g["strain"].shape == (7,)
         np.testing.assert_allclose(g["strain"][:], np.arange(7) * 0.001)
@@ -78,10 +87,10 @@ def test_shear_tilts_the_box_and_labels_first_events(campaign):
         d2 = g["d2min_A2"][:]
         assert d2.shape == (7, N) and np.all(d2[0] == 0) and np.all(d2 >= 0)
         ev = first_events(d2, np.array(cfg["labels"]["thresholds_A2"]), 1)
-        np.testing.assert_array_equal(g["labels/first_step"][:], ev.step)
-        np.testing.assert_array_equal(g["labels/mask"][:], ev.mask)
+        np.testing.assert_array_equal(lab["first_step"][:], ev.step)
+        np.testing.assert_array_equal(lab["mask"][:], ev.mask)
         assert ev.step[0] >= 1 and ev.step[-1] == -1  # 10 A^2 is never reached
-        assert np.isnan(g["labels/first_strain"][-1])
+        assert np.isnan(lab["first_strain"][-1])
         # shear stress responds to the shear with the sign of the shear
         voigt = {"xy": 5, "yz": 3}[direction.lstrip("-")]
         assert sign * (g["stress_GPa"][1, voigt] - g["stress_GPa"][0, voigt]) > 0
@@ -89,10 +98,9 @@ def test_shear_tilts_the_box_and_labels_first_events(campaign):
 
 def test_per_atom_stiffness_averages_to_the_global_one(campaign):
     """Volume-weighted mean of per-atom C44 (stress response / Voronoi volume) = global C44 (2%)."""
-    _, _, store, outcomes = campaign
-    root = layout.open_root(str(store))
-    e = layout.read(root, "specimens/s000/elastic", ("stiffness_volume", "global_stiffness_GPa"))
-    v = layout.read(root, "specimens/s000/structure", ("volume",))["volume"]
+    _, tasks, store, outcomes = campaign
+    e = {k: data(store, tasks, "elastic s000")[k][...] for k in ("stiffness_volume", "global_stiffness_GPa")}
+    v = data(store, tasks, "structure s000")["volume"][...]
     c_atom = e["stiffness_volume"] / v[:, None, None]
     for k in (3, 4, 5):
         mean = (v * c_atom[:, k, k]).sum() / v.sum()
@@ -104,19 +112,19 @@ def test_per_atom_stiffness_averages_to_the_global_one(campaign):
 def test_structure_and_graph(campaign):
     from store.graphs import load_graph
 
-    _, _, store, outcomes = campaign
-    root = layout.open_root(str(store))
-    s = layout.read(root, "specimens/s000/structure", ("volume", "participation", "neighbour_i", "neighbour_j"))
-    q = layout.read(root, layout.quenched_path(0), ("cell",))
+    _, tasks, store, outcomes = campaign
+    s = {k: data(store, tasks, "structure s000")[k][...] for k in ("volume", "participation", "neighbour_i",
+                                                                 "neighbour_j")}
+    q = {"cell": data(store, tasks, "quench s000")["cell"][...]}
     assert s["volume"].sum() == pytest.approx(np.linalg.det(q["cell"]), rel=1e-9)
     assert np.all(s["participation"] >= 0) and s["participation"].sum() == pytest.approx(1.0)
     pairs = set(zip(s["neighbour_i"].tolist(), s["neighbour_j"].tolist()))
     assert pairs == {(j, i) for i, j in pairs}
     for d in ("xy", "-yz"):
-        data = load_graph(str(store), 0, d)
-        assert data.x.shape == (N, 19) and not data.x.isnan().any()
-        np.testing.assert_array_equal(data.edge_index.numpy(), np.stack([s["neighbour_i"], s["neighbour_j"]]))
-        np.testing.assert_allclose(data.x[:, 4].numpy(), s["volume"], rtol=1e-6)
+        graph = load_graph(str(store), 0, d)
+        assert graph.x.shape == (N, 19) and not graph.x.isnan().any()
+        np.testing.assert_array_equal(graph.edge_index.numpy(), np.stack([s["neighbour_i"], s["neighbour_j"]]))
+        np.testing.assert_allclose(graph.x[:, 4].numpy(), s["volume"], rtol=1e-6)
 
 
 def test_a_minimisation_that_does_not_converge_is_a_failure_with_its_reason(campaign, tmp_path):

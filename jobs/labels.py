@@ -1,0 +1,40 @@
+"""First-event labels of one shear, from the D2min it stored (seconds; no LAMMPS).
+
+A task of its own, so that changing ``labels.*`` re-labels the stored shears instead of
+shearing again; a shear is run again only when it stopped before the largest threshold
+of the new labels could fire (``campaign.tasks.Shear.covers``).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from jobs.common import Job
+from kernels.labels import first_events
+from store import layout
+
+
+class LabelsJob(Job):
+    """params: shear_key, specimen, direction, strain_step, thresholds_A2, min_group_size.
+
+    Writes thresholds_A2 (T,) Å², first_step (T,) int (-1: no event before the shear ended),
+    first_strain (T,) (NaN: none), mask (T, N) bool (label 1: above the threshold at the first
+    event) and event_d2min_A2 (T, N) Å² (every atom's D2min at that event; NaN row: none).
+    """
+
+    def run(self) -> None:
+        p = self.p
+        if not self.rank0:
+            return
+        d2 = self.input(p["shear_key"], ("d2min_A2",))["d2min_A2"]
+        thresholds = np.array(p["thresholds_A2"], dtype=float)
+        events = first_events(d2, thresholds, p["min_group_size"])
+        first_strain = np.where(events.step >= 0, events.step * p["strain_step"], np.nan)
+        event_d2 = np.full(events.mask.shape, np.nan)
+        for t, step in enumerate(events.step):
+            if step >= 0:
+                event_d2[t] = d2[step]
+        g = self.fresh_group(direction=p["direction"], shear=p["shear_key"])
+        layout.write_arrays(g, {"thresholds_A2": thresholds, "first_step": events.step,
+                                "first_strain": first_strain, "mask": events.mask, "event_d2min_A2": event_d2})
+        self.finish(steps=int(len(d2) - 1), first_step=events.step.tolist(), first_strain=first_strain.tolist(),
+                    event_atoms=events.mask.sum(axis=1).tolist())

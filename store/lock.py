@@ -1,0 +1,150 @@
+"""One launcher per store: an advisory lock in the store, with a heartbeat.
+
+The lock is the directory ``<store>/launch_lock`` (a Zarr group whose attributes name
+the holder: host, pid, start time, heartbeat). It is taken with ``mkdir``, which is atomic
+on local file systems, NFS and Lustre alike (``fcntl`` locks are not reliable on all of
+them), and its attributes are replaced atomically (``os.replace``) at every heartbeat.
+
+A lock whose holder is dead is taken over, with a message: on the same host, when its
+pid is gone (or is another process than the one that took it); on another host, when its
+heartbeat is older than ``stale_after_s`` (the holder cannot be asked, so its silence is
+the only sign; the heartbeat interval is a quarter of that age). Taking over renames the
+stale lock away first, so of two launchers that find it stale at once only one takes it.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import threading
+import time
+import uuid
+
+import psutil
+
+from store.layout import StoreError
+
+NAME = "launch_lock"
+
+
+class LockHeld(StoreError):
+    """Another launcher holds the store; the message names it."""
+
+
+def _holder_path(store: str) -> str:
+    return os.path.join(store, NAME, "zarr.json")
+
+
+def read_holder(store: str) -> dict | None:
+    """The lock's holder, or None when the store is not locked (or its lock is half made)."""
+    try:
+        with open(_holder_path(store)) as f:
+            return json.load(f)["attributes"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def describe(holder: dict) -> str:
+    age = time.time() - holder.get("heartbeat", 0)
+    return (f"pid {holder.get('pid')} on {holder.get('host')}, launched {holder.get('started')}, "
+            f"last heartbeat {age:.0f} s ago")
+
+
+def _process_started(pid: int) -> float | None:
+    try:
+        return psutil.Process(pid).create_time()
+    except psutil.Error:
+        return None
+
+
+def is_stale(holder: dict, stale_after_s: float) -> bool:
+    """Whether the holder is dead: its process gone (same host), or silent too long (any host)."""
+    if holder.get("host") == socket.gethostname():
+        started = _process_started(int(holder.get("pid", -1)))
+        return started is None or abs(started - holder.get("process_started", started)) > 1.0
+    return time.time() - holder.get("heartbeat", 0) > stale_after_s
+
+
+class StoreLock:
+    """``with StoreLock(store, stale_after_s): ...`` holds the store's lock for the block.
+
+    ``lost`` becomes true if another launcher took the lock over meanwhile (this one was
+    silent for longer than ``stale_after_s``, e.g. a suspended process); the launcher then
+    stops submitting tasks.
+    """
+
+    def __init__(self, store: str, stale_after_s: float, out=None):
+        self.store, self.stale_after_s, self.out = store, stale_after_s, out
+        self.token = uuid.uuid4().hex
+        self.lost = False
+        self._stop = threading.Event()
+        self._thread = None
+
+    def _holder(self) -> dict:
+        return {"host": socket.gethostname(), "pid": os.getpid(), "process_started": _process_started(os.getpid()),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "heartbeat": time.time(), "token": self.token}
+
+    def _write(self, holder: dict) -> None:
+        path = _holder_path(self.store)
+        tmp = f"{path}.{self.token}.tmp"
+        with open(tmp, "w") as f:
+            json.dump({"zarr_format": 3, "node_type": "group", "attributes": holder}, f)
+        os.replace(tmp, path)
+
+    def acquire(self) -> None:
+        lock_dir = os.path.join(self.store, NAME)
+        os.makedirs(self.store, exist_ok=True)
+        for _ in range(3):
+            try:
+                os.mkdir(lock_dir)
+            except FileExistsError:
+                holder = read_holder(self.store)
+                if holder is None:  # being made, or left half made by a launcher killed in between
+                    made = os.stat(lock_dir).st_mtime if os.path.exists(lock_dir) else 0
+                    if time.time() - made < 10:
+                        time.sleep(1)
+                        continue
+                    holder = {"host": "?", "pid": "?", "started": "?", "heartbeat": made}
+                elif not is_stale(holder, self.stale_after_s):
+                    raise LockHeld(f"{self.store} is being launched by another launcher ({describe(holder)}); "
+                                   "status, report, verify and --dry-run work meanwhile. If that launcher is "
+                                   f"dead on another host, its lock is taken over once its heartbeat is older "
+                                   f"than {self.stale_after_s:.0f} s (cluster.lock_stale_after)")
+                stale = f"{lock_dir}.stale-{self.token}"
+                try:
+                    os.rename(lock_dir, stale)
+                except OSError:  # another launcher took it over first
+                    continue
+                shutil.rmtree(stale, ignore_errors=True)
+                if self.out is not None:
+                    print(f"took over the store's lock from a dead launcher ({describe(holder)})", file=self.out)
+                continue
+            self._write(self._holder())
+            return
+        raise LockHeld(f"{self.store}: could not take the store's lock (other launchers are taking it)")
+
+    def _heartbeat(self) -> None:
+        while not self._stop.wait(max(1.0, self.stale_after_s / 4)):
+            holder = read_holder(self.store)
+            if holder is None or holder.get("token") != self.token:
+                self.lost = True
+                return
+            self._write({**holder, "heartbeat": time.time()})
+
+    def release(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        holder = read_holder(self.store)
+        if holder is not None and holder.get("token") == self.token:
+            shutil.rmtree(os.path.join(self.store, NAME), ignore_errors=True)
+
+    def __enter__(self):
+        self.acquire()
+        self._thread = threading.Thread(target=self._heartbeat, name="store-lock-heartbeat", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()

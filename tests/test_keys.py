@@ -1,0 +1,91 @@
+"""Task keys: pinned for the smoke and paper plans, and each config key changes exactly the stages it should.
+
+A change of keys re-runs users' campaigns (a paper campaign is ~115,000 core-hours). If it is on
+purpose, raise the changed stages' VERSION in campaign/tasks.py, say so in the commit and README,
+and write the new golden keys with ``python tests/test_keys.py --update``.
+"""
+import hashlib
+import json
+import os
+import sys
+
+import pytest
+
+from campaign import config, plan
+
+GOLDEN = os.path.join(os.path.dirname(__file__), "golden_keys.json")
+PRESETS = ("smoke", "paper")
+
+
+def stage_digests(preset: str) -> dict[str, str]:
+    """sha256 of each stage's sorted task keys in the preset's plan (with its store left out: not a key)."""
+    cfg = config.load(preset, overrides={"mpi": {"ranks": 1}, "store": "x.zarr"})
+    keys: dict[str, list[str]] = {}
+    for t in plan.plan(cfg):
+        keys.setdefault(t.STAGE, []).append(t.key)
+    return {stage: hashlib.sha256(" ".join(sorted(k)).encode()).hexdigest()[:16] for stage, k in keys.items()}
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_the_keys_of_the_plan_are_the_pinned_ones(preset):
+    with open(GOLDEN) as f:
+        golden = json.load(f)[preset]
+    now = stage_digests(preset)
+    changed = sorted(s for s in set(now) | set(golden) if now.get(s) != golden.get(s))
+    assert not changed, (
+        f"the task keys of the {preset} plan changed for stage(s) {', '.join(changed)}: every user's "
+        "campaign would run these tasks (and their dependants) again. If this is on purpose, raise "
+        "those stages' VERSION in campaign/tasks.py, say so in the commit and README, and run "
+        "`python tests/test_keys.py --update`")
+
+
+ALL = {"liquid", "quench", "shear", "labels", "elastic", "structure", "graph", "train", "final", "baseline"}
+FROM_QUENCH = ALL - {"liquid"}
+GRAPHS_ON = {"graph", "train", "final", "baseline"}
+PROPAGATION = [  # (section.key, new value, stages whose keys change)
+    ("seed", 7, ALL),
+    ("system.n_atoms", 400, ALL),
+    ("liquid.temperature_K", 1900.0, ALL),
+    ("minimize.ftol", 2e-4, ALL),
+    ("quench.rate_K_per_s", 2e14, FROM_QUENCH),
+    ("quench.checkpoint_ps", 5.0, set()),
+    ("shear.strain_step", 1e-3, {"shear", "labels"} | GRAPHS_ON),
+    ("shear.max_strain", 0.06, {"shear", "labels"} | GRAPHS_ON),
+    ("shear.early_stop", False, set()),
+    ("labels.d2min_cutoff_A", 4.5, {"shear", "labels"} | GRAPHS_ON),
+    ("labels.thresholds_A2", [0.05, 0.1, 0.2, 0.3], {"labels"} | GRAPHS_ON),
+    ("labels.min_group_size", 4, {"labels"} | GRAPHS_ON),
+    ("features.low_mode_fraction", 0.02, {"structure"} | GRAPHS_ON),
+    ("features.stiffness_strain", 2e-4, {"elastic"} | GRAPHS_ON),
+    ("split.seed", 3, {"train", "final", "baseline"}),
+    ("grid.width", [10, 15], {"train", "final"}),
+    ("train.epochs", 30, {"train", "final"}),
+    ("train.loss", "focal", {"train", "final"}),
+    ("train.device", "cpu", set()),
+    ("train.checkpoint_epochs", 0, set()),
+    ("train.stack_folds", False, set()),
+    ("report.bootstrap", 100, {"final", "baseline"}),
+    ("report.baselines", ["random"], set()),  # fewer baselines: the others keep their keys
+    ("cluster.lock_stale_after", "1h", set()),
+    ("mpi.threads", 2, set()),
+]
+
+
+@pytest.mark.parametrize("dotted, value, stages", PROPAGATION, ids=[p[0] for p in PROPAGATION])
+def test_each_config_key_changes_the_keys_of_exactly_its_stages(dotted, value, stages):
+    over: dict = {}
+    node = over
+    *path, last = dotted.split(".")
+    for part in path:
+        node = node.setdefault(part, {})
+    node[last] = value
+    before = {t.key for t in plan.plan(config.load("smoke"))}
+    after = plan.plan(config.load("smoke", overrides=over))
+    assert {t.STAGE for t in after if t.key not in before} == stages
+
+
+if __name__ == "__main__" and sys.argv[1:] == ["--update"]:
+    with open(GOLDEN, "w") as f:
+        json.dump({p: stage_digests(p) for p in PRESETS}, f, indent=1, sort_keys=True)
+        f.write("\n")
+    print(f"wrote {GOLDEN}")
