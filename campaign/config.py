@@ -145,6 +145,11 @@ _RULES = {
                                              lambda v: slurm_mod.duration_seconds(v) >= 0, ">= 0"),
     "cluster.slurm.max_task_retries": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
     "cluster.slurm.log_directory": (lambda v: v is None or isinstance(v, str), "a path or null", None, ""),
+    "cluster.slurm.security": (lambda v: isinstance(v, bool) or isinstance(v, dict),
+                               "true, false, or a mapping {ca_file, cert, key}",
+                               lambda v: isinstance(v, bool) or (set(v) == {"ca_file", "cert", "key"} and all(
+                                   isinstance(x, str) and x.strip() for x in v.values())),
+                               "true, false, or PEM file paths {ca_file: ..., cert: ..., key: ...}"),
     "cluster.slurm.gpu_jobs": (_integer, "an integer", lambda v: v >= 0, ">= 0"),
     "cluster.slurm.gpus_per_job": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
     "cluster.slurm.gpu_queue": (lambda v: v is None or isinstance(v, str), "a partition name or null", None, ""),
@@ -228,7 +233,7 @@ def _get(cfg: dict, dotted: str):
 
 def _flat_keys(cfg: dict, prefix: str = ""):
     for key, value in cfg.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and f"{prefix}{key}" not in _RULES:  # a mapping-valued key has a rule
             yield from _flat_keys(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}"

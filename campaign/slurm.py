@@ -128,8 +128,9 @@ def scheduler_file(cfg: dict) -> str:
     return layout.log_path(cfg["store"], "scheduler.json")
 
 
-def job_kwargs(cfg: dict, pool: str = "cpu") -> dict:
-    """Keyword arguments of dask-jobqueue's SLURMJob / SLURMCluster for the 'cpu' or 'gpu' pool."""
+def job_kwargs(cfg: dict, pool: str = "cpu", security=None) -> dict:
+    """Keyword arguments of dask-jobqueue's SLURMJob / SLURMCluster for the 'cpu' or 'gpu' pool;
+    with a ``security`` (campaign.security), workers speak TLS with its files."""
     s = cfg["cluster"]["slurm"]
     lifetime, stagger = _lifetime(s)
     extra = ["--lifetime", f"{lifetime}s", "--lifetime-stagger", f"{stagger}s"] if s["worker_lifetime_margin"] else []
@@ -145,7 +146,8 @@ def job_kwargs(cfg: dict, pool: str = "cpu") -> dict:
                 walltime=walltime_text(walltime_seconds(s["walltime"])), interface=s["interface"],
                 job_name=f"stz-{cfg['preset']}-{pool}", job_extra_directives=directives,
                 worker_extra_args=["--resources", resources, *extra], job_script_prologue=list(PROLOGUE),
-                log_directory=log_directory(cfg), python=sys.executable)
+                log_directory=log_directory(cfg), python=sys.executable, security=security,
+                protocol="tls://" if security is not None else None)
 
 
 def job_scripts(cfg: dict) -> dict[str, str]:
@@ -153,15 +155,18 @@ def job_scripts(cfg: dict) -> dict[str, str]:
     as dask-jobqueue writes them (the scheduler address is a placeholder). No scheduler starts."""
     from dask_jobqueue.slurm import SLURMJob
 
+    from campaign.security import security
+
     pools = ["cpu"] + (["gpu"] if cfg["cluster"]["slurm"]["gpu_jobs"] > 0 else [])
+    sec = security(cfg)
+    address = ("tls" if sec is not None else "tcp") + "://<scheduler>:8786"
     made = []  # SLURMJob creates the log directory: leave none behind that was not there
     path = log_directory(cfg)
     while not os.path.exists(path):
         made.append(path)
         path = os.path.dirname(path)
     try:
-        return {pool: SLURMJob(scheduler="tcp://<scheduler>:8786", name=f"{pool}-0",
-                               **job_kwargs(cfg, pool)).job_script()
+        return {pool: SLURMJob(scheduler=address, name=f"{pool}-0", **job_kwargs(cfg, pool, sec)).job_script()
                 for pool in pools}
     finally:
         for path in made:
@@ -181,8 +186,9 @@ class GpuPool:
     replaced by one with a new worker name. Its coroutines run on the CPU cluster's loop.
     """
 
-    def __init__(self, cfg: dict, address: str):
-        self.n, self.address, self.kwargs = cfg["cluster"]["slurm"]["gpu_jobs"], address, job_kwargs(cfg, "gpu")
+    def __init__(self, cfg: dict, address: str, security=None):
+        self.n, self.address = cfg["cluster"]["slurm"]["gpu_jobs"], address
+        self.kwargs = job_kwargs(cfg, "gpu", security)
         self.jobs: dict[str, object] = {}  # worker name -> SLURMJob
         self.count = 0
         self.closed = False
@@ -331,10 +337,14 @@ def _spare_busy_workers():
 def slurm_cluster(cfg: dict):
     """A distributed.Client on SLURM worker jobs: CPU jobs (fixed ``jobs``, or adaptive between
     ``minimum_jobs`` and ``maximum_jobs``) and ``gpu_jobs`` GPU jobs, on one scheduler in this
-    process. The jobs are cancelled when the block ends, however it ends."""
+    process, every connection TLS unless ``cluster.slurm.security`` is false (campaign.security).
+    The jobs are cancelled and the temporary credentials removed when the block ends, however it
+    ends."""
     from dask_jobqueue import SLURMCluster
     from distributed import Client
     from tornado.ioloop import PeriodicCallback
+
+    from campaign.security import credentials
 
     _require_slurm(cfg)
     s = cfg["cluster"]["slurm"]
@@ -344,12 +354,13 @@ def slurm_cluster(cfg: dict):
                          "allowed_failures": s["max_task_retries"], "scheduler_file": sched_file,
                          "plugins": [_spare_busy_workers()]}
     with contextlib.ExitStack() as stack:
+        security = stack.enter_context(credentials(cfg))
         stack.callback(lambda: os.path.exists(sched_file) and os.remove(sched_file))
         cpu = stack.enter_context(SLURMCluster(name="cpu", scheduler_options=scheduler_options,
-                                               silence_logs="error", **job_kwargs(cfg, "cpu")))
-        client = stack.enter_context(Client(cpu))
+                                               silence_logs="error", **job_kwargs(cfg, "cpu", security)))
+        client = stack.enter_context(Client(cpu, security=security))
         if s["gpu_jobs"] > 0:
-            pool = GpuPool(cfg, cpu.scheduler.address)
+            pool = GpuPool(cfg, cpu.scheduler.address, security)
             stack.callback(cpu.sync, pool.close)  # before the CPU cluster closes
             cpu.sync(pool.start)
             cpu.periodic_callbacks["gpu-pool"] = pc = PeriodicCallback(pool.check, QUEUE_CHECK_S * 1000)
@@ -385,8 +396,10 @@ def running_tasks(cfg: dict, timeout_s: float = 5.0) -> dict[str, dict] | None:
         return None
     from distributed import Client
 
+    from campaign.security import security
+
     try:
-        with Client(address, timeout=timeout_s, set_as_default=False) as client:
+        with Client(address, timeout=timeout_s, set_as_default=False, security=security(cfg)) as client:
             reports = client.run(_worker_report, on_error="return")
     except (OSError, TimeoutError):
         return None

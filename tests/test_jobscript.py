@@ -42,7 +42,7 @@ def test_cpu_job_script_has_every_setting(tmp_path):
     logs = str(tmp_path / "c.logs" / "slurm")
     assert f"#SBATCH -o {logs}/stz-smoke-cpu-%J.out" in cpu
     cmd = command(scripts["cpu"])
-    assert "-m distributed.cli.dask_worker tcp://<scheduler>:8786" in cmd
+    assert "-m distributed.cli.dask_worker tls://<scheduler>:8786" in cmd
     assert "--nthreads 8" in cmd and "--resources cores=8" in cmd and "--interface ib0" in cmd
     # MPI programs share the job's CPUs as Dask's 'cores' divides them, not one srun step at a time
     assert "export HYDRA_BOOTSTRAP=fork" in scripts["cpu"] and "export SLURM_OVERLAP=1" in scripts["cpu"]

@@ -232,6 +232,7 @@ class Watch(threading.Thread):
         super().__init__(daemon=True)
         self.proc, self.store, self.cfg_path, self.cancel_after = proc, store, cfg_path, cancel_after
         self.lines, self.seen, self.dashboard, self.status_out = [], {}, None, ""
+        self.address, self.stranger = None, None  # the scheduler's address; what a stranger's client got
         self.cancelled = None  # (job id, seconds into the run, records done then)
         self.survivors = None
         self.t0 = time.time()
@@ -264,6 +265,7 @@ class Watch(threading.Thread):
         self.status_out = subprocess.run([sys.executable, "-m", "campaign", "status", "--cluster", "slurm", "--config",
                                           str(self.cfg_path), "--store", str(self.store)],
                                          capture_output=True, text=True, timeout=120).stdout
+        self._try_as_a_stranger()
         done = {k: r for k, r in store_records.read_all(str(self.store)).items() if r["status"] == "done"}
         subprocess.run(["scancel", running[0]], check=True)
         self.cancelled = (running[0], round(time.time() - self.t0, 1), done)
@@ -273,6 +275,20 @@ class Watch(threading.Thread):
             if not self.survivors:
                 break
             time.sleep(0.5)
+
+
+    def _try_as_a_stranger(self):
+        """Connect to the running scheduler with credentials of one's own, as another user could."""
+        from distributed import Client
+        from distributed.security import Security
+
+        with open(str(self.store)[:-5] + ".logs/scheduler.json") as f:
+            self.address = json.load(f)["address"]
+        try:
+            with Client(self.address, security=Security.temporary(), timeout=10):
+                self.stranger = "connected"
+        except Exception as e:
+            self.stranger = f"{type(e).__name__}: {e}"
 
 
 def _job_of(p):
@@ -328,6 +344,13 @@ def test_worker_jobs_were_in_squeue_and_are_gone(slurm_run):
 
 def test_dashboard_answered_while_the_cluster_was_up(slurm_run):
     assert slurm_run[3].dashboard == 200
+
+
+def test_the_campaign_ran_over_tls_and_a_stranger_was_refused(slurm_run):
+    watch = slurm_run[3]
+    assert watch.address and watch.address.startswith("tls://"), watch.address
+    assert watch.stranger and watch.stranger != "connected" and "TLS" in watch.stranger, watch.stranger
+    assert not os.path.exists(str(slurm_run[0])[:-5] + ".logs/tls")  # the credentials went with the launch
 
 
 def test_status_showed_running_tasks_with_their_slurm_job(slurm_run):
