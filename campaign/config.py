@@ -208,6 +208,8 @@ _RULES = {
     "train.batch_graphs": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
     "train.stack_folds": (lambda v: isinstance(v, bool), "true or false", None, ""),
     "train.loss": (lambda v: isinstance(v, str), "a string", lambda v: v in LOSSES, f"one of {LOSSES}"),
+    "train.early_stop_loss": (lambda v: isinstance(v, str), "a string", lambda v: v in ("training", "unweighted"),
+                              "training or unweighted"),
     "train.focal_gamma": (_number, "a number", lambda v: v >= 0, ">= 0"),
     "train.sampling": (lambda v: isinstance(v, str), "a string", lambda v: v in SAMPLINGS, f"one of {SAMPLINGS}"),
     "train.sampling_ratio": (_number, "a number", lambda v: v > 0, "> 0"),
@@ -268,11 +270,13 @@ def validate(cfg: dict) -> None:
     if cfg["train"]["threshold_A2"] not in cfg["labels"]["thresholds_A2"]:
         raise ConfigError(f"'train.threshold_A2' ({cfg['train']['threshold_A2']}) must be one of "
                           f"'labels.thresholds_A2' {cfg['labels']['thresholds_A2']}")
-    train_val = split_sizes(cfg)
-    if min(train_val) < 1 or train_val[0] + train_val[1] < cfg["split"]["folds"]:
+    sizes = split_sizes(cfg)
+    pooled, folds = sizes[0] + sizes[1], cfg["split"]["folds"]
+    if min(sizes) < 1 or pooled - -(-pooled // folds) < 2:
         raise ConfigError(f"'quench.specimens' ({cfg['quench']['specimens']}) gives a train/validation/test split "
-                          f"of {train_val}: need at least one test specimen and 'split.folds' "
-                          f"({cfg['split']['folds']}) train + validation specimens")
+                          f"of {sizes}: need at least one test specimen, and 'split.folds' ({folds}) folds of the "
+                          f"{pooled} train + validation specimens that leave each fold two or more to train and "
+                          "early-stop on")
     cores = cfg["cluster"]["cores"]
     if cfg["cluster"]["kind"] == "local":
         have = cores or os.cpu_count()

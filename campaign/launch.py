@@ -114,7 +114,8 @@ def _group_spec(group: list, store: str, cfg: dict) -> dict:
         spec["params"].update(folds=[t.fold for t in group], fold_keys=members,
                               fold_paths={t.key: t.path for t in group},
                               fold_described={t.key: t.described() for t in group},
-                              held_out=[list(t.held_out) for t in group])
+                              held_out=[list(t.held_out) for t in group], fit_on=[list(t.fit_on) for t in group],
+                              stop_on=[list(t.stop_on) for t in group])
     return spec
 
 

@@ -6,7 +6,7 @@ import numpy as np
 from campaign.config import METRICS, how_keys, n_snapshots, split_sizes
 from campaign.tasks import (Baseline, Elastic, Final, Graph, Labels, Liquid, Quench, Section, Shear, Structure,
                             Task, TrainFold)
-from kernels.split import cv_folds, split_specimens
+from kernels.split import cv_folds, inner_validation, split_specimens
 
 
 def microstates(cfg: dict) -> list[int]:
@@ -72,13 +72,20 @@ def learning(cfg: dict, graphs: list[Graph]) -> list[Task]:
     # the train options that change what a training computes; the grid's threshold is a field of its own
     opts = {k: v for k, v in cfg["train"].items() if k != "threshold_A2" and k not in how_keys("train")}
     threshold = cfg["train"]["threshold_A2"]
-    largest = (len(train) + len(val) - min(map(len, folds))) * len(directions)
+    # each fold trains on train + validation less its held-out specimens, and early-stops on an
+    # inner share of those, as the final models train on train and stop on validation
+    fold_sets = []
+    for f, held in enumerate(folds):
+        rest = sorted(set(train + val) - set(held))
+        stop_on = inner_validation(rest, cfg["split"]["fractions"], cfg["split"]["seed"] + f)
+        fold_sets.append((tuple(held), tuple(s for s in rest if s not in stop_on), tuple(stop_on)))
+    largest = max(len(fit_on) for _, fit_on, _ in fold_sets) * len(directions)
     steps = -(-largest // cfg["train"]["batch_graphs"])
-    cv = [TrainFold(layers=L, width=M, heads=N, fold=f, held_out=tuple(held), train_val=tuple(sorted(train + val)),
+    cv = [TrainFold(layers=L, width=M, heads=N, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
                     directions=directions, threshold_A2=threshold, train=Section.of(opts),
                     steps_per_epoch=steps, graphs=graphs_of(train + val))
           for L in cfg["grid"]["layers"] for M in cfg["grid"]["width"] for N in cfg["grid"]["heads"]
-          for f, held in enumerate(folds)]
+          for f, (held, fit_on, stop_on) in enumerate(fold_sets)]
     cv_keys = {}
     for t in cv:
         cv_keys.setdefault(t.point, []).append(t.key)

@@ -21,7 +21,7 @@ import numpy as np
 from campaign.config import split_sizes
 from campaign.plan import plan as make_plan
 from campaign.version import code_version
-from kernels.metrics import METRICS
+from kernels.metrics import METRICS, or_worst
 from store import layout, records
 
 NAMES = {"recall": "Recall", "precision": "Precision", "f1": "F1", "mcc": "MCC", "auc": "ROC-AUC", "ap": "AP"}
@@ -159,7 +159,7 @@ def _dataset_section(rep: Report, data: Data, cfg: dict, plt) -> None:
     rep.heading("Data")
     thresholds = cfg["labels"]["thresholds_A2"]
     positives = np.zeros(len(thresholds))
-    atoms = 0
+    atoms = np.zeros(len(thresholds))  # of the graphs with an event at each threshold
     strains = [[] for _ in thresholds]
     sizes = [[] for _ in thresholds]
     graphs = 0
@@ -169,10 +169,10 @@ def _dataset_section(rep: Report, data: Data, cfg: dict, plt) -> None:
             continue
         lab = layout.read(data.root, g.path, ("first_strain", "mask"))
         graphs += 1
-        atoms += lab["mask"].shape[1]
-        positives += lab["mask"].sum(axis=1)
         for t in range(len(thresholds)):
             if not math.isnan(lab["first_strain"][t]):
+                atoms[t] += lab["mask"].shape[1]
+                positives[t] += lab["mask"][t].sum()
                 strains[t].append(lab["first_strain"][t])
                 sizes[t].append(int(lab["mask"][t].sum()))
     rep.text(f"{cfg['quench']['specimens']} specimens of {cfg['system']['n_atoms']:,} atoms (Cu64Zr36, "
@@ -181,14 +181,16 @@ def _dataset_section(rep: Report, data: Data, cfg: dict, plt) -> None:
              f"{graphs} graphs.")
     rows = []
     for t, thr in enumerate(thresholds):
-        ratio = positives[t] / max(atoms - positives[t], 1)
+        ratio = positives[t] / max(atoms[t] - positives[t], 1)
         rows.append([f"{thr:g}", _fmt(int(positives[t])), f"1:{1 / ratio:,.0f}" if ratio > 0 else "–",
-                     f"{len(strains[t])}/{graphs}",
+                     f"{len(strains[t])}/{graphs}", _fmt(graphs - len(strains[t])),
                      _fmt(float(np.mean(strains[t])) if strains[t] else None),
                      _fmt(float(np.median(sizes[t])) if sizes[t] else None, 1)])
     rep.table(["D²thres (Å²)", "STZ atoms", "class ratio (STZ:normal)", "shears with an event",
-               "mean first-event strain", "median event size (atoms)"], rows,
-              "Labels of the first shear transformation per threshold")
+               "left out (no event)", "mean first-event strain", "median event size (atoms)"], rows,
+              "Labels of the first shear transformation per threshold. A shear that ended without an event "
+              "at a threshold has no first STZ there: its graph is left out of that threshold's training "
+              "and evaluation, and out of its class ratio")
 
 
 def _cv_section(rep: Report, data: Data) -> None:
@@ -200,12 +202,14 @@ def _cv_section(rep: Report, data: Data) -> None:
         if g is not None:
             points.setdefault(t.point, []).append(g.attrs["metrics"])
     for point, folds in points.items():
-        vals = {m: [np.nan if f[m] is None else f[m] for f in folds] for m in METRICS}
-        rows.append([point, str(len(folds))] + [f"{np.nanmean(vals[m]):.4f} ± {np.nanstd(vals[m]):.4f}"
-                                                if not np.all(np.isnan(vals[m])) else "–" for m in METRICS])
+        vals = {m: [or_worst(m, f[m]) for f in folds] for m in METRICS}
+        undefined = sum(f[m] is None for f in folds for m in METRICS)
+        rows.append([point, str(len(folds)), str(undefined)]
+                    + [f"{np.mean(vals[m]):.4f} ± {np.std(vals[m]):.4f}" for m in METRICS])
     if rows:
-        rep.table(["point", "folds"] + [NAMES[m] for m in METRICS], rows,
-                  "Mean ± standard deviation over the validation folds (specimen-grouped)")
+        rep.table(["point", "folds", "undefined values"] + [NAMES[m] for m in METRICS], rows,
+                  "Mean ± standard deviation over the held-out folds (specimen-grouped); an undefined fold "
+                  "value (e.g. precision of a fold with no predicted STZ) counts as 0, as in model selection")
     else:
         rep.text("No cross-validation results in the store yet.")
 
@@ -238,9 +242,22 @@ def _table1(rep: Report, finals: dict, baselines: dict, threshold: float, n_test
     rep.table(["optimised for (L, M, N)"] + [NAMES[m] for m in METRICS] + ["TP/FP/FN/TN", "class ratio"], rows,
               f"Test metrics at D²thres = {threshold:g} Å², with bootstrap 95% percentile intervals over the "
               f"{n_test} test specimens ({math.comb(2 * n_test - 1, n_test)} distinct resamples: coarse, and "
-              "not bound to contain the point estimate, when they are few; none with one)")
+              "not bound to contain the point estimate, when they are few; none with one). A resample whose "
+              f"metric is undefined counts as 0{_undefined_note(finals, baselines)}. Baselines are fitted on "
+              "the same training specimens as the GAT (the boosted trees early-stop on the validation ones)")
     rep.text("MCC = (TP·TN − FP·FN)/√((TP+FP)(TP+FN)(TN+FP)(TN+FN)); the study prints the numerator as "
              "TP·FN − FP·TN, a sign slip. Predicted STZ: softmax probability ≥ 0.5.")
+
+
+def _undefined_note(finals: dict, baselines: dict) -> str:
+    """Which models had undefined bootstrap resamples, and how many, for Table 1's caption."""
+    notes = []
+    for name, ev in sorted({**finals, **baselines}.items()):
+        counts = {m: n for m, n in ((ev or {}).get("bootstrap_undefined") or {}).items() if n}
+        if counts:
+            notes.append(f"{name}: " + ", ".join(f"{NAMES[m]} {n}" for m, n in counts.items()))
+    resamples = next((ev.get("bootstrap_resamples") for ev in finals.values() if ev), None)
+    return f" (undefined resamples of {resamples}: {'; '.join(notes)})" if notes else " (none was)"
 
 
 def _strategies(rep: Report, finals: dict, cfg: dict) -> None:

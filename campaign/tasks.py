@@ -309,15 +309,18 @@ def graph_keys(graphs: tuple) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class TrainFold(_Learning, Task):
-    """Cross-validation fold ``fold`` of grid point (layers, width, heads)."""
+    """Cross-validation fold ``fold`` of grid point (layers, width, heads): trained on ``fit_on``,
+    early-stopped on ``stop_on``, scored on ``held_out`` (as a final model is on train, validation
+    and test)."""
     STAGE: ClassVar[str] = "train"
     VERSION: ClassVar[int] = 2
     layers: int
     width: int
     heads: int
     fold: int
-    held_out: tuple
-    train_val: tuple
+    held_out: tuple         # specimens the fold is scored on
+    fit_on: tuple           # specimens it trains on
+    stop_on: tuple          # specimens it early-stops on (an inner split of train + validation)
     directions: tuple
     threshold_A2: float
     train: Section

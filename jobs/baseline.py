@@ -10,8 +10,10 @@ from jobs.evaluation import evaluation_arrays, load, write_evaluation
 
 
 class BaselineJob(Job):
-    """A non-graph baseline on the same split: random scores, logistic regression or
-    gradient-boosted trees on the 19 features of each atom.
+    """A non-graph baseline on the same split and with the same data as the GAT's final models:
+    random scores, logistic regression or gradient-boosted trees on the 19 features of each atom,
+    fitted on the training specimens; the trees early-stop on the validation specimens (with the
+    training class weights), as the GAT does; logistic regression has nothing to stop.
 
     params: name, kind, train, val, test, directions, threshold_A2, bootstrap, seed, graphs.
     """
@@ -20,10 +22,13 @@ class BaselineJob(Job):
         p = self.p
         if not self.rank0:
             return
-        fit_graphs = load(self, p["train"] + p["val"], p["directions"], p["threshold_A2"])
+        fit_graphs = load(self, p["train"], p["directions"], p["threshold_A2"])
+        val_graphs = load(self, p["val"], p["directions"], p["threshold_A2"])
         te_graphs = load(self, p["test"], p["directions"], p["threshold_A2"])
         x = np.concatenate([g["x"] for g in fit_graphs])
         y = np.concatenate([g["y"] for g in fit_graphs])
+        xv = np.concatenate([g["x"] for g in val_graphs])
+        yv = np.concatenate([g["y"] for g in val_graphs])
         xt = np.concatenate([g["x"] for g in te_graphs])
         rng = np.random.default_rng(p["seed"])
         t0 = time.time()
@@ -37,8 +42,10 @@ class BaselineJob(Job):
             scores = clf.fit(x, y).predict_proba(xt)[:, 1]
         else:
             from sklearn.ensemble import HistGradientBoostingClassifier
-            clf = HistGradientBoostingClassifier(class_weight="balanced", random_state=p["seed"])
-            scores = clf.fit(x, y).predict_proba(xt)[:, 1]
+            clf = HistGradientBoostingClassifier(class_weight="balanced", random_state=p["seed"], early_stopping=True,
+                                                 scoring="loss", max_iter=500)
+            balanced = len(y) / (2 * np.maximum(np.bincount(y, minlength=2), 1))
+            scores = clf.fit(x, y, X_val=xv, y_val=yv, sample_weight_val=balanced[yv]).predict_proba(xt)[:, 1]
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
         write_evaluation(self, arrays, p["bootstrap"], p["seed"],
                          kind=p["kind"], seconds=round(time.time() - t0, 3))

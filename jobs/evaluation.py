@@ -14,15 +14,22 @@ from store import layout
 def load(job: Job, specimens: list[int], directions: list[str], threshold: float) -> list[dict]:
     """Graphs of ``specimens`` × ``directions`` labelled at ``threshold`` Å², as numpy dicts: the
     graphs of the task's own plan (params "graphs": [[specimen, direction, key], ...]), each
-    checked against its record."""
+    checked against its record. A shear with no event at ``threshold`` (it ended before one) has
+    no first STZ there: its graph is left out, and noted in ``job.left_out``."""
     keys = {(k, d): key for k, d, key in job.p["graphs"]}
     out = []
     for k in specimens:
         for d in directions:
-            g = job.input(keys[(k, d)], ("x", "edge_index", "y", "thresholds_A2", "event_d2min_A2"))
+            g = job.input(keys[(k, d)], ("x", "edge_index", "y", "thresholds_A2", "first_step", "event_d2min_A2"))
             row = store_graphs.threshold_row(g["thresholds_A2"], threshold)
+            if g["first_step"][row] < 0:
+                job.left_out.add((k, d))
+                continue
             out.append({"x": g["x"], "edge_index": g["edge_index"], "y": g["y"][row].astype(np.int64),
                         "d2min": g["event_d2min_A2"][row], "specimen": k, "direction": d})
+    if not out:
+        raise layout.StoreError(f"no shear of specimens {specimens} had an event at {threshold} A^2: nothing to "
+                                "train or evaluate on")
     return out
 
 
@@ -48,10 +55,13 @@ def write_evaluation(job: Job, arrays: dict, n_boot: int, seed: int, **attrs) ->
             sel = (arrays["specimen"] == k) & (arrays["direction"] == d)
             per_graph.append(clean({"specimen": int(k), "direction": int(d),
                                      **M.metrics(arrays["y"][sel], arrays["score"][sel])}))
-    ci = M.bootstrap(arrays["y"], arrays["score"], arrays["specimen"], n=n_boot, seed=seed) if n_boot else {}
-    g = job.fresh_group(metrics=clean(result), ci95=ci, per_graph=json.loads(json.dumps(per_graph)), **attrs)
+    ci, undefined = M.bootstrap(arrays["y"], arrays["score"], arrays["specimen"], n=n_boot, seed=seed) \
+        if n_boot else ({}, {})
+    g = job.fresh_group(metrics=clean(result), ci95=ci, bootstrap_undefined=undefined, bootstrap_resamples=n_boot,
+                        per_graph=json.loads(json.dumps(per_graph)), left_out=sorted(map(list, job.left_out)),
+                        **attrs)
     layout.write_arrays(g, arrays)
     job.finish(**clean({m: result[m] for m in M.METRICS}), point=attrs.get("point"),
-               resumed_from_epoch=attrs.get("resumed_from_epoch"))
+               resumed_from_epoch=attrs.get("resumed_from_epoch"), left_out=len(job.left_out))
 
 

@@ -72,8 +72,9 @@ class TrainFoldsJob(Job):
     """Cross-validation of one grid point: the given folds trained together as one stack.
 
     params: layers, width, heads, folds [f...], fold_keys [key...], fold_paths {key: group},
-    fold_described {key: fields}, held_out [[specimens]...], train_val [specimens], directions,
-    threshold_A2, graphs, train options.
+    fold_described {key: fields}, held_out, fit_on, stop_on [[specimens] per fold], directions,
+    threshold_A2, graphs, train options. Each fold trains on fit_on, keeps its epoch of lowest
+    loss on stop_on (the final models' protocol), and is scored on held_out.
     """
 
     def run(self) -> None:
@@ -81,27 +82,27 @@ class TrainFoldsJob(Job):
         if not self.rank0:
             return
         device = torch_device(self)
-        train_sets, weights, held = [], [], []
-        for held_out in p["held_out"]:
-            train_ids = [k for k in p["train_val"] if k not in held_out]
-            tr = load(self, train_ids, p["directions"], p["threshold_A2"])
+        train_sets, val_sets, weights, held = [], [], [], []
+        for held_out, fit_on, stop_on in zip(p["held_out"], p["fit_on"], p["stop_on"]):
+            tr = load(self, fit_on, p["directions"], p["threshold_A2"])
             mean, std = standardiser(tr)
             train_sets.append(Prepared(tr, mean, std, device))
             weights.append(class_weights(tr))
+            val_sets.append(Prepared(load(self, stop_on, p["directions"], p["threshold_A2"]), mean, std, device))
             ho = load(self, held_out, p["directions"], p["threshold_A2"])
             held.append((ho, Prepared(ho, mean, std, device)))
         t0 = time.time()
         seeds = [p["seed"] * 1000 + f for f in p["folds"]]  # fold f trains the same, stacked or alone
         checkpoint = Checkpoint(self)
         models, history = checkpoint.fit(train_sets, weights, p["layers"], p["width"], p["heads"], p,
-                                         device=device, seeds=seeds)
+                                         val_sets=val_sets, device=device, seeds=seeds)
         seconds = time.time() - t0
         for key, model, hist, (ho, prepared) in zip(p["fold_keys"], models, history, held):
             scores, _ = predict(model, prepared)
             arrays = evaluation_arrays(ho, scores, p["directions"])
             result = M.metrics(arrays["y"], arrays["score"])
             path = p["fold_paths"][key]
-            g = self.fresh_group(path, metrics=clean(result), history=hist)
+            g = self.fresh_group(path, metrics=clean(result), history=hist, left_out=sorted(map(list, self.left_out)))
             layout.write_arrays(g, arrays)
             write_record(self, key, path, p["fold_described"][key], clean(
                 {**{m: result[m] for m in M.METRICS}, "resumed_from_epoch": checkpoint.resumed_from_epoch}),
@@ -109,21 +110,25 @@ class TrainFoldsJob(Job):
         checkpoint.remove()
 
 
-def cv_table(store: str, cv_keys: dict[str, list[str]]) -> dict[str, dict[str, float]]:
-    """Mean CV metrics of every grid point: {point: {metric: mean over folds}} from the records."""
+def cv_table(store: str, cv_keys: dict[str, list[str]]) -> tuple[dict[str, dict[str, float]], dict]:
+    """Mean CV metrics of every grid point, {point: {metric: mean over folds}}, from the records, a
+    fold's undefined value counted as the metric's worst (``kernels.metrics.WORST``: a fold where a
+    model predicts no STZ has no precision, and dropping it would favour such models); and how many
+    folds were undefined, {point: {metric: count}}."""
     recs = records.read_all_keys(store, [k for keys in cv_keys.values() for k in keys])
-    table = {}
+    table, undefined = {}, {}
     for point, keys in cv_keys.items():
         if not all(k in recs and recs[k]["status"] == records.DONE for k in keys):
             raise layout.StoreError(f"cross-validation of {point} is incomplete")
-        table[point] = {m: float(np.nanmean([np.nan if recs[k]["summary"][m] is None else recs[k]["summary"][m]
-                                             for k in keys])) for m in M.METRICS}
-    return table
+        values = {m: [recs[k]["summary"][m] for k in keys] for m in M.METRICS}
+        table[point] = {m: float(np.mean([M.or_worst(m, v) for v in vs])) for m, vs in values.items()}
+        undefined[point] = {m: sum(v is None or v != v for v in vs) for m, vs in values.items()}
+    return table, undefined
 
 
 def best_point(table: dict[str, dict[str, float]], metric: str) -> str:
-    """The grid point with the best mean CV ``metric`` (NaN counts as worst; ties: first in order)."""
-    return max(table, key=lambda pt: -np.inf if np.isnan(table[pt][metric]) else table[pt][metric])
+    """The grid point with the best mean CV ``metric`` (ties: the first in grid order)."""
+    return max(table, key=lambda pt: table[pt][metric])
 
 
 class FinalJob(Job):
@@ -138,7 +143,7 @@ class FinalJob(Job):
         if not self.rank0:
             return
         device = torch_device(self)
-        table = cv_table(self.spec.store, {point: keys for point, keys in p["cv_keys"]})
+        table, undefined = cv_table(self.spec.store, {point: keys for point, keys in p["cv_keys"]})
         point = best_point(table, p["select_metric"])
         layers, width, heads = (int(s[1:]) for s in point.split("-"))
         tr = load(self, p["train"], p["directions"], p["threshold_A2"])
@@ -153,7 +158,7 @@ class FinalJob(Job):
         scores, _ = predict(model, Prepared(te_graphs, mean, std, device))
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
         write_evaluation(self, arrays, p["bootstrap"], p["seed"],
-                         point=point, cv_mean=table[point], history=hist, seconds=round(seconds, 3),
+                         point=point, cv_mean=table[point], cv_undefined_folds=undefined[point], history=hist, seconds=round(seconds, 3),
                          device=str(device), parameters=sum(t.numel() for t in model.parameters()),
                          resumed_from_epoch=checkpoint.resumed_from_epoch)
         checkpoint.remove()

@@ -23,30 +23,15 @@ import math
 import torch
 import torch.nn.functional as F
 from torch import nn
-
-
-def _glorot(t: torch.Tensor) -> None:
-    fan_in, fan_out = t.shape[-2], t.shape[-1]
-    a = math.sqrt(6.0 / (fan_in + fan_out))
-    nn.init.uniform_(t, -a, a)
+from torch_geometric.nn.inits import glorot
+from torch_geometric.utils import add_self_loops as pyg_add_self_loops
+from torch_geometric.utils import remove_self_loops
+from torch_geometric.utils import softmax as segment_softmax
 
 
 def add_self_loops(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """(2, E) edges without self loops -> (2, E + num_nodes) with one self loop per node."""
-    keep = edge_index[0] != edge_index[1]
-    loops = torch.arange(num_nodes, device=edge_index.device).repeat(2, 1)
-    return torch.cat([edge_index[:, keep], loops], dim=1)
-
-
-def segment_softmax(logits: torch.Tensor, index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """Softmax of logits (E, H) over the edges that share a target node index (E,)."""
-    h = logits.shape[1]
-    idx = index.unsqueeze(1).expand(-1, h)
-    peak = torch.full((num_nodes, h), -torch.inf, device=logits.device, dtype=logits.dtype)
-    peak = peak.scatter_reduce(0, idx, logits, reduce="amax", include_self=True)
-    e = torch.exp(logits - peak.index_select(0, index))
-    total = torch.zeros((num_nodes, h), device=logits.device, dtype=logits.dtype).index_add_(0, index, e)
-    return e / total.index_select(0, index).clamp_min(1e-16)
+    """(2, E) edges -> (2, E' + num_nodes): any self loops removed, then one per node (as GATConv does)."""
+    return pyg_add_self_loops(remove_self_loops(edge_index)[0], num_nodes=num_nodes)[0]
 
 
 class StackedGATLayer(nn.Module):
@@ -68,10 +53,12 @@ class StackedGATLayer(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
+        """PyG's GATConv initialisation, model by model: Glorot on the (in, H·C) weight and on each
+        (1, H, C) attention vector (bound √(6/(H + C))), zero bias."""
         for f in range(self.folds):
-            _glorot(self.weight.data[f])
-            _glorot(self.att_src.data[f].reshape(1, -1))
-            _glorot(self.att_dst.data[f].reshape(1, -1))
+            glorot(self.weight.data[f])
+            glorot(self.att_src.data[f:f + 1])
+            glorot(self.att_dst.data[f:f + 1])
         nn.init.zeros_(self.bias)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, return_attention: bool = False):
@@ -81,7 +68,7 @@ class StackedGATLayer(nn.Module):
         a_dst = (h * self.att_dst[:, None]).sum(-1).reshape(f * n, self.heads)
         src, dst = edge_index
         alpha = F.leaky_relu(a_src.index_select(0, src) + a_dst.index_select(0, dst), self.negative_slope)
-        alpha = segment_softmax(alpha, dst, f * n)                                      # (E, H)
+        alpha = segment_softmax(alpha, dst, num_nodes=f * n)                            # (E, H)
         messages = h.reshape(f * n, self.heads, self.out_dim).index_select(0, src) * alpha.unsqueeze(-1)
         out = torch.zeros(f * n, self.heads, self.out_dim, device=x.device, dtype=h.dtype)
         out.index_add_(0, dst, messages)

@@ -19,3 +19,13 @@ def cv_folds(specimens: list[int], folds: int, seed: int) -> list[list[int]]:
         raise ValueError(f"{len(specimens)} specimens cannot make {folds} folds")
     order = np.random.default_rng(seed + 1).permutation(sorted(specimens)).tolist()
     return [sorted(order[f::folds]) for f in range(folds)]
+
+
+def inner_validation(specimens: list[int], fractions: list[float], seed: int) -> list[int]:
+    """The specimens of a CV fold's training set that it early-stops on: the same share of them as
+    the validation set has of train + validation (``fractions`` train : validation : test), at
+    least one, chosen by a seeded permutation; so CV folds and final models follow one protocol."""
+    n_val = max(1, int(round(len(specimens) * fractions[1] / (fractions[0] + fractions[1]))))
+    if n_val >= len(specimens):
+        raise ValueError(f"{len(specimens)} training specimens leave none to train on beside {n_val} to stop on")
+    return sorted(np.random.default_rng(seed + 2).permutation(sorted(specimens)).tolist()[:n_val])

@@ -86,20 +86,38 @@ def _select(model: StackedGAT, f: int) -> StackedGAT:
     return single.to(next(model.parameters()).device)
 
 
+def loss_terms(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, opts: dict | None):
+    """(sum of per-atom losses, sum of their weights) of the loss a model trains on, over all atoms
+    (no resampling): the focal loss, or the cross-entropy weighted by the training class weights
+    (the expectation of what under- and over-sampled batches train on); plain cross-entropy
+    without ``weight``. Summed over batches, their ratio is the loss of the whole set."""
+    nll = F.cross_entropy(logits, y, reduction="none")
+    if weight is None:
+        return nll.sum(), torch.tensor(float(len(y)))
+    if opts["loss"] == "focal" and opts["sampling"] == "none":
+        alpha = (weight / weight.sum())[y]
+        return (alpha * (1 - torch.exp(-nll)) ** opts["focal_gamma"] * nll).sum(), alpha.sum()
+    w = weight[y]
+    return (w * nll).sum(), w.sum()
+
+
 @torch.no_grad()
-def predict(model: StackedGAT, data: Prepared, batch: int = 8) -> tuple[np.ndarray, float]:
-    """Scores P(STZ) (G·n,) of a folds=1 model on every graph of ``data``, and the unweighted loss."""
+def predict(model: StackedGAT, data: Prepared, batch: int = 8, weight: torch.Tensor | None = None,
+            opts: dict | None = None) -> tuple[np.ndarray, float]:
+    """Scores P(STZ) (G·n,) of a folds=1 model on every graph of ``data``, and its loss there: the
+    training loss with the class ``weight`` (see :func:`loss_terms`), or without it the unweighted
+    cross-entropy."""
     model.eval()
-    scores, loss, count = [], 0.0, 0
+    scores, total, norm = [], 0.0, 0.0
     for start in range(0, len(data.x), batch):
         idx = list(range(start, min(start + batch, len(data.x))))
         x, edges, y = data.batch(idx)
         logits = model(x[None], union_edges([edges], len(x)))[0]
         scores.append(torch.softmax(logits, -1)[:, 1].cpu())
-        loss += F.cross_entropy(logits, y, reduction="sum").item()
-        count += len(y)
+        s, w = loss_terms(logits, y, weight, opts)
+        total, norm = total + s.item(), norm + w.item()
     model.train()
-    return torch.cat(scores).numpy(), loss / count
+    return torch.cat(scores).numpy(), total / norm
 
 
 def stack(models: list[StackedGAT]) -> StackedGAT:
@@ -146,8 +164,11 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     opts: epochs, learning_rate, batch_graphs, seed, loss, focal_gamma, sampling, sampling_ratio,
     optionally steps_per_epoch (default: enough batches for the largest training set; give it
     explicitly when the same folds may be stacked with different companions),
-    and, with ``val_sets``, patience: each model keeps its state of lowest validation loss and
-    stops when it has not improved for ``patience`` epochs (the stack stops when all have).
+    and, with ``val_sets``, patience and early_stop_loss: each model keeps its state of lowest
+    validation loss and stops when it has not improved for ``patience`` epochs (the stack stops
+    when all have). The validation loss is the loss the model trains on, with its training class
+    weights (early_stop_loss "training"), or the unweighted cross-entropy ("unweighted"), which
+    at 1:100 rewards drifting towards the prior rather than ranking atoms better.
     Without ``val_sets`` every model trains ``epochs`` epochs. Returns the F trained folds=1
     models and their histories.
 
@@ -209,7 +230,8 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
         for f in range(n_models):
             if stale[f] >= opts["patience"]:
                 continue
-            _, vloss = predict(_select(model, f), val_sets[f])
+            weight = weights[f] if opts.get("early_stop_loss", "training") == "training" else None
+            _, vloss = predict(_select(model, f), val_sets[f], weight=weight, opts=opts)
             history[f]["val_loss"].append(vloss)
             if vloss < best_loss[f]:
                 best_loss[f], stale[f] = vloss, 0

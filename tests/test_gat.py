@@ -141,3 +141,27 @@ def test_training_killed_after_a_checkpoint_ends_where_an_uninterrupted_one_does
             assert torch.equal(pa, pb)
     with pytest.raises(ValueError, match="seeds"):
         fit(train, w, 2, 3, 2, opts, val_sets=val, seeds=[5, 7], resume=state)
+
+
+def test_initial_parameters_are_distributed_as_gatconvs():
+    """Attention vectors and weights start as PyG's GATConv starts them (same Glorot bounds):
+    two-sample KS tests over many initialisations, and the bound √(6/(H + C)) of the attention."""
+    from scipy.stats import ks_2samp
+    from torch_geometric.nn import GATConv
+
+    torch.manual_seed(0)
+    ours = {"att": [], "weight": []}
+    theirs = {"att": [], "weight": []}
+    for _ in range(40):
+        layer = StackedGATLayer(19, 10, heads=6, folds=2)
+        ours["att"].append(layer.att_src.detach().flatten())
+        ours["weight"].append(layer.weight.detach().flatten())
+        conv = GATConv(19, 10, heads=6)
+        theirs["att"].append(conv.att_src.detach().flatten())
+        theirs["weight"].append(conv.lin.weight.detach().flatten())
+    for name in ours:
+        a, b = torch.cat(ours[name]).numpy(), torch.cat(theirs[name]).numpy()
+        assert ks_2samp(a, b).pvalue > 1e-3, name
+    bound = (6 / (6 + 10)) ** 0.5
+    att = torch.cat(ours["att"])
+    assert att.abs().max() <= bound and att.abs().max() > 0.98 * bound

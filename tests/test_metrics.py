@@ -25,7 +25,7 @@ def test_the_studys_numbers():
     m = from_confusion({"tp": 1134, "fp": 126180, "fn": 486, "tn": 772200})
     assert m["recall"] == pytest.approx(0.7000, abs=5e-4)
     assert m["precision"] == pytest.approx(0.0089, abs=5e-4)
-    assert m["mcc"] == pytest.approx(0.0662, abs=2e-3)
+    assert m["mcc"] == pytest.approx(0.0681, abs=1e-4)  # the study prints 0.066 (its numerator's sign slip)
 
 
 def test_against_sklearn_on_random_scores():
@@ -65,8 +65,20 @@ def test_bootstrap_interval_brackets_the_estimate():
     groups = np.repeat(np.arange(10), 200)
     y = rng.random(2000) < 0.05
     s = np.clip(rng.random(2000) * 0.7 + 0.4 * y, 0, 1)
-    ci = bootstrap(y, s, groups, n=200, seed=0)
+    ci, undefined = bootstrap(y, s, groups, n=200, seed=0)
+    assert undefined == dict.fromkeys(undefined, 0)
     m = metrics(y, s)
     for k in ("recall", "auc", "mcc"):
         lo, hi = ci[k]
         assert lo <= m[k] <= hi and hi - lo > 0
+
+
+def test_undefined_resamples_count_as_the_worst_value_and_are_counted():
+    """Two specimens, one with no predicted positive: a quarter of the resamples (that one twice)
+    has no precision; they count as 0, so the interval reaches down to 0."""
+    y = np.array([1, 0, 0, 0] * 2)
+    s = np.array([0.9, 0.8, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1])  # specimen 0: one TP one FP; specimen 1: none
+    groups = np.repeat([0, 1], 4)
+    ci, undefined = bootstrap(y, s, groups, n=400, seed=3)
+    assert 0.15 * 400 < undefined["precision"] < 0.35 * 400
+    assert ci["precision"][0] == 0.0 and ci["precision"][1] == 0.5

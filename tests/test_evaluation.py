@@ -1,0 +1,110 @@
+"""The evaluation's protocol: no-event shears left out, early stopping on the trained loss,
+undefined fold values counted as the worst in model selection."""
+import numpy as np
+import pytest
+import torch
+import zarr
+
+from jobs.common import Job, Spec
+from jobs.evaluation import load
+from jobs.learn import best_point, cv_table
+from kernels.training import Prepared, fit, loss_terms, predict
+from store import layout, records
+
+
+class OneRank:
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+
+def graph_store(tmp_path, first_steps: dict) -> Job:
+    """A store with a done graph record for each (specimen, direction): first_steps[(k, d)] (T,)
+    at thresholds 0.1 and 0.2 Å²; returns a job whose plan holds those graphs."""
+    store = str(tmp_path / "s.zarr")
+    root = zarr.open_group(store, mode="w")
+    root.require_group("tasks")
+    graphs = []
+    rng = np.random.default_rng(0)
+    for (k, d), steps in first_steps.items():
+        key = f"g{k}{d}"
+        g = root.require_group(f"graphs/{key}")
+        fired = np.array(steps) >= 0
+        y = (rng.random((2, 10)) < 0.3) & fired[:, None]
+        layout.write_arrays(g, {"x": rng.random((10, 19)).astype(np.float32), "edge_index": np.zeros((2, 0), np.int64),
+                                "y": y, "thresholds_A2": np.array([0.1, 0.2]), "first_step": np.array(steps),
+                                "event_d2min_A2": np.where(fired[:, None], rng.random((2, 10)), np.nan)})
+        records.write(store, key, records.DONE, "test", stage="graph", path=f"graphs/{key}",
+                      checksums=records.checksums(g))
+        graphs.append([k, d, key])
+    return Job(Spec(stage="final", key="f", store=store, code_version="test", params={"graphs": graphs}), OneRank())
+
+
+def test_a_shear_without_an_event_is_left_out_at_that_threshold_only(tmp_path):
+    job = graph_store(tmp_path, {(0, "xy"): [3, 5], (0, "yz"): [4, -1], (1, "xy"): [2, 2], (1, "yz"): [1, 1]})
+    at_01 = load(job, [0, 1], ["xy", "yz"], 0.1)
+    assert [(g["specimen"], g["direction"]) for g in at_01] == [(0, "xy"), (0, "yz"), (1, "xy"), (1, "yz")]
+    assert job.left_out == set()
+    at_02 = load(job, [0, 1], ["xy", "yz"], 0.2)
+    assert [(g["specimen"], g["direction"]) for g in at_02] == [(0, "xy"), (1, "xy"), (1, "yz")]
+    assert job.left_out == {(0, "yz")}
+
+
+def test_nothing_to_learn_from_is_an_error_naming_the_threshold(tmp_path):
+    job = graph_store(tmp_path, {(0, "yz"): [4, -1]})
+    with pytest.raises(layout.StoreError, match="no shear of specimens \\[0\\] had an event at 0.2"):
+        load(job, [0], ["yz"], 0.2)
+
+
+def test_the_weighted_loss_can_improve_while_the_unweighted_one_worsens():
+    """1 STZ atom in 10: a model that raises the STZ atom's score and slightly the others' lowers the
+    class-weighted loss and raises the plain cross-entropy; early stopping on the plain one would stop."""
+    y = torch.tensor([1] + [0] * 9)
+    weight = torch.tensor([10 / 18, 10 / 2])  # n / (2 n_c)
+    opts = {"loss": "weighted_ce", "sampling": "none"}
+    before = torch.tensor([[2.0, -2.0]] * 10)
+    after = torch.tensor([[0.0, 0.0]] + [[0.2, -0.2]] * 9)
+
+    def loss(logits, w):
+        s, n = loss_terms(logits, y, w, opts)
+        return float(s / n)
+
+    assert loss(after, weight) < loss(before, weight)
+    assert loss(after, None) > loss(before, None)
+
+
+def test_early_stopping_keeps_the_epoch_of_lowest_weighted_validation_loss():
+    rng = np.random.default_rng(0)
+    graphs = [{"x": rng.random((12, 19)).astype(np.float32), "edge_index": np.array([[0, 1], [1, 0]]),
+               "y": (rng.random(12) < 0.1).astype(np.int64)} for _ in range(4)]
+    mean, std = np.zeros(19, np.float32), np.ones(19, np.float32)
+    train, val = Prepared(graphs[:3], mean, std, "cpu"), Prepared(graphs[3:], mean, std, "cpu")
+    weight = torch.tensor([0.55, 5.0])
+    opts = {"epochs": 6, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce", "sampling": "none",
+            "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0, "patience": 10, "early_stop_loss": "training"}
+    (model,), (hist,) = fit([train], [weight], 2, 3, 2, opts, val_sets=[val], seeds=[1])
+    weighted = predict(model, val, weight=weight, opts=opts)[1]
+    assert weighted == pytest.approx(min(hist["val_loss"]), rel=1e-5)
+    assert hist["val_loss"][hist["best_epoch"]] == min(hist["val_loss"])
+    assert predict(model, val)[1] != pytest.approx(weighted, rel=1e-3)  # not the unweighted loss
+
+
+def test_a_fold_with_an_undefined_value_ranks_below_an_otherwise_equal_point(tmp_path):
+    """Precision undefined in one fold (no predicted STZ) counts as 0: point A (0.3, -, 0.3, 0.3)
+    means 0.225 and loses to B (0.25 x 4); dropping the fold (nanmean) would have chosen A."""
+    store = str(tmp_path / "s.zarr")
+    zarr.open_group(store, mode="w").require_group("tasks")
+    folds = {"A": [0.3, None, 0.3, 0.3], "B": [0.25] * 4}
+    cv_keys = {}
+    for point, values in folds.items():
+        for f, v in enumerate(values):
+            key = f"{point}{f}"
+            summary = {m: 0.5 for m in ("recall", "f1", "mcc", "auc", "ap")} | {"precision": v}
+            records.write(store, key, records.DONE, "test", stage="train", summary=summary)
+            cv_keys.setdefault(point, []).append(key)
+    table, undefined = cv_table(store, cv_keys)
+    assert table["A"]["precision"] == pytest.approx(0.225) and undefined["A"]["precision"] == 1
+    assert best_point(table, "precision") == "B"
+    assert undefined["B"] == dict.fromkeys(undefined["B"], 0)
