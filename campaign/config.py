@@ -188,6 +188,10 @@ _RULES = {
                              lambda v: len(v) > 0 and all(x > 0 for x in v) and list(v) == sorted(set(v)),
                              "a non-empty, increasing list of positive numbers"),
     "labels.min_group_size": (_integer, "an integer", lambda v: v >= 1, ">= 1"),
+    "labels.event": (lambda v: isinstance(v, str), "a string", lambda v: v in ("anywhere", "cluster"),
+                     "anywhere or cluster"),
+    "labels.positive": (lambda v: isinstance(v, str), "a string", lambda v: v in ("above", "cluster"),
+                        "above or cluster"),
     "features.face_area_fraction": (_number, "a number", lambda v: 0 <= v < 0.2, "in [0, 0.2)"),
     "features.low_mode_fraction": (_number, "a number", lambda v: 0 < v <= 1, "in (0, 1]"),
     "features.eigensolver": (lambda v: isinstance(v, str), "a string",
@@ -267,6 +271,9 @@ def validate(cfg: dict) -> None:
         raise ConfigError("'quench.final_temperature_K' must be below 'liquid.temperature_K'")
     if _steps(liquid["snapshot_interval_ps"], cfg) < 1:
         raise ConfigError("'liquid.snapshot_interval_ps' is shorter than one timestep")
+    if cfg["labels"]["positive"] == "cluster" and cfg["labels"]["event"] != "cluster":
+        raise ConfigError("'labels.positive' cluster labels the atoms of a cluster event: it needs "
+                          "'labels.event' cluster")
     if cfg["train"]["threshold_A2"] not in cfg["labels"]["thresholds_A2"]:
         raise ConfigError(f"'train.threshold_A2' ({cfg['train']['threshold_A2']}) must be one of "
                           f"'labels.thresholds_A2' {cfg['labels']['thresholds_A2']}")

@@ -34,7 +34,8 @@ def plan(cfg: dict) -> list[Task]:
               for q in quenches for d in cfg["shear"]["directions"]]
     labels = [Labels(shear_key=s.key, specimen=s.specimen, direction=s.direction,
                      strain_step=cfg["shear"]["strain_step"], thresholds_A2=tuple(cfg["labels"]["thresholds_A2"]),
-                     min_group_size=cfg["labels"]["min_group_size"])
+                     min_group_size=cfg["labels"]["min_group_size"], event=cfg["labels"]["event"],
+                     positive=cfg["labels"]["positive"], d2min_cutoff_A=cfg["labels"]["d2min_cutoff_A"])
               for s in shears]
     feat = cfg["features"]
     elastic = [Elastic(quench_key=q.key, specimen=q.specimen, system=system, minimize=minimize,

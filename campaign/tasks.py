@@ -132,7 +132,8 @@ def stop_rule(cfg: dict) -> dict | None:
     threshold has had its first event, which means every smaller one has had its own."""
     if not cfg["shear"]["early_stop"]:
         return None
-    return {"threshold_A2": max(cfg["labels"]["thresholds_A2"]), "min_group_size": cfg["labels"]["min_group_size"]}
+    return {"threshold_A2": max(cfg["labels"]["thresholds_A2"]), "min_group_size": cfg["labels"]["min_group_size"],
+            "event": cfg["labels"]["event"]}
 
 
 @dataclass(frozen=True)
@@ -169,13 +170,15 @@ class Shear(Task):
 
     def covers(self, record: dict, cfg: dict) -> bool:
         """A shear that reached max_strain serves every threshold; one that stopped when at least g
-        atoms exceeded t serves thresholds up to t with groups of up to g atoms."""
+        atoms exceeded t serves thresholds up to t with groups of up to g atoms (a cluster of them
+        serves both event definitions, atoms anywhere only the 'anywhere' one)."""
         summary = record.get("summary", {})
         if summary.get("reached_max_strain"):
             return True
         done, want = summary.get("stopped_on"), stop_rule(cfg)
         return bool(done and want and want["threshold_A2"] <= done["threshold_A2"]
-                    and want["min_group_size"] <= done["min_group_size"])
+                    and want["min_group_size"] <= done["min_group_size"]
+                    and done.get("event", "anywhere") in (want["event"], "cluster"))
 
 
 @dataclass(frozen=True)
@@ -189,6 +192,9 @@ class Labels(Task):
     strain_step: float
     thresholds_A2: tuple
     min_group_size: int
+    event: str              # anywhere | cluster (kernels.labels)
+    positive: str           # above | cluster: which atoms of a cluster event are labelled
+    d2min_cutoff_A: float   # neighbours that join a cluster
 
     @property
     def deps(self):

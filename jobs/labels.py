@@ -9,12 +9,15 @@ from __future__ import annotations
 import numpy as np
 
 from jobs.common import Job
-from kernels.labels import first_events
+from kernels.labels import first_cluster_events, first_events
+from kernels.neighbours import neighbour_pairs
 from store import layout
 
 
 class LabelsJob(Job):
-    """params: shear_key, specimen, direction, strain_step, thresholds_A2, min_group_size.
+    """params: shear_key, specimen, direction, strain_step, thresholds_A2, min_group_size, event
+    (anywhere | cluster), positive (above | cluster), d2min_cutoff_A. A cluster is joined through
+    neighbours within d2min_cutoff_A in the frame a step's D2min is measured from (the step before).
 
     Writes thresholds_A2 (T,) Å², first_step (T,) int (-1: no event before the shear ended),
     first_strain (T,) (NaN: none), mask (T, N) bool (label 1: above the threshold at the first
@@ -25,9 +28,19 @@ class LabelsJob(Job):
         p = self.p
         if not self.rank0:
             return
-        d2 = self.input(p["shear_key"], ("d2min_A2",))["d2min_A2"]
         thresholds = np.array(p["thresholds_A2"], dtype=float)
-        events = first_events(d2, thresholds, p["min_group_size"])
+        if p["event"] == "cluster":
+            shear = self.input(p["shear_key"], ("d2min_A2", "positions", "cell"))
+            d2 = shear["d2min_A2"]
+
+            def pairs(step):
+                i, j, _ = neighbour_pairs(shear["positions"][step - 1], shear["cell"][step - 1], p["d2min_cutoff_A"])
+                return i, j
+
+            events = first_cluster_events(d2, thresholds, p["min_group_size"], pairs, p["positive"])
+        else:
+            d2 = self.input(p["shear_key"], ("d2min_A2",))["d2min_A2"]
+            events = first_events(d2, thresholds, p["min_group_size"])
         first_strain = np.where(events.step >= 0, events.step * p["strain_step"], np.nan)
         event_d2 = np.full(events.mask.shape, np.nan)
         for t, step in enumerate(events.step):

@@ -18,6 +18,7 @@ from jobs.common import Job
 from jobs.lmp import Lammps
 from kernels import labels
 from kernels.d2min import d2min
+from kernels.neighbours import neighbour_pairs
 from store import layout
 
 TILT = {"xy": ("xy", 1), "xz": ("xz", 2), "yz": ("yz", 2)}  # tilt factor, axis of the gradient
@@ -32,7 +33,7 @@ def tilt_of(direction: str, cell: np.ndarray, strain: float) -> tuple[str, float
 
 class ShearJob(Job):
     """params: quench_key, specimen, direction, potential, max_strain, strain_step, d2min_cutoff_A,
-    minimize; stop (runtime): {threshold_A2, min_group_size} or None (shear to max_strain)."""
+    minimize; stop (runtime): {threshold_A2, min_group_size, event} or None (shear to max_strain)."""
 
     def run(self) -> None:
         p = self.p
@@ -69,6 +70,10 @@ class ShearJob(Job):
                     d2 = np.zeros(n) if prev is None else d2min(prev[0], prev[1], cur[0], cur[1], p["d2min_cutoff_A"])
                     if step > 0 and stop_rule:
                         events = labels.update(events, step, d2, rule, stop_rule["min_group_size"])
+                        if events.complete and stop_rule.get("event") == "cluster":  # enough atoms: a cluster?
+                            i, j, _ = neighbour_pairs(prev[0], prev[1], p["d2min_cutoff_A"])
+                            if not labels.clustered(events.mask[0], i, j, stop_rule["min_group_size"]).any():
+                                events = labels.no_events(1, n)
                     writer.write(step, positions=cur[0], cell=cur[1], origin=cur[2], strain=strain,
                                  energy_eV=energy, stress_GPa=stress, d2min_A2=d2)
                     stop = bool(stop_rule) and events.complete

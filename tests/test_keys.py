@@ -55,6 +55,7 @@ PROPAGATION = [  # (section.key, new value, stages whose keys change)
     ("labels.d2min_cutoff_A", 4.5, {"shear", "labels"} | GRAPHS_ON),
     ("labels.thresholds_A2", [0.05, 0.1, 0.2, 0.3], {"labels"} | GRAPHS_ON),
     ("labels.min_group_size", 4, {"labels"} | GRAPHS_ON),
+    ("labels.event", "cluster", {"labels"} | GRAPHS_ON),
     ("features.low_mode_fraction", 0.02, {"structure"} | GRAPHS_ON),
     ("features.stiffness_strain", 2e-4, {"elastic"} | GRAPHS_ON),
     ("split.seed", 3, {"train", "final", "baseline"}),
