@@ -23,10 +23,14 @@ def _parser() -> argparse.ArgumentParser:
         "Campaign manager for the Lee & Ryu (2022) STZ study: melt, quench and AQS-shear Cu64Zr36 glasses "
         "with LAMMPS, label the first D2min events, compute the 19 per-atom features and graphs, run the "
         "GAT grid search, final models and baselines, and report; all resumable from one Zarr store."))
+    from campaign.version import code_version
+    p.add_argument("--version", action="version", version=f"stz-campaign {code_version()}")
     sub = p.add_subparsers(dest="command", required=True)
     launch = sub.add_parser("launch", parents=[common], help="run what is missing or failed (resumes a store)")
     launch.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
-    sub.add_parser("status", parents=[common], help="done / failed / pending tasks per stage")
+    sub.add_parser("status", parents=[common], help=(
+        "done / failed / pending tasks per stage, and what runs now; exit status 1 if a task failed "
+        "or its data was found damaged"))
     sub.add_parser("config", parents=[common], help="print the merged, validated configuration")
     sub.add_parser("report", parents=[common], help="write the HTML and Markdown report of the store's results")
     sub.add_parser("verify", parents=[common], help=(

@@ -258,6 +258,11 @@ def validate(cfg: dict) -> None:
             raise ConfigError(f"'{key}' must be {type_name}, got {value!r}")
         if ok is not None and not ok(value):
             raise ConfigError(f"'{key}' must be {rule}, got {value!r}")
+    try:
+        from kernels.eam import potential_file
+        potential_file(cfg["system"]["potential"])
+    except FileNotFoundError as e:
+        raise ConfigError(f"'system.potential': {e}") from None
     shear, liquid = cfg["shear"], cfg["liquid"]
     if shear["strain_step"] > shear["max_strain"]:
         raise ConfigError(f"'shear.strain_step' ({shear['strain_step']}) is larger than "

@@ -15,6 +15,7 @@ from campaign.execute import execute
 from campaign.plan import plan as make_plan
 from campaign.tasks import TrainFold
 from campaign.version import code_version
+from store import records
 from store.layout import StoreError
 from store.lock import StoreLock
 
@@ -55,11 +56,12 @@ def _describe(summary: dict) -> str:
     return ""
 
 
-def launch(cfg: dict, dry_run: bool = False, out=sys.stdout) -> int:
+def launch(cfg: dict, dry_run: bool = False, out=None) -> int:
     """Run what is missing or failed. Returns the number of tasks that failed or could not run.
 
     One launcher per store: the store's lock (``store.lock``) is held from before anything is
     written until the report is; a second launch is refused with the holder's name."""
+    out = out or sys.stdout
     store = os.path.abspath(cfg["store"])
     state.check_store(store)
     tasks = make_plan(cfg)
@@ -70,9 +72,13 @@ def launch(cfg: dict, dry_run: bool = False, out=sys.stdout) -> int:
     stale_after = slurm_mod.duration_seconds(cfg["cluster"]["lock_stale_after"])
     with StoreLock(store, stale_after, out=out) as held:
         states, todo = _report_plan(tasks, store, cfg, out)
+        state.init_store(store, cfg, tasks, config_mod.science_hash(cfg), code_version())
         if not todo:
             return 0
-        state.init_store(store, cfg, tasks, config_mod.science_hash(cfg), code_version())
+        for t in todo:  # done, but not enough for this configuration (a shear stopped early): run again
+            rec = records.read(store, t.key)
+            if rec is not None and rec["status"] == records.DONE:
+                records.remove(store, t.key)
         with open_cluster(cfg) as client:
             print(f"dashboard: {client.dashboard_link}", file=out, flush=True)
             unfinished = _run(client, cfg, tasks, todo, states, store, out, held)
@@ -132,12 +138,12 @@ def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
     rerun = collections.Counter()  # inputs run again because a job found them damaged
     waiting = {t.key: t for t in todo}
     running = {}
-    finished = 0
+    finished, total = 0, len(todo)
     t0 = time.time()
     gpu = declares_gpu_pool(cfg) or _gpu_pool(client)  # SLURM GPU jobs may still be queued
 
     def submit_ready():
-        if held.lost:  # another launcher took the store over: submit nothing more
+        if not held.still_held():  # another launcher took the store over: submit nothing more
             return
         ready_now = [t for t in waiting.values() if all(states.get(d) == state.DONE for d in t.deps)]
         for group in _groups(ready_now, cfg):
@@ -152,6 +158,28 @@ def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
             running[fut] = group
             ready.add(fut)
 
+    def _requeue_damaged(keys: list[str], group: list) -> bool:
+        """A job found inputs not to be what their records describe (it moved those records aside):
+        run each again unless it is already queued, running or redone (several jobs may read one
+        damaged input), at most MAX_RERUNS times, then the group. False: the group failed as is."""
+        nonlocal total
+        keys = [k for k in keys if k in by_key]
+        in_flight = {t.key for g in running.values() for t in g} | set(waiting)
+        redo = [k for k in keys if k not in in_flight and (records.read(store, k) or {}).get("status") != records.DONE]
+        if not keys or any(rerun[k] >= MAX_RERUNS for k in redo):
+            return False
+        rerun.update(redo)
+        total += len(redo)
+        for key in redo:
+            states[key] = state.PENDING
+            waiting[key] = by_key[key]
+            print(f"[damaged] {by_key[key].label} ({key}): its data is not what its record describes; "
+                  "running it again", file=out, flush=True)
+        for t in group:
+            states[t.key] = state.PENDING
+            waiting[t.key] = t
+        return True
+
     ready = as_completed()
     submit_ready()
     for fut in ready:
@@ -160,24 +188,14 @@ def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
             outcome = fut.result()
         except Exception as e:  # the cluster lost it (its workers died), not the job: record it, go on
             outcome = lost(e, [t.key for t in group], group[0].STAGE, store, code_version())
-        damaged = [k for k in outcome.get("damaged_inputs", []) if k in by_key and rerun[k] < MAX_RERUNS]
-        if damaged:  # an input was not what its record describes: run it again, then this group
-            rerun.update(damaged)
-            for key in damaged:
-                states[key] = state.PENDING
-                waiting[key] = by_key[key]
-                print(f"[damaged] {by_key[key].label} ({key}): its data is not what its record describes; "
-                      "running it again", file=out, flush=True)
-            for t in group:
-                states[t.key] = state.PENDING
-                waiting[t.key] = t
+        if _requeue_damaged(outcome.get("damaged_inputs", []), group):
             submit_ready()
             continue
         for t in group:
             status = outcome["members"][t.key]
             states[t.key] = status
             finished += 1
-            line = f"[{finished:>3}/{len(todo)}] {status:<6} {t.label:<22} {outcome['seconds']:7.1f} s"
+            line = f"[{finished:>3}/{total}] {status:<6} {t.label:<22} {outcome['seconds']:7.1f} s"
             if status == state.DONE:
                 summary = outcome["summary"] if len(group) == 1 else outcome["summaries"].get(t.key, {})
                 print(f"{line}  {_describe(summary)}", file=out, flush=True)
@@ -188,7 +206,7 @@ def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
     failed = sum(1 for t in todo if states[t.key] == state.FAILED)
     print(f"finished in {time.time() - t0:.1f} s: {finished - failed} done, {failed} failed, "
           f"{blocked} not run (an upstream task failed)", file=out)
-    if held.lost:
+    if not held.still_held():
         raise StoreError(f"another launcher took over the lock of {store} while this one ran (was this "
                          "process suspended?); this one stopped submitting tasks, and the other goes on")
     return failed + blocked

@@ -21,7 +21,7 @@ import numpy as np
 from campaign.config import split_sizes
 from campaign.plan import plan as make_plan
 from campaign.version import code_version
-from kernels.metrics import METRICS, or_worst
+from kernels.metrics import METRICS, counted
 from store import layout, records
 
 NAMES = {"recall": "Recall", "precision": "Precision", "f1": "F1", "mcc": "MCC", "auc": "ROC-AUC", "ap": "AP"}
@@ -121,7 +121,7 @@ class Data:
         return {**arrays, **dict(g.attrs)}
 
 
-def build(cfg: dict, out=sys.stdout) -> str:
+def build(cfg: dict, out=None) -> str:
     """Write the report of the campaign in ``cfg['store']``; returns the HTML path."""
     import matplotlib
     matplotlib.use("Agg")
@@ -130,6 +130,7 @@ def build(cfg: dict, out=sys.stdout) -> str:
 
     from campaign.config import science_hash
 
+    out = out or sys.stdout
     store = os.path.abspath(cfg["store"])
     tasks = make_plan(cfg)
     data = Data(store, tasks)
@@ -202,7 +203,7 @@ def _cv_section(rep: Report, data: Data) -> None:
         if g is not None:
             points.setdefault(t.point, []).append(g.attrs["metrics"])
     for point, folds in points.items():
-        vals = {m: [or_worst(m, f[m]) for f in folds] for m in METRICS}
+        vals = {m: [counted(m, f[m]) for f in folds] for m in METRICS}
         undefined = sum(f[m] is None for f in folds for m in METRICS)
         rows.append([point, str(len(folds)), str(undefined)]
                     + [f"{np.mean(vals[m]):.4f} ± {np.std(vals[m]):.4f}" for m in METRICS])

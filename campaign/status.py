@@ -9,7 +9,9 @@ from campaign.plan import plan as make_plan
 from store import lock, records
 
 
-def status(cfg: dict, out=sys.stdout) -> int:
+def status(cfg: dict, out=None) -> int:
+    """Print the campaign's state; returns 1 if a task failed or was found damaged, else 0."""
+    out = out or sys.stdout
     store = os.path.abspath(cfg["store"])
     tasks = make_plan(cfg)
     if os.path.isdir(store):
@@ -35,7 +37,8 @@ def status(cfg: dict, out=sys.stdout) -> int:
             print(f"short   {t.label}  {t.key}: stopped before this configuration's largest threshold could fire "
                   "(runs again, further, at the next launch)", file=out)
     _print_running(cfg, tasks, out)
-    return 0
+    return int(any(states[t.key] == state.FAILED or (states[t.key] == state.PENDING and t.key in damaged)
+                   for t in tasks))
 
 
 def _print_running(cfg: dict, tasks: list, out) -> None:

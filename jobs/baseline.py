@@ -22,9 +22,10 @@ class BaselineJob(Job):
         p = self.p
         if not self.rank0:
             return
-        fit_graphs = load(self, p["train"], p["directions"], p["threshold_A2"])
-        val_graphs = load(self, p["val"], p["directions"], p["threshold_A2"])
-        te_graphs = load(self, p["test"], p["directions"], p["threshold_A2"])
+        left_out = {}
+        fit_graphs, left_out["train"] = load(self, p["train"], p["directions"], p["threshold_A2"])
+        val_graphs, left_out["validation"] = load(self, p["val"], p["directions"], p["threshold_A2"])
+        te_graphs, left_out["test"] = load(self, p["test"], p["directions"], p["threshold_A2"])
         x = np.concatenate([g["x"] for g in fit_graphs])
         y = np.concatenate([g["y"] for g in fit_graphs])
         xv = np.concatenate([g["x"] for g in val_graphs])
@@ -47,5 +48,5 @@ class BaselineJob(Job):
             balanced = len(y) / (2 * np.maximum(np.bincount(y, minlength=2), 1))
             scores = clf.fit(x, y, X_val=xv, y_val=yv, sample_weight_val=balanced[yv]).predict_proba(xt)[:, 1]
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
-        write_evaluation(self, arrays, p["bootstrap"], p["seed"],
+        write_evaluation(self, arrays, p["bootstrap"], p["seed"], left_out,
                          kind=p["kind"], seconds=round(time.time() - t0, 3))

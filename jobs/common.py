@@ -69,7 +69,6 @@ class Job:
         self.spec, self.comm, self.p = spec, comm, spec.params
         self.rank0 = comm.Get_rank() == 0
         self.t0 = time.time()
-        self.left_out: set = set()  # (specimen, direction) of graphs without an event (jobs.evaluation.load)
         if self.rank0:
             os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
 

@@ -11,26 +11,26 @@ from store import graphs as store_graphs
 from store import layout
 
 
-def load(job: Job, specimens: list[int], directions: list[str], threshold: float) -> list[dict]:
+def load(job: Job, specimens: list[int], directions: list[str], threshold: float) -> tuple[list[dict], list]:
     """Graphs of ``specimens`` × ``directions`` labelled at ``threshold`` Å², as numpy dicts: the
     graphs of the task's own plan (params "graphs": [[specimen, direction, key], ...]), each
-    checked against its record. A shear with no event at ``threshold`` (it ended before one) has
-    no first STZ there: its graph is left out, and noted in ``job.left_out``."""
+    checked against its record; and the [specimen, direction] left out. A shear with no event at
+    ``threshold`` (it ended before one) has no first STZ there: its graph is left out."""
     keys = {(k, d): key for k, d, key in job.p["graphs"]}
-    out = []
+    out, left_out = [], []
     for k in specimens:
         for d in directions:
             g = job.input(keys[(k, d)], ("x", "edge_index", "y", "thresholds_A2", "first_step", "event_d2min_A2"))
             row = store_graphs.threshold_row(g["thresholds_A2"], threshold)
             if g["first_step"][row] < 0:
-                job.left_out.add((k, d))
+                left_out.append([k, d])
                 continue
             out.append({"x": g["x"], "edge_index": g["edge_index"], "y": g["y"][row].astype(np.int64),
                         "d2min": g["event_d2min_A2"][row], "specimen": k, "direction": d})
     if not out:
         raise layout.StoreError(f"no shear of specimens {specimens} had an event at {threshold} A^2: nothing to "
                                 "train or evaluate on")
-    return out
+    return out, left_out
 
 
 def evaluation_arrays(graphs: list[dict], scores: np.ndarray, directions: list[str]) -> dict[str, np.ndarray]:
@@ -46,22 +46,21 @@ def clean(d: dict) -> dict:
     return {k: (None if isinstance(v, float) and v != v else v) for k, v in d.items()}
 
 
-def write_evaluation(job: Job, arrays: dict, n_boot: int, seed: int, **attrs) -> None:
-    """Test scores, the six metrics, the confusion matrix and bootstrap intervals; then the record."""
+def write_evaluation(job: Job, arrays: dict, n_boot: int, seed: int, left_out: dict, **attrs) -> None:
+    """Test scores, the six metrics, the confusion matrix and bootstrap intervals; then the record.
+    left_out: {set name: [[specimen, direction], ...]} of graphs without an event."""
     result = M.metrics(arrays["y"], arrays["score"])
     per_graph = []
-    for k in np.unique(arrays["specimen"]):
-        for d in np.unique(arrays["direction"]):
-            sel = (arrays["specimen"] == k) & (arrays["direction"] == d)
-            per_graph.append(clean({"specimen": int(k), "direction": int(d),
-                                     **M.metrics(arrays["y"][sel], arrays["score"][sel])}))
+    for k, d in sorted(set(zip(arrays["specimen"].tolist(), arrays["direction"].tolist()))):
+        sel = (arrays["specimen"] == k) & (arrays["direction"] == d)
+        per_graph.append(clean({"specimen": k, "direction": d, **M.metrics(arrays["y"][sel], arrays["score"][sel])}))
     ci, undefined = M.bootstrap(arrays["y"], arrays["score"], arrays["specimen"], n=n_boot, seed=seed) \
         if n_boot else ({}, {})
     g = job.fresh_group(metrics=clean(result), ci95=ci, bootstrap_undefined=undefined, bootstrap_resamples=n_boot,
-                        per_graph=json.loads(json.dumps(per_graph)), left_out=sorted(map(list, job.left_out)),
-                        **attrs)
+                        per_graph=json.loads(json.dumps(per_graph)), left_out=left_out, **attrs)
     layout.write_arrays(g, arrays)
     job.finish(**clean({m: result[m] for m in M.METRICS}), point=attrs.get("point"),
-               resumed_from_epoch=attrs.get("resumed_from_epoch"), left_out=len(job.left_out))
+               resumed_from_epoch=attrs.get("resumed_from_epoch"),
+               left_out=sum(len(v) for v in left_out.values()))
 
 

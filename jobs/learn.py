@@ -83,26 +83,30 @@ class TrainFoldsJob(Job):
             return
         device = torch_device(self)
         train_sets, val_sets, weights, held = [], [], [], []
+        left_out = []  # per fold: {set: [[specimen, direction], ...]} of graphs without an event
         for held_out, fit_on, stop_on in zip(p["held_out"], p["fit_on"], p["stop_on"]):
-            tr = load(self, fit_on, p["directions"], p["threshold_A2"])
+            out = {}
+            tr, out["fit"] = load(self, fit_on, p["directions"], p["threshold_A2"])
             mean, std = standardiser(tr)
             train_sets.append(Prepared(tr, mean, std, device))
             weights.append(class_weights(tr))
-            val_sets.append(Prepared(load(self, stop_on, p["directions"], p["threshold_A2"]), mean, std, device))
-            ho = load(self, held_out, p["directions"], p["threshold_A2"])
+            va, out["stop"] = load(self, stop_on, p["directions"], p["threshold_A2"])
+            val_sets.append(Prepared(va, mean, std, device))
+            ho, out["held_out"] = load(self, held_out, p["directions"], p["threshold_A2"])
             held.append((ho, Prepared(ho, mean, std, device)))
+            left_out.append(out)
         t0 = time.time()
         seeds = [p["seed"] * 1000 + f for f in p["folds"]]  # fold f trains the same, stacked or alone
         checkpoint = Checkpoint(self)
         models, history = checkpoint.fit(train_sets, weights, p["layers"], p["width"], p["heads"], p,
                                          val_sets=val_sets, device=device, seeds=seeds)
         seconds = time.time() - t0
-        for key, model, hist, (ho, prepared) in zip(p["fold_keys"], models, history, held):
+        for key, model, hist, (ho, prepared), out in zip(p["fold_keys"], models, history, held, left_out):
             scores, _ = predict(model, prepared)
             arrays = evaluation_arrays(ho, scores, p["directions"])
             result = M.metrics(arrays["y"], arrays["score"])
             path = p["fold_paths"][key]
-            g = self.fresh_group(path, metrics=clean(result), history=hist, left_out=sorted(map(list, self.left_out)))
+            g = self.fresh_group(path, metrics=clean(result), history=hist, left_out=out)
             layout.write_arrays(g, arrays)
             write_record(self, key, path, p["fold_described"][key], clean(
                 {**{m: result[m] for m in M.METRICS}, "resumed_from_epoch": checkpoint.resumed_from_epoch}),
@@ -112,7 +116,7 @@ class TrainFoldsJob(Job):
 
 def cv_table(store: str, cv_keys: dict[str, list[str]]) -> tuple[dict[str, dict[str, float]], dict]:
     """Mean CV metrics of every grid point, {point: {metric: mean over folds}}, from the records, a
-    fold's undefined value counted as the metric's worst (``kernels.metrics.WORST``: a fold where a
+    fold's undefined value counted as ``kernels.metrics.IF_UNDEFINED`` (0: a fold where a
     model predicts no STZ has no precision, and dropping it would favour such models); and how many
     folds were undefined, {point: {metric: count}}."""
     recs = records.read_all_keys(store, [k for keys in cv_keys.values() for k in keys])
@@ -121,7 +125,7 @@ def cv_table(store: str, cv_keys: dict[str, list[str]]) -> tuple[dict[str, dict[
         if not all(k in recs and recs[k]["status"] == records.DONE for k in keys):
             raise layout.StoreError(f"cross-validation of {point} is incomplete")
         values = {m: [recs[k]["summary"][m] for k in keys] for m in M.METRICS}
-        table[point] = {m: float(np.mean([M.or_worst(m, v) for v in vs])) for m, vs in values.items()}
+        table[point] = {m: float(np.mean([M.counted(m, v) for v in vs])) for m, vs in values.items()}
         undefined[point] = {m: sum(v is None or v != v for v in vs) for m, vs in values.items()}
     return table, undefined
 
@@ -146,10 +150,12 @@ class FinalJob(Job):
         table, undefined = cv_table(self.spec.store, {point: keys for point, keys in p["cv_keys"]})
         point = best_point(table, p["select_metric"])
         layers, width, heads = (int(s[1:]) for s in point.split("-"))
-        tr = load(self, p["train"], p["directions"], p["threshold_A2"])
+        left_out = {}
+        tr, left_out["train"] = load(self, p["train"], p["directions"], p["threshold_A2"])
         mean, std = standardiser(tr)
-        va = Prepared(load(self, p["val"], p["directions"], p["threshold_A2"]), mean, std, device)
-        te_graphs = load(self, p["test"], p["directions"], p["threshold_A2"])
+        va, left_out["validation"] = load(self, p["val"], p["directions"], p["threshold_A2"])
+        va = Prepared(va, mean, std, device)
+        te_graphs, left_out["test"] = load(self, p["test"], p["directions"], p["threshold_A2"])
         t0 = time.time()
         checkpoint = Checkpoint(self)
         (model,), (hist,) = checkpoint.fit([Prepared(tr, mean, std, device)], [class_weights(tr)], layers, width,
@@ -157,7 +163,7 @@ class FinalJob(Job):
         seconds = time.time() - t0
         scores, _ = predict(model, Prepared(te_graphs, mean, std, device))
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
-        write_evaluation(self, arrays, p["bootstrap"], p["seed"],
+        write_evaluation(self, arrays, p["bootstrap"], p["seed"], left_out,
                          point=point, cv_mean=table[point], cv_undefined_folds=undefined[point], history=hist, seconds=round(seconds, 3),
                          device=str(device), parameters=sum(t.numel() for t in model.parameters()),
                          resumed_from_epoch=checkpoint.resumed_from_epoch)

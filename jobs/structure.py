@@ -1,6 +1,6 @@
 """Voronoi tessellation and vibrational participation fractions of one quenched specimen.
 
-No LAMMPS here: the Voronoi cells come from ``kernels.voronoi`` and the Hessian
+No LAMMPS here (not even its module: it must not share a process with OVITO or freud): the Voronoi cells come from ``kernels.voronoi`` and the Hessian
 is assembled analytically from the eam/fs tables (``kernels.eam``), exact and
 sparse; its mass-weighted low modes give the participation fractions.
 """
@@ -11,7 +11,6 @@ import time
 import numpy as np
 
 from jobs.common import Job
-from jobs.lmp import MASSES, potential_path
 from kernels import eam, modes, voronoi
 from store import layout
 
@@ -30,12 +29,12 @@ class StructureJob(Job):
         timings["voronoi_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        with open(potential_path(p["potential"])) as f:
+        with open(eam.potential_file(p["potential"])) as f:
             pot = eam.parse_eam_fs(f.read())
         h = eam.hessian(pot, q["positions"], q["cell"], q["types"])
         timings["hessian_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        masses = np.array([MASSES[int(k)] for k in q["types"]])
+        masses = pot.masses[q["types"].astype(int) - 1]  # g/mol, from the potential file
         n_modes = modes.n_low_modes(len(masses), p["low_mode_fraction"])
         eigenvalues, vectors = modes.low_modes(modes.dynamical_matrix(h, masses), n_modes, p["eigensolver"])
         timings["eigensolve_s"] = time.perf_counter() - t

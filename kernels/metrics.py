@@ -7,7 +7,7 @@ would score 0. ROC-AUC and average precision (AP, the step-wise area under
 the precision-recall curve) come from scikit-learn. An undefined value
 (e.g. precision with no predicted positive) is NaN, never a silent 0; where values
 are compared or pooled (model selection, bootstrap intervals) an undefined value
-counts as the worst (:data:`WORST`), and how many were undefined is reported.
+counts as :data:`IF_UNDEFINED`, and how many were undefined is reported.
 """
 from __future__ import annotations
 
@@ -16,14 +16,17 @@ import math
 import numpy as np
 
 METRICS = ("recall", "precision", "f1", "mcc", "auc", "ap")
-# what an undefined value counts as when models are ranked or resamples pooled: no skill at best
-# (precision, F1 and MCC are undefined when nothing is predicted positive: such a model found nothing)
-WORST = {"recall": 0.0, "precision": 0.0, "f1": 0.0, "mcc": 0.0, "auc": 0.0, "ap": 0.0}
+# What an undefined value counts as when models are ranked or resamples pooled: a model that found
+# nothing. Precision, F1 and MCC are undefined when nothing is predicted positive; such a model scores
+# the least a precision, recall or F1 can be, and no better than chance by MCC (0; a model can do
+# worse, -1, by predicting wrongly). ROC-AUC and AP are undefined only when a fold has one class, which
+# every model of the grid shares, so their value here does not change a ranking.
+IF_UNDEFINED = {"recall": 0.0, "precision": 0.0, "f1": 0.0, "mcc": 0.0, "auc": 0.0, "ap": 0.0}
 
 
-def or_worst(metric: str, value) -> float:
-    """``value`` of ``metric``, or its worst value if it is undefined (None or NaN)."""
-    return WORST[metric] if value is None or value != value else float(value)
+def counted(metric: str, value) -> float:
+    """``value`` of ``metric``, or IF_UNDEFINED[metric] if it is undefined (None or NaN)."""
+    return IF_UNDEFINED[metric] if value is None or value != value else float(value)
 
 
 def confusion(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, int]:
@@ -68,8 +71,8 @@ def metrics(y_true: np.ndarray, score: np.ndarray, threshold: float = 0.5) -> di
 def bootstrap(y_true: np.ndarray, score: np.ndarray, groups: np.ndarray, n: int = 1000, seed: int = 0,
               threshold: float = 0.5) -> tuple[dict[str, tuple[float, float]], dict[str, int]]:
     """95% intervals of the six metrics, resampling whole groups (test specimens) with replacement,
-    and how many of the ``n`` resamples left each metric undefined (counted as its worst value,
-    not dropped: dropping them would favour models that rarely predict an STZ).
+    and how many of the ``n`` resamples left each metric undefined (counted as IF_UNDEFINED, not
+    dropped: dropping them would favour models that rarely predict an STZ).
 
     Empty with fewer than two groups: one specimen gives no interval."""
     rng = np.random.default_rng(seed)
@@ -84,6 +87,6 @@ def bootstrap(y_true: np.ndarray, score: np.ndarray, groups: np.ndarray, n: int 
         for m in METRICS:
             samples[m].append(values[m])
     undefined = {m: int(np.isnan(v).sum()) for m, v in samples.items()}
-    filled = {m: [or_worst(m, x) for x in v] for m, v in samples.items()}
+    filled = {m: [counted(m, x) for x in v] for m, v in samples.items()}
     return ({m: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for m, v in filled.items()},
             undefined)

@@ -98,9 +98,10 @@ def group(root: zarr.Group, path: str) -> zarr.Group:
 def damaged_chunk(arr: zarr.Array) -> tuple | None:
     """Index of the first chunk (a shard, for a sharded array: one file either way) of ``arr``
     that cannot be read (a failed checksum), or None."""
-    grid = [max(1, math.ceil(s / c)) for s, c in zip(arr.shape, arr.chunks)]
+    files = arr.shards or arr.chunks  # the shape of what one file holds
+    grid = [max(1, math.ceil(s / c)) for s, c in zip(arr.shape, files)]
     for index in np.ndindex(*grid):
-        region = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, arr.chunks))
+        region = tuple(slice(i * c, (i + 1) * c) for i, c in zip(index, files))
         try:
             arr[region]
         except Exception:

@@ -9,7 +9,9 @@ A lock whose holder is dead is taken over, with a message: on the same host, whe
 pid is gone (or is another process than the one that took it); on another host, when its
 heartbeat is older than ``stale_after_s`` (the holder cannot be asked, so its silence is
 the only sign; the heartbeat interval is a quarter of that age). Taking over renames the
-stale lock away first, so of two launchers that find it stale at once only one takes it.
+stale lock away first and checks that what it moved is the lock it judged stale (another
+launcher may have taken it over meanwhile: then it is put back), so of two launchers that
+find it stale at once only one takes it.
 """
 from __future__ import annotations
 
@@ -36,13 +38,17 @@ def _holder_path(store: str) -> str:
     return os.path.join(store, NAME, "zarr.json")
 
 
-def read_holder(store: str) -> dict | None:
-    """The lock's holder, or None when the store is not locked (or its lock is half made)."""
+def _holder_in(lock_dir: str) -> dict | None:
     try:
-        with open(_holder_path(store)) as f:
+        with open(os.path.join(lock_dir, "zarr.json")) as f:
             return json.load(f)["attributes"]
     except (OSError, ValueError, KeyError):
         return None
+
+
+def read_holder(store: str) -> dict | None:
+    """The lock's holder, or None when the store is not locked (or its lock is half made)."""
+    return _holder_in(os.path.join(store, NAME))
 
 
 def describe(holder: dict) -> str:
@@ -78,6 +84,7 @@ class StoreLock:
         self.store, self.stale_after_s, self.out = store, stale_after_s, out
         self.token = uuid.uuid4().hex
         self.lost = False
+        self.last_beat = time.time()
         self._stop = threading.Event()
         self._thread = None
 
@@ -116,6 +123,14 @@ class StoreLock:
                     os.rename(lock_dir, stale)
                 except OSError:  # another launcher took it over first
                     continue
+                moved = _holder_in(stale)
+                if moved is not None and moved.get("token", moved) != holder.get("token", holder):
+                    # not the lock judged stale: another launcher took it over meanwhile; put it back
+                    try:
+                        os.rename(stale, lock_dir)
+                    except OSError:
+                        shutil.rmtree(stale, ignore_errors=True)
+                    continue
                 shutil.rmtree(stale, ignore_errors=True)
                 if self.out is not None:
                     print(f"took over the store's lock from a dead launcher ({describe(holder)})", file=self.out)
@@ -126,11 +141,27 @@ class StoreLock:
 
     def _heartbeat(self) -> None:
         while not self._stop.wait(max(1.0, self.stale_after_s / 4)):
-            holder = read_holder(self.store)
-            if holder is None or holder.get("token") != self.token:
+            try:
+                holder = read_holder(self.store)
+                if holder is None or holder.get("token") != self.token:
+                    raise OSError("the lock is another launcher's")
+                self.last_beat = time.time()
+                self._write({**holder, "heartbeat": self.last_beat})
+            except OSError:  # taken over, or the file system failed us: either way, not ours to trust
                 self.lost = True
                 return
-            self._write({**holder, "heartbeat": time.time()})
+            if (read_holder(self.store) or {}).get("token") != self.token:  # taken over while we wrote
+                self.lost = True
+                return
+
+    def still_held(self) -> bool:
+        """Whether this launcher still holds the store: its heartbeat has neither failed nor been
+        silent for longer than the stale age (a suspended process), and the lock names it."""
+        if self.lost:
+            return False
+        if time.time() - self.last_beat > self.stale_after_s:
+            self.lost = (read_holder(self.store) or {}).get("token") != self.token
+        return not self.lost
 
     def release(self) -> None:
         self._stop.set()

@@ -148,6 +148,9 @@ def read_checked(store_path: str, key: str, names: tuple[str, ...]) -> dict[str,
     rec = read(store_path, key)
     if rec is None or rec["status"] != DONE:
         raise layout.StoreError(f"task {key} has no completion record in {store_path}")
+    unlisted = [n for n in names if n not in rec.get("checksums", {})]
+    if unlisted:  # asked for what the task never wrote: a mistake of the reader, not damage
+        raise layout.StoreError(f"task {key} ({rec.get('stage')}) wrote no array {', '.join(unlisted)}")
     problems = []
     try:
         data = layout.read(layout.open_root(store_path), rec["path"], names)

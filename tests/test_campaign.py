@@ -1,6 +1,7 @@
 """The smoke campaign end to end, for real: launch, relaunch, kill -9 and resume."""
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -262,10 +263,10 @@ def test_a_corrupted_chunk_is_caught_by_verify_and_only_that_task_runs_again(ful
     res = subprocess.run([sys.executable, "-m", "campaign", "verify", "--store", str(store)],
                          capture_output=True, text=True)
     assert res.returncode == 1, res.stdout + res.stderr
-    assert f"damaged  baseline logistic-t0.4" in res.stdout and "1 damaged" in res.stdout
+    assert "damaged  baseline logistic-t0.4" in res.stdout and "1 damaged" in res.stdout
     status = subprocess.run([sys.executable, "-m", "campaign", "status", "--store", str(store)],
-                            capture_output=True, text=True).stdout
-    assert f"damaged baseline logistic-t0.4  {victim.key}" in status
+                            capture_output=True, text=True)
+    assert f"damaged baseline logistic-t0.4  {victim.key}" in status.stdout and status.returncode == 1
     before = records(store)
     res = launch(store)
     assert res.returncode == 0 and "1 to run" in res.stdout, res.stdout + res.stderr
@@ -306,7 +307,7 @@ def test_a_changed_threshold_relabels_without_shearing_again_and_both_configs_ke
     other.write_text("labels:\n  thresholds_A2: [0.05, 0.1, 0.2, 0.3]\n")
     res = launch(store, "--config", str(other))
     assert res.returncode == 0, res.stdout + res.stderr
-    ran = [line.split()[3] for line in res.stdout.splitlines() if line.startswith("[") and " done " in line]
+    ran = stages_run(res.stdout)
     assert "shear" not in ran and ran.count("labels") == 30 and ran.count("graph") == 30, res.stdout
     after = records(store)
     assert all(after[k] == r for k, r in first.items()), "a finished task of the first config changed"
@@ -316,10 +317,44 @@ def test_a_changed_threshold_relabels_without_shearing_again_and_both_configs_ke
         res = subprocess.run([sys.executable, "-m", "campaign", "verify", "--store", str(store), *cfg_args],
                              capture_output=True, text=True)
         assert res.returncode == 0 and "0 damaged" in res.stdout, res.stdout + res.stderr
-    # each configuration's labels are its own: 0.3 in the second, 0.4 in the first
+    # each configuration's labels are its own: 0.3 in the second, 0.4 in the first (the last launched)
     from store.graphs import load_graph
-    cfg_b = config.load("smoke", str(other), overrides={"store": str(store)})
-    assert load_graph(str(store), 0, "xy", threshold=0.3).threshold == 0.3  # the last launched
-    assert load_graph(str(store), 0, "xy", threshold=0.4,
-                      config_hash=config.science_hash(config.load("smoke"))).threshold == 0.4
-    assert config.science_hash(cfg_b) != config.science_hash(config.load("smoke"))
+    first_hash = config.science_hash(config.load("smoke"))
+    other_hash = config.science_hash(config.load("smoke", str(other)))
+    assert other_hash != first_hash
+    assert load_graph(str(store), 0, "xy", threshold=0.4).threshold == 0.4
+    assert load_graph(str(store), 0, "xy", threshold=0.3, config_hash=other_hash).threshold == 0.3
+
+
+def stages_run(stdout: str) -> list[str]:
+    """The stage of every task a launch printed as done ('[ 12/138] done   shear s000 xy ...')."""
+    return re.findall(r"^\[\s*\d+/\d+\] done\s+(\S+)", stdout, flags=re.MULTILINE)
+
+
+def test_a_larger_threshold_shears_further_the_shears_that_stopped_early(full_run, tmp_path):
+    """Threshold 0.5 above the stored 0.4 (directions xy only, to keep it short): every xy shear that
+    stopped on the 0.4 rule runs again under its key, further; its first steps are bit for bit the
+    old ones, and the first configuration's tasks stay done with their data."""
+    store_full, _, _ = full_run
+    store = copy_of(store_full, tmp_path, "further.zarr")
+    first = records(store)
+    cfg = config.load("smoke", overrides={"store": str(store)})
+    xy = [t for t in plan.plan(cfg) if t.STAGE == "shear" and t.direction == "xy"]
+    stopped = [t for t in xy if not first[t.key]["summary"]["reached_max_strain"]]
+    assert stopped, "no xy shear stopped early"
+    old_d2 = {t.key: zarr.open_group(str(store))[t.path]["d2min_A2"][...] for t in stopped}
+    further = tmp_path / "further.yaml"
+    further.write_text("shear:\n  directions: [xy]\nlabels:\n  thresholds_A2: [0.05, 0.1, 0.2, 0.5]\n")
+    res = launch(store, "--config", str(further))
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert stages_run(res.stdout).count("shear") == len(stopped), res.stdout
+    after = records(store)
+    for t in stopped:
+        s = after[t.key]["summary"]
+        assert s["reached_max_strain"] or s["stopped_on"]["threshold_A2"] == 0.5
+        assert s["steps"] > first[t.key]["summary"]["steps"]
+        d2 = zarr.open_group(str(store))[t.path]["d2min_A2"][...]
+        np.testing.assert_array_equal(d2[:len(old_d2[t.key])], old_d2[t.key])
+    again = launch(store)  # the first configuration: its shears are covered, its labels untouched
+    assert again.returncode == 0 and "0 to run" in again.stdout, again.stdout
+    assert all(after[k] == r for k, r in first.items() if r["stage"] != "shear")

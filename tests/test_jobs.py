@@ -166,12 +166,22 @@ def test_a_minimisation_that_does_not_converge_is_a_failure_with_its_reason(camp
 
 
 def test_a_missing_potential_is_named(tmp_path):
+    """Caught by the configuration before anything is written, and by a job if it vanished since."""
+    import shutil
+
+    from kernels.eam import potential_file
+
     store = tmp_path / "s.zarr"
-    cfg = config.load("smoke", overrides={**TINY, "store": str(store), "system": {"potential": "NoSuch.eam.fs"}})
+    with pytest.raises(config.ConfigError, match="'system.potential'.*NoSuch.eam.fs"):
+        config.load("smoke", overrides={**TINY, "store": str(store), "system": {"potential": "NoSuch.eam.fs"}})
+    gone = tmp_path / "Gone.eam.fs"
+    shutil.copy(potential_file("CuZr_mm.eam.fs"), gone)
+    cfg = config.load("smoke", overrides={**TINY, "store": str(store), "system": {"potential": str(gone)}})
     tasks = plan.plan(cfg)
     state.init_store(str(store), cfg, tasks, "x", "test")
+    gone.unlink()
     out = run(tasks[0], store, ranks=1)
-    assert out["status"] == "failed" and "NoSuch.eam.fs" in out["reason"]
+    assert out["status"] == "failed" and "Gone.eam.fs" in out["reason"]
 
 
 def test_a_killed_quench_goes_on_from_its_checkpoint(tmp_path):

@@ -62,6 +62,7 @@ PROPAGATION = [  # (section.key, new value, stages whose keys change)
     ("grid.width", [10, 15], {"train", "final"}),
     ("train.epochs", 30, {"train", "final"}),
     ("train.loss", "focal", {"train", "final"}),
+    ("train.early_stop_loss", "unweighted", {"train", "final"}),
     ("train.device", "cpu", set()),
     ("train.checkpoint_epochs", 0, set()),
     ("train.stack_folds", False, set()),

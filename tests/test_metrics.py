@@ -73,7 +73,7 @@ def test_bootstrap_interval_brackets_the_estimate():
         assert lo <= m[k] <= hi and hi - lo > 0
 
 
-def test_undefined_resamples_count_as_the_worst_value_and_are_counted():
+def test_undefined_resamples_count_as_zero_and_are_counted():
     """Two specimens, one with no predicted positive: a quarter of the resamples (that one twice)
     has no precision; they count as 0, so the interval reaches down to 0."""
     y = np.array([1, 0, 0, 0] * 2)

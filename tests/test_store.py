@@ -16,9 +16,12 @@ from jobs.common import DamagedInput, read_input
 from store import layout, lock, records
 
 
-def shear_like(g, steps: int, atoms: int = 100, shard_bytes: int = 100_000, stop_after: int | None = None):
-    """A shear's per-step arrays, as the shear job writes them; returns what was written."""
-    rng = np.random.default_rng(steps)
+def shear_like(g, steps: int, atoms: int = 200, shard_bytes: int = 100_000, stop_after: int | None = None,
+               seed: int = 0):
+    """A shear's per-step arrays, as the shear job writes them; returns what was written. With 200
+    atoms a row of positions (4,800 B) is an inner chunk of its own inside shards; D2min rows
+    (1,600 B) are chunked a shard at a time."""
+    rng = np.random.default_rng(seed)
     rows = {"positions": rng.random((steps, atoms, 3)), "d2min_A2": rng.random((steps, atoms)),
             "cell": rng.random((steps, 3, 3)), "origin": rng.random((steps, 3)), "strain": rng.random(steps),
             "energy_eV": rng.random(steps), "stress_GPa": rng.random((steps, 6))}
@@ -33,17 +36,20 @@ def shear_like(g, steps: int, atoms: int = 100, shard_bytes: int = 100_000, stop
 
 def test_a_shear_of_many_steps_writes_a_bounded_number_of_files(tmp_path):
     counts = {}
-    for steps in (20, 400, 2000):
+    for steps in (20, 200, 2000):
         root = zarr.open_group(str(tmp_path / f"s{steps}.zarr"), mode="w")
         rows = shear_like(root.require_group("shear"), steps, shard_bytes=2**20)
         counts[steps] = layout.count_files(str(tmp_path / f"s{steps}.zarr" / "shear"))
         back = layout.read(root, "shear", tuple(rows))
         for name, value in rows.items():
             np.testing.assert_array_equal(back[name], value)
-    # 7 arrays and their group: a directory, a metadata file and one shard file each while a shard
-    # holds them all; then one file per shard_bytes (positions: 2000 x 2400 B = 4.8 MB, 5 shards)
-    assert counts[20] == counts[400] == 1 + 7 * 3, counts
-    assert counts[2000] <= counts[20] + 4 + 1, counts
+        if steps == 2000:
+            assert root["shear/positions"].shards == (218, 200, 3) and root["shear/positions"].chunks == (1, 200, 3)
+    # 7 arrays and their group: a directory, a metadata file and one data file each while one shard
+    # holds every step; beyond that one file per shard_bytes (2000 steps: positions 9.6 MB in 10
+    # shards, D2min 3.2 MB in 4 chunks): 14 files for 2000 steps where layout 1 wrote 14,000
+    assert counts[20] == counts[200] == 1 + 7 * 3, counts
+    assert counts[2000] == counts[20] + 9 + 3, counts
 
 
 def test_the_layout_of_issue_16_would_have_made_fourteen_files_per_step(tmp_path):
@@ -56,28 +62,39 @@ def test_the_layout_of_issue_16_would_have_made_fourteen_files_per_step(tmp_path
     assert layout.count_files(str(tmp_path / "old.zarr")) > 3 * 50 * 2  # a file and directories per step
 
 
-def test_a_task_killed_mid_write_leaves_nothing_that_counts_and_its_rerun_is_the_same(tmp_path):
+class OneRank:
+    def Get_rank(self):
+        return 0
+
+    def Get_size(self):
+        return 1
+
+
+def test_a_task_killed_mid_write_leaves_nothing_that_counts_and_its_rerun_writes_only_its_own(tmp_path):
+    """Killed after 250 of 300 steps (several shards written), a task has no record; its rerun,
+    through the job's own fresh group, leaves none of the dead run's files: exactly the files of
+    a store written once."""
+    from jobs.common import Job, Spec
+
     store = str(tmp_path / "s.zarr")
-    root = zarr.open_group(store, mode="w")
-    root.require_group("tasks")
+    zarr.open_group(store, mode="w").require_group("tasks")
     code = (f"import sys; sys.path[:0] = {sys.path!r}; import zarr; from tests.test_store import shear_like; "
-            f"shear_like(zarr.open_group({store!r}).require_group('shear/k1'), 300, stop_after=150)")
+            f"shear_like(zarr.open_group({store!r}).require_group('shear/k1'), 300, stop_after=250, seed=1)")
     res = subprocess.run([sys.executable, "-c", code], cwd=os.path.dirname(os.path.dirname(__file__)))
     assert res.returncode == 9
-    assert os.listdir(os.path.join(store, "shear", "k1", "positions"))  # some shards were written
+    assert len(os.listdir(os.path.join(store, "shear", "k1", "positions"))) > 2  # shards of the dead run
     assert records.read(store, "k1") is None  # but no record: nothing counts
     with pytest.raises(layout.StoreError, match="task k1 has no completion record"):
         read_input(store, "k1", ("positions",))
-    # the rerun empties the group and writes it whole
-    g = zarr.open_group(store).require_group("shear/k1")
-    for name in list(g.array_keys()):
-        del g[name]
-    rows = shear_like(g, 300)
+    job = Job(Spec(stage="shear", key="k1", store=store, code_version="test", params={}, path="shear/k1"), OneRank())
+    rows = shear_like(job.fresh_group(), 100, seed=2)  # a shorter rerun: the dead run's later shards must go
     fresh = zarr.open_group(str(tmp_path / "fresh.zarr"), mode="w")
-    shear_like(fresh.require_group("shear/k1"), 300)
+    shear_like(fresh.require_group("shear/k1"), 100, seed=2)
+    assert layout.count_files(os.path.join(store, "shear", "k1")) == \
+        layout.count_files(str(tmp_path / "fresh.zarr" / "shear" / "k1"))
+    back = layout.read(zarr.open_group(store), "shear/k1", tuple(rows))
     for name in rows:
-        np.testing.assert_array_equal(zarr.open_group(store)[f"shear/k1/{name}"][...],
-                                      fresh[f"shear/k1/{name}"][...])
+        np.testing.assert_array_equal(back[name], rows[name])
 
 
 def done_task(store: str, key: str, arrays: dict) -> dict:
@@ -120,12 +137,22 @@ def test_data_that_is_not_what_its_record_describes_is_caught_even_with_sound_ch
     assert "sha256 differs" in records.damage(store, rec)[0]
 
 
-def test_records_are_written_atomically_and_keep_no_temporary_files(tmp_path):
+def test_records_are_written_atomically_and_keep_no_temporary_files(tmp_path, monkeypatch):
     store = str(tmp_path / "s.zarr")
     zarr.open_group(store, mode="w").require_group("tasks")
     records.write(store, "k1", records.DONE, "test", stage="thing", path="p", params={"a": 1})
     assert os.listdir(os.path.join(store, "tasks", "k1")) == ["zarr.json"]
     assert zarr.open_group(store)["tasks/k1"].attrs["params"] == {"a": 1}  # a Zarr group's attributes
+
+    def dies_half_way(obj, f):  # a writer killed in the middle of the file
+        f.write(json.dumps(obj)[:20])
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(records.json, "dump", dies_half_way)
+    with pytest.raises(KeyboardInterrupt):
+        records.write(store, "k1", records.FAILED, "test", reason="x")
+    monkeypatch.undo()
+    assert records.read(store, "k1")["status"] == "done"  # the whole old record, not half a new one
     records.write(store, "k1", records.FAILED, "test", reason="x")
     assert records.read(store, "k1")["status"] == "failed"
 
@@ -190,10 +217,12 @@ def test_the_heartbeat_refreshes_the_lock_and_notices_a_takeover(tmp_path):
         time.sleep(2.5)
         assert lock.read_holder(store)["heartbeat"] > first and not held.lost
         holder = lock.read_holder(store)
-        with open(os.path.join(store, lock.NAME, "zarr.json"), "w") as f:  # another launcher took it
+        path = os.path.join(store, lock.NAME, "zarr.json")
+        with open(path + ".other", "w") as f:  # another launcher took it over, as the lock writes
             json.dump({"attributes": {**holder, "token": "someone else"}}, f)
+        os.replace(path + ".other", path)
         time.sleep(2.5)
-        assert held.lost
+        assert held.lost and not held.still_held()
 
 
 # --- records explain themselves ----------------------------------------------------
@@ -214,3 +243,41 @@ def test_show_prints_a_tasks_parameters_and_how_two_keys_differ(tmp_path, capsys
     text = capsys.readouterr().out
     assert "differ in 1 parameter(s)" in text and "thresholds_A2: [0.05, 0.1, 0.2, 0.4]  |  [0.05, 0.1, 0.2, 0.3]" in text
     assert cli.main(["show", "--store", store, "nosuchkey"]) == 1
+
+
+def test_status_exits_non_zero_when_a_task_failed(tmp_path, capsys):
+    store = str(tmp_path / "s.zarr")
+    cfg = config.load("smoke", overrides={"store": store})
+    tasks = plan.plan(cfg)
+    state.init_store(store, cfg, tasks, config.science_hash(cfg), "test")
+    assert cli.main(["status", "--store", store]) == 0  # all pending: nothing wrong
+    records.write(store, tasks[0].key, records.FAILED, "test", stage="liquid", reason="LammpsFailure: boom")
+    assert cli.main(["status", "--store", store]) == 1
+    assert "failed  liquid" in capsys.readouterr().out
+
+
+def test_verify_retires_a_damaged_task_and_its_done_dependants_only(tmp_path, capsys):
+    """Done records (with stand-in data) for the liquid, one quench, one of its shears and that
+    shear's labels; one chunk of the quench is damaged: verify moves aside the quench and its two
+    done dependants, not the liquid, and exits 1."""
+    store = str(tmp_path / "s.zarr")
+    cfg = config.load("smoke", overrides={"store": store})
+    tasks = plan.plan(cfg)
+    state.init_store(store, cfg, tasks, config.science_hash(cfg), "test")
+    by_label = {t.label: t for t in tasks}
+    chain = [by_label[x] for x in ("liquid", "quench s000", "shear s000 xy", "labels s000 xy")]
+    assert chain[2].quench_key == chain[1].key and chain[3].shear_key == chain[2].key
+    root = zarr.open_group(store)
+    for i, t in enumerate(chain):
+        g = root.require_group(t.path)
+        layout.write_arrays(g, {"positions": np.full((300, 3), float(i))})
+        records.write(store, t.key, records.DONE, "test", stage=t.STAGE, path=t.path, params=t.described(),
+                      checksums=records.checksums(g))
+    flip_a_byte(os.path.join(store, chain[1].path, "positions", "c.0.0"), at=10)
+    assert cli.main(["verify", "--store", store]) == 1
+    out = capsys.readouterr().out
+    assert "damaged  quench s000" in out and "1 damaged, 2 dependants retired" in out
+    assert set(records.read_all(store)) == {chain[0].key}
+    assert set(records.damaged(store)) == {t.key for t in chain[1:]}
+    assert cli.main(["status", "--store", store]) == 1
+    assert f"damaged quench s000  {chain[1].key}" in capsys.readouterr().out
