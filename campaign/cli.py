@@ -28,9 +28,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     launch = sub.add_parser("launch", parents=[common], help="run what is missing or failed (resumes a store)")
     launch.add_argument("--dry-run", action="store_true", help="print what would run, run nothing")
-    sub.add_parser("status", parents=[common], help=(
-        "done / failed / pending tasks per stage, and what runs now; exit status 1 if a task failed "
-        "or its data was found damaged"))
+    status = sub.add_parser("status", parents=[common], help=(
+        "done / failed / pending tasks per stage, what runs now (progress, host, SLURM job, time left) "
+        "and the campaign's estimated end; exit status 1 if a task failed or its data was found damaged"))
+    status.add_argument("--watch", nargs="?", const=10.0, type=float, metavar="SECONDS",
+                        help="refresh every SECONDS (default 10) until interrupted")
     sub.add_parser("config", parents=[common], help="print the merged, validated configuration")
     sub.add_parser("report", parents=[common], help="write the HTML and Markdown report of the store's results")
     sub.add_parser("verify", parents=[common], help=(
@@ -63,8 +65,8 @@ def main(argv: list[str] | None = None) -> int:
             print(config_mod.dump(cfg), end="")
             return 0
         if args.command == "status":
-            from campaign.status import status
-            return status(cfg)
+            from campaign.status import status, watch
+            return watch(cfg, args.watch) if args.watch else status(cfg)
         if args.command == "verify":
             from campaign.verify import verify
             return 1 if verify(cfg) else 0

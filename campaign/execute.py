@@ -1,6 +1,7 @@
 """Run one task as an MPI program; called on a Dask worker, returns the outcome as data."""
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -63,6 +64,8 @@ def execute(spec: dict, ranks: int, threads: int, launcher: str) -> dict:
         except OSError as e:
             code, reason = -1, f"cannot start {cmd[0]}: {e}"
     seconds = round(time.time() - t0, 3)
+    with contextlib.suppress(FileNotFoundError):  # a job's progress ends with it, however it ended
+        os.remove(layout.progress_path(store, key))
     recs = records.read_all_keys(store, members)
     done = {m: recs.get(m, {}).get("status") == records.DONE for m in members}
     if all(done.values()):  # every record written: done, whatever the launcher's exit status

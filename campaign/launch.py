@@ -13,6 +13,7 @@ from campaign import state
 from campaign.cluster import RESOURCE, declares_gpu_pool, lost, open_cluster
 from campaign.execute import execute
 from campaign.plan import plan as make_plan
+from campaign.progress import Board
 from campaign.tasks import TrainFold
 from campaign.version import code_version
 from store import records
@@ -132,6 +133,14 @@ def _gpu_pool(client) -> bool:
 
 
 def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
+    board = Board(store, len(todo), out)
+    try:
+        return _run_on(board, client, cfg, tasks, todo, states, store, out, held)
+    finally:
+        board.close()
+
+
+def _run_on(board, client, cfg, tasks, todo, states, store, out, held) -> int:
     from distributed import as_completed
 
     by_key = {t.key: t for t in tasks}
@@ -153,9 +162,12 @@ def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
             ranks, threads = first.cores(cfg)
             need = {"GPU": 1} if (gpu and first.wants_gpu) else {RESOURCE: ranks * threads}
             spec = _group_spec(group, store, cfg)
+            label = first.label if len(group) == 1 else f"{first.STAGE} {first.point} x{len(group)}"
+            dask_key = f"{label}-{spec['key']}"  # the dashboard shows 'quench s003', not only a hash
             fut = client.submit(execute, spec, ranks, threads, cfg["mpi"]["launcher"],
-                                key=f"{first.STAGE}-{spec['key']}", pure=False, resources=need)
+                                key=dask_key, pure=False, resources=need)
             running[fut] = group
+            board.started(dask_key, spec["key"], label, first.STAGE)
             ready.add(fut)
 
     def _requeue_damaged(keys: list[str], group: list) -> bool:
@@ -170,11 +182,12 @@ def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
             return False
         rerun.update(redo)
         total += len(redo)
+        board.more(len(redo))
         for key in redo:
             states[key] = state.PENDING
             waiting[key] = by_key[key]
-            print(f"[damaged] {by_key[key].label} ({key}): its data is not what its record describes; "
-                  "running it again", file=out, flush=True)
+            board.line(f"[damaged] {by_key[key].label} ({key}): its data is not what its record describes; "
+                       "running it again")
         for t in group:
             states[t.key] = state.PENDING
             waiting[t.key] = t
@@ -184,6 +197,7 @@ def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
     submit_ready()
     for fut in ready:
         group = running.pop(fut)
+        board.ended(fut.key)
         try:
             outcome = fut.result()
         except Exception as e:  # the cluster lost it (its workers died), not the job: record it, go on
@@ -198,9 +212,10 @@ def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
             line = f"[{finished:>3}/{total}] {status:<6} {t.label:<22} {outcome['seconds']:7.1f} s"
             if status == state.DONE:
                 summary = outcome["summary"] if len(group) == 1 else outcome["summaries"].get(t.key, {})
-                print(f"{line}  {_describe(summary)}", file=out, flush=True)
+                board.line(f"{line}  {_describe(summary)}")
             else:
-                print(f"{line}  {outcome['reason'].strip().splitlines()[-1][:200]}", file=out, flush=True)
+                board.line(f"{line}  {outcome['reason'].strip().splitlines()[-1][:200]}")
+        board.finished(len(group))
         submit_ready()
     blocked = len(waiting)
     failed = sum(1 for t in todo if states[t.key] == state.FAILED)

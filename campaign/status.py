@@ -1,11 +1,14 @@
-"""``python -m campaign status``: done, failed and pending tasks per stage."""
+"""``python -m campaign status``: done, failed and pending tasks per stage; what runs now, how far
+it is, and when the campaign should end (``campaign.progress``)."""
 from __future__ import annotations
 
 import os
 import sys
+import time
 
-from campaign import state
+from campaign import progress, state
 from campaign.plan import plan as make_plan
+from campaign.slurm import duration_seconds
 from store import lock, records
 
 
@@ -22,8 +25,11 @@ def status(cfg: dict, out=None) -> int:
     for stage, counts in state.by_stage(tasks, states).items():
         print(f"{stage:<10} {counts[state.DONE]:>6} {counts[state.FAILED]:>6} {counts[state.PENDING]:>7}", file=out)
     holder = lock.read_holder(store)
-    if holder is not None:
+    if holder is not None and progress.launcher(store, duration_seconds(cfg["cluster"]["lock_stale_after"])):
         print(f"launch running: {lock.describe(holder)}", file=out)
+    elif holder is not None:
+        print(f"no launch running: a dead launcher's lock remains ({lock.describe(holder)}); the next "
+              "launch takes it over", file=out)
     recs = records.read_all(store) if os.path.isdir(store) else {}
     damaged = records.damaged(store) if os.path.isdir(store) else {}
     for t in tasks:
@@ -36,21 +42,46 @@ def status(cfg: dict, out=None) -> int:
         elif states[t.key] == state.PENDING and t.key in recs:
             print(f"short   {t.label}  {t.key}: stopped before this configuration's largest threshold could fire "
                   "(runs again, further, at the next launch)", file=out)
-    _print_running(cfg, tasks, out)
+    _print_running(cfg, tasks, states, recs, out)
     return int(any(states[t.key] == state.FAILED or (states[t.key] == state.PENDING and t.key in damaged)
                    for t in tasks))
 
 
-def _print_running(cfg: dict, tasks: list, out) -> None:
-    """Tasks running now, with the SLURM job of their worker, when a launch on SLURM is running."""
-    from campaign.slurm import running_tasks
+def watch(cfg: dict, every_s: float = 10.0, out=None) -> int:
+    """``status`` again every ``every_s`` seconds until interrupted (the screen cleared between on a
+    terminal)."""
+    out = out or sys.stdout
+    while True:
+        if out.isatty():
+            out.write("\x1b[H\x1b[2J")  # home and clear: the one control sequence a refresh needs
+        print(time.strftime("%Y-%m-%d %H:%M:%S"), file=out)
+        status(cfg, out)
+        out.flush()
+        time.sleep(every_s)
 
-    running = running_tasks(cfg)
-    if running is None:
+
+def _print_running(cfg: dict, tasks: list, states: dict, recs: dict, out) -> None:
+    """What runs now (with its progress, host and SLURM job) and when the campaign should end."""
+    store = os.path.abspath(cfg["store"])
+    stale_after = duration_seconds(cfg["cluster"]["lock_stale_after"])
+    holder = progress.launcher(store, stale_after)
+    if holder is None:
         return
-    labels = {f"{t.STAGE}-{t.key}": t.label for t in tasks}
-    print(f"running now: {len(running)} task(s)", file=out)
-    for key, where in sorted(running.items()):
-        job = f"SLURM job {where['job']}" if where["job"] else "no SLURM job"
-        print(f"running {labels.get(key, key.split('-', 1)[0])}  {key.split('-', 1)[-1]}  "
-              f"{job} on {where['host']} (worker {where['name']})", file=out)
+    rows = progress.running(store, stale_after)
+    where = {}
+    if cfg["cluster"]["kind"] == "slurm":
+        from campaign.slurm import running_tasks
+
+        for dask_key, w in (running_tasks(cfg) or {}).items():
+            job = f"SLURM job {w['job']}" if w["job"] else "no SLURM job"
+            where[dask_key] = f"{job} on {w['host']} (worker {w['name']})"
+    print(f"running now: {len(rows)} job(s)", file=out)
+    for row in rows:
+        print(progress.describe(row, where.get(row["dask_key"], "")), file=out)
+    left = [t for t in tasks if states[t.key] != state.DONE]
+    per_stage = progress.stage_seconds(tasks, recs)
+    seconds, unknown = progress.estimate_end(cfg, left, per_stage, rows)
+    end = time.strftime("%Y-%m-%d %H:%M", time.localtime(time.time() + seconds))
+    print(f"campaign: {len(tasks) - len(left)} of {len(tasks)} tasks done; estimated end in about "
+          f"{progress.clock(seconds)} ({end})" + (f", not counting {', '.join(unknown)} (none finished yet "
+                                                    "to measure)" if unknown else ""), file=out)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
 from dataclasses import dataclass
 
@@ -62,13 +63,34 @@ def read_input(store: str, key: str, names: tuple[str, ...]) -> dict[str, np.nda
         raise DamagedInput(key, e.problems) from None
 
 
+class Progress:
+    """How far a running job is, in its own terms: written beside the store (``store.layout.progress_path``)
+    at most every ``every_s`` seconds, atomically, with the job's host and pid so that a reader can
+    tell a live job's progress from a dead one's. Removed by the launcher when the job ends."""
+
+    def __init__(self, spec: Spec, every_s: float = 5.0):
+        self.path = layout.progress_path(spec.store, spec.key)
+        self.every_s, self.last = every_s, 0.0
+        self.started = time.time()
+
+    def __call__(self, done: float, total: float, unit: str, force: bool = False, **now) -> None:
+        """``done`` of ``total`` ``unit`` (steps, epochs, ...), and what else is worth showing now."""
+        t = time.time()
+        if not force and t - self.last < self.every_s:
+            return
+        self.last = t
+        layout.write_json(self.path, {"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
+                                      "time": t, "done": done, "total": total, "unit": unit, "now": now})
+
+
 class Job:
-    """Base of the LAMMPS jobs: rank 0 owns the store, every rank runs LAMMPS."""
+    """Base of the jobs: rank 0 owns the store (and reports progress); the LAMMPS jobs run on every rank."""
 
     def __init__(self, spec: Spec, comm):
         self.spec, self.comm, self.p = spec, comm, spec.params
         self.rank0 = comm.Get_rank() == 0
         self.t0 = time.time()
+        self.progress = Progress(spec) if self.rank0 else (lambda *args, **kwargs: None)
         if self.rank0:
             os.makedirs(os.path.dirname(spec.log_path), exist_ok=True)
 

@@ -76,6 +76,7 @@ class ElasticJob(Job):
             response = np.zeros((len(q["types"]), 6, 6))
             global_c = np.zeros((6, 6))
             for j in range(6):
+                self.progress(j, 6, "strain directions", force=True, voigt=j + 1)
                 side = []
                 for sign in (1.0, -1.0):
                     self._strain(lmp, cell0, origin0, j, sign * eps)

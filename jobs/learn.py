@@ -35,6 +35,9 @@ class Checkpoint:
 
     def __init__(self, job: Job):
         self.every = int(job.p.get("checkpoint_epochs") or 0)
+        self.epochs = job.p["epochs"]
+        self.report = lambda epoch, losses: job.progress(epoch + 1, self.epochs, "epochs (at most)",
+                                                         loss=[round(x, 4) for x in losses])
         self.path = layout.checkpoint_path(job.spec.store, f"train-{job.spec.key}.pt")
         self.resumed_from_epoch = 0  # the first epoch this run trained (set by ``fit``)
 
@@ -54,11 +57,11 @@ class Checkpoint:
         os.replace(self.path + ".tmp", self.path)
 
     def fit(self, *args, **kwargs):
-        """``kernels.training.fit`` resumed from, and saving to, this checkpoint."""
+        """``kernels.training.fit`` resumed from, and saving to, this checkpoint; reports each epoch."""
         state = self.load()
         self.resumed_from_epoch = 0 if state is None else state["epoch"] + 1
         try:
-            return fit(*args, resume=state, save=self.save, save_every=self.every, **kwargs)
+            return fit(*args, resume=state, save=self.save, save_every=self.every, on_epoch=self.report, **kwargs)
         except CheckpointMismatch as e:
             raise layout.StoreError(f"checkpoint {self.path} does not belong to this training ({e}); "
                                     "delete it to train from the first epoch") from None

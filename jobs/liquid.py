@@ -59,6 +59,7 @@ class LiquidJob(Job):
                 state["cell"], state["origin"] = lmp.box()
                 if self.rank0:
                     writer.write(i, **state)
+                self.progress(i + 1, n_snap, "snapshots", temperature_K=round(state["temperature_K"], 1))
         if self.rank0:
             writer.close()
             log = layout.read(self.root(), self.spec.path, ("temperature_K", "pressure_bar", "volume_A3"))

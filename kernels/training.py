@@ -155,7 +155,8 @@ def _state(epoch, model, optimiser, gens, history, best, best_loss, stale, seeds
 def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, width: int, heads: int,
         opts: dict, val_sets: list[Prepared] | None = None, device="cpu",
         seeds: list[int] | None = None, resume: dict | None = None,
-        save: Callable[[dict], None] | None = None, save_every: int = 0) -> tuple[list[StackedGAT], list[dict]]:
+        save: Callable[[dict], None] | None = None, save_every: int = 0,
+        on_epoch: Callable[[int, list[float]], None] | None = None) -> tuple[list[StackedGAT], list[dict]]:
     """Train len(train_sets) models of one architecture as one stack.
 
     Model f is initialised, shuffled and sampled from its own seed (``seeds[f]``,
@@ -176,7 +177,8 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     ``save_every``-th epoch with the whole training state (weights, optimiser, each model's
     random generator, histories, early-stopping bests; tensors on the CPU). Given such a state
     as ``resume``, training goes on after its epoch and, on the CPU, ends bitwise where an
-    uninterrupted run ends.
+    uninterrupted run ends. ``on_epoch(epoch, training losses of the models)`` is called after
+    every epoch (progress reports).
     """
     n_models = len(train_sets)
     seeds = seeds if seeds is not None else [opts["seed"] + f for f in range(n_models)]
@@ -223,8 +225,11 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
             losses.sum().backward()
             optimiser.step()
             totals += losses.detach()
-        for f, total in enumerate((totals / steps).tolist()):
+        losses_now = (totals / steps).tolist()
+        for f, total in enumerate(losses_now):
             history[f]["train_loss"].append(total)
+        if on_epoch is not None:
+            on_epoch(epoch, losses_now)
         if val_sets is None:
             continue
         for f in range(n_models):

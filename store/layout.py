@@ -20,6 +20,7 @@ file holds many strain steps (see :class:`StepWriter`).
 """
 from __future__ import annotations
 
+import json
 import math
 import os
 
@@ -62,6 +63,34 @@ def _beside(store_path: str, suffix: str, name: str) -> str:
 def log_path(store_path: str, name: str) -> str:
     """LAMMPS logs and job output live beside the store: ``smoke.zarr`` -> ``smoke.logs/NAME``."""
     return _beside(store_path, ".logs", name)
+
+
+def progress_path(store_path: str, job_key: str) -> str:
+    """Where a running job says how far it is: ``smoke.logs/progress/<job key>.json``."""
+    return _beside(store_path, ".logs", os.path.join("progress", f"{job_key}.json"))
+
+
+def running_path(store_path: str) -> str:
+    """The launcher's list of the jobs it is running now: ``smoke.logs/running.json``."""
+    return _beside(store_path, ".logs", "running.json")
+
+
+def write_json(path: str, data) -> None:
+    """A small JSON file written whole or not at all (a temporary file moved into place)."""
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f)
+    os.replace(tmp, path)
+
+
+def read_json(path: str):
+    """A file of :func:`write_json`, or None if it is absent or unreadable."""
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
 
 
 def checkpoint_path(store_path: str, name: str) -> str:

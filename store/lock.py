@@ -15,7 +15,6 @@ find it stale at once only one takes it.
 """
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import socket
@@ -25,7 +24,7 @@ import uuid
 
 import psutil
 
-from store.layout import StoreError
+from store.layout import StoreError, read_json, write_json
 
 NAME = "launch_lock"
 
@@ -39,11 +38,8 @@ def _holder_path(store: str) -> str:
 
 
 def _holder_in(lock_dir: str) -> dict | None:
-    try:
-        with open(os.path.join(lock_dir, "zarr.json")) as f:
-            return json.load(f)["attributes"]
-    except (OSError, ValueError, KeyError):
-        return None
+    meta = read_json(os.path.join(lock_dir, "zarr.json"))
+    return meta.get("attributes") if isinstance(meta, dict) else None
 
 
 def read_holder(store: str) -> dict | None:
@@ -93,11 +89,7 @@ class StoreLock:
                 "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "heartbeat": time.time(), "token": self.token}
 
     def _write(self, holder: dict) -> None:
-        path = _holder_path(self.store)
-        tmp = f"{path}.{self.token}.tmp"
-        with open(tmp, "w") as f:
-            json.dump({"zarr_format": 3, "node_type": "group", "attributes": holder}, f)
-        os.replace(tmp, path)
+        write_json(_holder_path(self.store), {"zarr_format": 3, "node_type": "group", "attributes": holder})
 
     def acquire(self) -> None:
         lock_dir = os.path.join(self.store, NAME)

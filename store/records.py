@@ -35,12 +35,7 @@ def _meta_path(store_path: str, key: str, where: str = TASKS) -> str:
 
 def _write_json(path: str, attributes: dict) -> None:
     """A Zarr v3 group's metadata, written whole or not at all."""
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    body = {"zarr_format": 3, "node_type": "group", "attributes": attributes}
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(body, f)
-    os.replace(tmp, path)
+    layout.write_json(path, {"zarr_format": 3, "node_type": "group", "attributes": attributes})
 
 
 def checksums(g: zarr.Group) -> dict[str, str]:
