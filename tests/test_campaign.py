@@ -13,6 +13,7 @@ import pytest
 import zarr
 
 from campaign import config, plan
+from conftest import flip_a_byte
 from store import records as store_records
 
 pytestmark = pytest.mark.slow
@@ -245,12 +246,6 @@ def copy_of(store, tmp_path, name):
     copy = tmp_path / name
     shutil.copytree(store, copy)
     return copy
-
-
-def flip_a_byte(path):
-    data = bytearray(path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    path.write_bytes(bytes(data))
 
 
 def test_a_corrupted_chunk_is_caught_by_verify_and_only_that_task_runs_again(full_run, tmp_path):

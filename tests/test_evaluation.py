@@ -5,19 +5,12 @@ import pytest
 import torch
 import zarr
 
+from conftest import OneRank
 from jobs.common import Job, Spec
 from jobs.evaluation import load
 from jobs.learn import best_point, cv_table
 from kernels.training import Prepared, fit, loss_terms, predict
 from store import layout, records
-
-
-class OneRank:
-    def Get_rank(self):
-        return 0
-
-    def Get_size(self):
-        return 1
 
 
 def graph_store(tmp_path, first_steps: dict) -> Job:

@@ -1,4 +1,5 @@
 """The stacked GAT on tiny hand-made graphs, and against PyG's GATConv."""
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -67,13 +68,48 @@ def test_gradient_step_lowers_the_weighted_loss():
     assert losses[-1] < losses[0]
 
 
-def test_weighted_cross_entropy_by_hand():
-    logits = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
-    y = torch.tensor([0, 1, 1])
-    w = torch.tensor([0.5, 4.0])
-    logp = torch.log_softmax(logits, 1)
-    by_hand = -(0.5 * logp[0, 0] + 4.0 * logp[1, 1] + 4.0 * logp[2, 1]) / (0.5 + 4.0 + 4.0)
-    torch.testing.assert_close(F.cross_entropy(logits, y, weight=w), by_hand)
+def test_class_weights_are_n_over_two_n_c():
+    from kernels.training import class_weights
+
+    graphs = [{"y": np.array([0] * 50 + [1] * 5)}, {"y": np.array([0] * 40 + [1] * 5)}]
+    torch.testing.assert_close(class_weights(graphs), torch.tensor([100 / 180, 100 / 20]))
+
+
+OPTS = {"loss": "weighted_ce", "sampling": "none", "focal_gamma": 2.0, "sampling_ratio": 1.0}
+NEG, POS = torch.tensor([2.0, -2.0]), torch.tensor([0.0, 0.0])  # identical logits within a class
+
+
+def _imbalanced(n_neg=40, n_pos=4):
+    logits = torch.stack([NEG] * n_neg + [POS] * n_pos)
+    return logits, torch.tensor([0] * n_neg + [1] * n_pos)
+
+
+def _nll(row, label):
+    return -torch.log_softmax(row, 0)[label]
+
+
+def test_every_branch_of_the_loss_by_hand():
+    from kernels.training import loss_fn
+
+    logits, y = _imbalanced()
+    w = torch.tensor([0.55, 5.5])
+    gen = torch.Generator().manual_seed(0)
+    nll0, nll1 = _nll(NEG, 0), _nll(POS, 1)
+    weighted = (40 * 0.55 * nll0 + 4 * 5.5 * nll1) / (40 * 0.55 + 4 * 5.5)
+    torch.testing.assert_close(loss_fn(logits, y, w, OPTS, gen), weighted)
+    p0, p1 = torch.exp(-nll0), torch.exp(-nll1)  # focal: alpha = w / sum(w), (1 - p)^gamma
+    a0, a1 = 0.55 / 6.05, 5.5 / 6.05
+    focal = (40 * a0 * (1 - p0) ** 2 * nll0 + 4 * a1 * (1 - p1) ** 2 * nll1) / (40 * a0 + 4 * a1)
+    torch.testing.assert_close(loss_fn(logits, y, w, {**OPTS, "loss": "focal"}, gen), focal)
+    # under-sampling to 1:1: the 4 positives and 4 of the negatives, unweighted
+    torch.testing.assert_close(loss_fn(logits, y, w, {**OPTS, "sampling": "undersample"}, gen),
+                               (4 * nll0 + 4 * nll1) / 8)
+    # over-sampling to 1:1: the 40 negatives and 40 draws of the positives, unweighted
+    torch.testing.assert_close(loss_fn(logits, y, w, {**OPTS, "sampling": "oversample"}, gen),
+                               (40 * nll0 + 40 * nll1) / 80)
+    # ratio 2: two negatives per positive
+    torch.testing.assert_close(loss_fn(logits, y, w, {**OPTS, "sampling": "undersample", "sampling_ratio": 2.0},
+                                       gen), (8 * nll0 + 4 * nll1) / 12)
 
 
 def test_reset_parameters_changes_weights():
@@ -85,8 +121,6 @@ def test_reset_parameters_changes_weights():
 
 def _tiny_sets(n_sets: int, n_graphs: int, seed: int = 0):
     """n_sets Prepared sets of n_graphs random 4-node graphs on EDGES, standardised as they are."""
-    import numpy as np
-
     from kernels.training import Prepared
 
     rng = np.random.default_rng(seed)

@@ -12,6 +12,7 @@ import pytest
 import zarr
 
 from campaign import cli, config, plan, state
+from conftest import OneRank, flip_a_byte
 from jobs.common import DamagedInput, read_input
 from store import layout, lock, records
 
@@ -62,14 +63,6 @@ def test_the_layout_of_issue_16_would_have_made_fourteen_files_per_step(tmp_path
     assert layout.count_files(str(tmp_path / "old.zarr")) > 3 * 50 * 2  # a file and directories per step
 
 
-class OneRank:
-    def Get_rank(self):
-        return 0
-
-    def Get_size(self):
-        return 1
-
-
 def test_a_task_killed_mid_write_leaves_nothing_that_counts_and_its_rerun_writes_only_its_own(tmp_path):
     """Killed after 250 of 300 steps (several shards written), a task has no record; its rerun,
     through the job's own fresh group, leaves none of the dead run's files: exactly the files of
@@ -104,13 +97,6 @@ def done_task(store: str, key: str, arrays: dict) -> dict:
     layout.write_arrays(g, arrays)
     return records.write(store, key, records.DONE, "test", stage="thing", path=f"things/{key}",
                          params={"stage": "thing", "n": 1}, checksums=records.checksums(g))
-
-
-def flip_a_byte(path: str, at: int = -8) -> None:
-    data = bytearray(open(path, "rb").read())
-    data[at] ^= 0xFF
-    with open(path, "wb") as f:
-        f.write(bytes(data))
 
 
 def test_a_flipped_byte_is_named_by_the_read_by_verify_and_by_the_job_that_reads_it(tmp_path):
