@@ -7,8 +7,13 @@ from torch_geometric.nn import GATConv
 
 from kernels.gat import StackedGAT, StackedGATLayer, add_self_loops, union_edges
 
-torch.manual_seed(0)
 EDGES = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 0, 0, 2], [1, 0, 2, 1, 3, 2, 0, 3, 2, 0]])  # a square + diagonal
+
+
+@pytest.fixture(autouse=True)
+def seeded():
+    """Each test draws from its own seed, whatever ran before it."""
+    torch.manual_seed(0)
 
 
 def test_layer_equals_pyg_gatconv():

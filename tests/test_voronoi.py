@@ -9,7 +9,6 @@ import json
 import subprocess
 import sys
 import textwrap
-import time
 
 import numpy as np
 import pytest
@@ -300,14 +299,11 @@ def test_glass_against_freud(glass_reference):
                                rtol=1e-4, atol=1e-5)
 
 
-def test_ten_thousand_atoms_timing():
+def test_ten_thousand_atoms_in_a_strongly_tilted_box():
+    """The paper's size (its timing belongs in bench/, not here)."""
     rng = np.random.default_rng(6)
     edge = (10_000 / DENSITY) ** (1 / 3)
     cell = lammps_cell(edge, edge, edge, xy=0.3 * edge, xz=-0.2 * edge, yz=0.4 * edge)
     positions = rng.random((10_000, 3)) @ cell
-    start = time.perf_counter()
     t = voronoi(positions, cell)
-    elapsed = time.perf_counter() - start
-    print(f"voronoi(10,000 atoms): {elapsed:.2f} s")
     np.testing.assert_allclose(t.volume.sum(), abs(np.linalg.det(cell)), rtol=1e-9)
-    assert elapsed < 15.0
