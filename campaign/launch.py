@@ -133,14 +133,14 @@ def _gpu_pool(client) -> bool:
 
 
 def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
-    board = Board(store, len(todo), out)
+    board = Board(store, len(todo), out, held)
     try:
-        return _run_on(board, client, cfg, tasks, todo, states, store, out, held)
+        return _run_on(board, client, cfg, tasks, todo, states, store, held)
     finally:
         board.close()
 
 
-def _run_on(board, client, cfg, tasks, todo, states, store, out, held) -> int:
+def _run_on(board, client, cfg, tasks, todo, states, store, held) -> int:
     from distributed import as_completed
 
     by_key = {t.key: t for t in tasks}
@@ -163,7 +163,7 @@ def _run_on(board, client, cfg, tasks, todo, states, store, out, held) -> int:
             need = {"GPU": 1} if (gpu and first.wants_gpu) else {RESOURCE: ranks * threads}
             spec = _group_spec(group, store, cfg)
             label = first.label if len(group) == 1 else f"{first.STAGE} {first.point} x{len(group)}"
-            dask_key = f"{label}-{spec['key']}"  # the dashboard shows 'quench s003', not only a hash
+            dask_key = f"{first.STAGE}-{label}-{spec['key']}"  # the dashboard groups by stage, shows the label
             fut = client.submit(execute, spec, ranks, threads, cfg["mpi"]["launcher"],
                                 key=dask_key, pure=False, resources=need)
             running[fut] = group
@@ -219,8 +219,8 @@ def _run_on(board, client, cfg, tasks, todo, states, store, out, held) -> int:
         submit_ready()
     blocked = len(waiting)
     failed = sum(1 for t in todo if states[t.key] == state.FAILED)
-    print(f"finished in {time.time() - t0:.1f} s: {finished - failed} done, {failed} failed, "
-          f"{blocked} not run (an upstream task failed)", file=out)
+    board.line(f"finished in {time.time() - t0:.1f} s: {finished - failed} done, {failed} failed, "
+               f"{blocked} not run (an upstream task failed)")
     if not held.still_held():
         raise StoreError(f"another launcher took over the lock of {store} while this one ran (was this "
                          "process suspended?); this one stopped submitting tasks, and the other goes on")

@@ -17,6 +17,7 @@ import time
 import psutil
 
 from store import layout, lock
+from store.records import DONE
 
 STALE_PROGRESS_S = 3600.0  # a report from another host older than this is not trusted as current
 
@@ -33,21 +34,23 @@ def _alive(report: dict) -> bool:
     return time.time() - report.get("time", 0) < STALE_PROGRESS_S
 
 
-def running(store: str, stale_after_s: float) -> list[dict]:
-    """The jobs a live launcher runs now: {dask_key, key, label, stage, submitted, and when the job
-    reports it: host, started, done, total, unit, now, eta_s}. Empty when no launcher is alive."""
-    if launcher(store, stale_after_s) is None:
-        return []
+def running(store: str, holder: dict | None) -> list[dict]:
+    """The jobs the live launcher ``holder`` (see :func:`launcher`) has submitted: {dask_key, key,
+    label, stage, submitted, and once the job reports: host, started, done, total, unit, now, eta_s
+    (from this run's own rate: a resumed job starts part way)}. Empty without a live launcher, or
+    when the list beside the store is another launcher's."""
     listed = layout.read_json(layout.running_path(store)) or {}
+    if holder is None or listed.get("token") != holder.get("token"):
+        return []
     rows = []
-    for dask_key, job in listed.items():
+    for dask_key, job in listed.get("jobs", {}).items():
         row = {"dask_key": dask_key, **job}
         report = layout.read_json(layout.progress_path(store, job["key"]))
         if report and _alive(report):
             row.update({k: report[k] for k in ("host", "started", "done", "total", "unit", "now")})
-            elapsed = time.time() - report["started"]
-            fraction = report["done"] / report["total"] if report["total"] else 0.0
-            row["eta_s"] = elapsed * (1 - fraction) / fraction if fraction > 0 else None
+            (t0, done0), t = report["first"], report["time"]
+            rate = (report["done"] - done0) / (t - t0) if t > t0 and report["done"] > done0 else None
+            row["eta_s"] = (report["total"] - report["done"]) / rate + (t - time.time()) if rate else None
         rows.append(row)
     return sorted(rows, key=lambda r: r["submitted"])
 
@@ -57,7 +60,7 @@ def stage_seconds(tasks: list, records: dict) -> dict[str, float]:
     seconds = collections.defaultdict(list)
     for t in tasks:
         rec = records.get(t.key)
-        if rec and rec.get("status") == "done" and rec.get("seconds"):
+        if rec and rec.get("status") == DONE and rec.get("seconds"):
             seconds[t.STAGE].append(rec["seconds"])
     return {stage: sum(v) / len(v) for stage, v in seconds.items()}
 
@@ -100,26 +103,30 @@ def describe(row: dict, where: str = "") -> str:
     if "done" in row:
         fraction = row["done"] / row["total"] if row["total"] else 0.0
         line += (f"  {clock(time.time() - row['started'])} elapsed, {row['done']:,} of {row['total']:,} "
-                 f"{row['unit']} ({fraction:.0%}), about {clock(row['eta_s'])} left")
+                 f"{row['unit']} ({fraction:.0%}), about {clock(row['eta_s'] and max(row['eta_s'], 0))} left")
         if row.get("now"):
             line += "  " + " ".join(f"{k} {v}" for k, v in row["now"].items())
     else:
-        line += f"  submitted {clock(time.time() - row['submitted'])} ago (no progress report yet)"
+        line = line.replace("running", "queued ", 1)
+        line += f"  submitted {clock(time.time() - row['submitted'])} ago, no progress report yet (waiting for a " \
+                "worker, starting, or a short task)"
     return line
 
 
 class Board:
-    """The launcher's side: the jobs it runs, published beside the store (``running_path``), and
-    one line per finished task; on a terminal a tqdm line above them says done / running / total,
-    elapsed and the estimated end. Not on a terminal (SLURM logs, CI) the lines alone, unchanged."""
+    """The launcher's side: the jobs it has submitted, published beside the store (``running_path``,
+    stamped with the token of the launcher's lock, ``held``), and one line per finished task; on a
+    terminal a tqdm line below them says done / submitted / total, elapsed and the estimated end.
+    Not on a terminal (SLURM logs, CI) the lines alone, unchanged."""
 
-    def __init__(self, store: str, total: int, out):
-        self.path, self.out, self.jobs = layout.running_path(store), out, {}
+    def __init__(self, store: str, total: int, out, held):
+        self.path, self.out, self.held, self.jobs = layout.running_path(store), out, held, {}
         self.bar = None
         if hasattr(out, "isatty") and out.isatty():
             from tqdm import tqdm
 
             self.bar = tqdm(total=total, file=out, unit="task", dynamic_ncols=True, leave=False)
+        self._publish()  # replaces a dead launcher's list at once
 
     def started(self, dask_key: str, key: str, label: str, stage: str) -> None:
         self.jobs[dask_key] = {"key": key, "label": label, "stage": stage, "submitted": time.time()}
@@ -147,12 +154,13 @@ class Board:
             print(text, file=self.out, flush=True)
 
     def _publish(self) -> None:
-        layout.write_json(self.path, self.jobs)
+        if self.held.still_held():  # a launcher taken over must not overwrite its successor's list
+            layout.write_json(self.path, {"token": self.held.token, "jobs": self.jobs})
         if self.bar is not None:
-            self.bar.set_postfix(running=len(self.jobs), refresh=False)
+            self.bar.set_postfix(submitted=len(self.jobs), refresh=False)
 
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
-        if os.path.exists(self.path):
+        if (layout.read_json(self.path) or {}).get("token") == self.held.token:
             os.remove(self.path)

@@ -25,8 +25,9 @@ def status(cfg: dict, out=None) -> int:
     for stage, counts in state.by_stage(tasks, states).items():
         print(f"{stage:<10} {counts[state.DONE]:>6} {counts[state.FAILED]:>6} {counts[state.PENDING]:>7}", file=out)
     holder = lock.read_holder(store)
-    if holder is not None and progress.launcher(store, duration_seconds(cfg["cluster"]["lock_stale_after"])):
-        print(f"launch running: {lock.describe(holder)}", file=out)
+    alive = progress.launcher(store, duration_seconds(cfg["cluster"]["lock_stale_after"]))
+    if alive is not None:
+        print(f"launch running: {lock.describe(alive)}", file=out)
     elif holder is not None:
         print(f"no launch running: a dead launcher's lock remains ({lock.describe(holder)}); the next "
               "launch takes it over", file=out)
@@ -42,7 +43,8 @@ def status(cfg: dict, out=None) -> int:
         elif states[t.key] == state.PENDING and t.key in recs:
             print(f"short   {t.label}  {t.key}: stopped before this configuration's largest threshold could fire "
                   "(runs again, further, at the next launch)", file=out)
-    _print_running(cfg, tasks, states, recs, out)
+    if alive is not None:
+        _print_running(cfg, tasks, states, recs, alive, out)
     return int(any(states[t.key] == state.FAILED or (states[t.key] == state.PENDING and t.key in damaged)
                    for t in tasks))
 
@@ -51,23 +53,24 @@ def watch(cfg: dict, every_s: float = 10.0, out=None) -> int:
     """``status`` again every ``every_s`` seconds until interrupted (the screen cleared between on a
     terminal)."""
     out = out or sys.stdout
-    while True:
-        if out.isatty():
-            out.write("\x1b[H\x1b[2J")  # home and clear: the one control sequence a refresh needs
-        print(time.strftime("%Y-%m-%d %H:%M:%S"), file=out)
-        status(cfg, out)
-        out.flush()
-        time.sleep(every_s)
+    if not every_s > 0:
+        raise ValueError(f"--watch takes a number of seconds above 0, not {every_s}")
+    try:
+        while True:
+            if out.isatty():
+                out.write("\x1b[H\x1b[2J")  # home and clear: the one control sequence a refresh needs
+            print(time.strftime("%Y-%m-%d %H:%M:%S"), file=out)
+            status(cfg, out)
+            out.flush()
+            time.sleep(every_s)
+    except KeyboardInterrupt:
+        return 0
 
 
-def _print_running(cfg: dict, tasks: list, states: dict, recs: dict, out) -> None:
-    """What runs now (with its progress, host and SLURM job) and when the campaign should end."""
-    store = os.path.abspath(cfg["store"])
-    stale_after = duration_seconds(cfg["cluster"]["lock_stale_after"])
-    holder = progress.launcher(store, stale_after)
-    if holder is None:
-        return
-    rows = progress.running(store, stale_after)
+def _print_running(cfg: dict, tasks: list, states: dict, recs: dict, holder: dict, out) -> None:
+    """What the live launcher ``holder`` runs now (with its progress, host and SLURM job) and when
+    the campaign should end."""
+    rows = progress.running(os.path.abspath(cfg["store"]), holder)
     where = {}
     if cfg["cluster"]["kind"] == "slurm":
         from campaign.slurm import running_tasks
@@ -75,7 +78,8 @@ def _print_running(cfg: dict, tasks: list, states: dict, recs: dict, out) -> Non
         for dask_key, w in (running_tasks(cfg) or {}).items():
             job = f"SLURM job {w['job']}" if w["job"] else "no SLURM job"
             where[dask_key] = f"{job} on {w['host']} (worker {w['name']})"
-    print(f"running now: {len(rows)} job(s)", file=out)
+    reporting = sum("done" in r for r in rows)
+    print(f"submitted now: {len(rows)} job(s), {reporting} of them reporting progress", file=out)
     for row in rows:
         print(progress.describe(row, where.get(row["dask_key"], "")), file=out)
     left = [t for t in tasks if states[t.key] != state.DONE]

@@ -72,15 +72,19 @@ class Progress:
         self.path = layout.progress_path(spec.store, spec.key)
         self.every_s, self.last = every_s, 0.0
         self.started = time.time()
+        self.first = None  # (time, done) of the first report: a resumed job starts part way
 
     def __call__(self, done: float, total: float, unit: str, force: bool = False, **now) -> None:
         """``done`` of ``total`` ``unit`` (steps, epochs, ...), and what else is worth showing now."""
         t = time.time()
+        if self.first is None:
+            self.first = (t, done)
         if not force and t - self.last < self.every_s:
             return
         self.last = t
         layout.write_json(self.path, {"host": socket.gethostname(), "pid": os.getpid(), "started": self.started,
-                                      "time": t, "done": done, "total": total, "unit": unit, "now": now})
+                                      "first": self.first, "time": t, "done": done, "total": total, "unit": unit,
+                                      "now": now})
 
 
 class Job:

@@ -78,7 +78,7 @@ class ShearJob(Job):
                                  energy_eV=energy, stress_GPa=stress, d2min_A2=d2)
                     stop = bool(stop_rule) and events.complete
                 prev = cur
-                self.progress(step, max_steps, "strain steps", strain=round(strain, 6))
+                self.progress(step, max_steps, "strain steps (at most)", strain=round(strain, 6))
                 if self.comm.bcast(stop, root=0):
                     break
         summary = {"steps": step, "final_strain": strain, "reached_max_strain": step == max_steps,

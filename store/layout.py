@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import uuid
 
 import numpy as np
 import zarr
@@ -78,7 +79,7 @@ def running_path(store_path: str) -> str:
 def write_json(path: str, data) -> None:
     """A small JSON file written whole or not at all (a temporary file moved into place)."""
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
+    tmp = f"{path}.{uuid.uuid4().hex}.tmp"  # unique across hosts sharing the file system
     with open(tmp, "w") as f:
         json.dump(data, f)
     os.replace(tmp, path)

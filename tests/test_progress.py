@@ -44,9 +44,10 @@ class Terminal(io.StringIO):
         return True
 
 
-def run_one(tmp_path, monkeypatch, out, kill_after_s=None):
+def run_one(tmp_path, monkeypatch, out, kill=False):
     """The launcher's loop on a real LocalCluster, running the liquid task with the fake job;
-    ``status`` taken at 1.2 s and 2.4 s. Returns (status texts, launcher output)."""
+    ``status`` taken once the job reports and again a second later (then the job is killed, if
+    asked), and once more after the loop. Returns (status texts, launcher output)."""
     from distributed import Client, LocalCluster
 
     store = str(tmp_path / "s.zarr")
@@ -56,22 +57,27 @@ def run_one(tmp_path, monkeypatch, out, kill_after_s=None):
     states = state.task_states(tasks, store, cfg)
     monkeypatch.setattr(launch, "execute", fake_execute)
     seen = []
+
+    def status_text():
+        text = io.StringIO()
+        status(cfg, text)
+        return text.getvalue()
+
     with lock.StoreLock(store, 600) as held, \
             LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
                          resources={"cores": 1}) as cluster, Client(cluster) as client:
         runner = threading.Thread(target=launch._run, args=(client, cfg, tasks, tasks[:1], states, store, out, held))
         runner.start()
-        for at in (1.2, 2.4):
-            time.sleep(at - (0 if not seen else 1.2))
-            text = io.StringIO()
-            status(cfg, text)
-            seen.append(text.getvalue())
-        if kill_after_s is not None:
+        deadline = time.time() + 30
+        while progress_of(text := status_text()) is None and time.time() < deadline:
+            time.sleep(0.2)  # until the job's first report (its interpreter starts in its own time)
+        seen.append(text)
+        time.sleep(1.0)
+        seen.append(status_text())
+        if kill:
             fake_execute.proc.kill()
         runner.join(30)
-        after = io.StringIO()
-        status(cfg, after)
-        seen.append(after.getvalue())
+        seen.append(status_text())
     return seen, out.getvalue()
 
 
@@ -93,8 +99,8 @@ def test_status_shows_a_running_job_with_advancing_progress_and_a_fair_estimate(
                         r"0 not run \(an upstream task failed\)\n", printed), printed
 
 
-def test_a_killed_job_is_not_shown_as_running(tmp_path, monkeypatch):
-    seen, printed = run_one(tmp_path, monkeypatch, io.StringIO(), kill_after_s=2.4)
+def test_a_killed_job_leaves_the_list_and_is_recorded_failed(tmp_path, monkeypatch):
+    seen, printed = run_one(tmp_path, monkeypatch, io.StringIO(), kill=True)
     assert progress_of(seen[1]) is not None
     assert "running liquid" not in seen[2] and "failed  liquid" in seen[2]
     assert "0 done, 1 failed" in printed
@@ -110,8 +116,8 @@ def test_nothing_runs_when_the_launcher_is_dead(tmp_path):
     dead.wait()
     layout.write_json(os.path.join(store, lock.NAME, "zarr.json"), {"attributes": {
         "host": socket.gethostname(), "pid": dead.pid, "started": "then", "heartbeat": time.time()}})
-    layout.write_json(layout.running_path(store), {"liquid-k": {"key": "k", "label": "liquid", "stage": "liquid",
-                                                                "submitted": time.time()}})
+    layout.write_json(layout.running_path(store), {"token": "its", "jobs": {"liquid-k": {
+        "key": "k", "label": "liquid", "stage": "liquid", "submitted": time.time()}}})
     text = io.StringIO()
     status(cfg, text)
     assert "running liquid" not in text.getvalue() and "no launch running" in text.getvalue()
@@ -120,8 +126,10 @@ def test_nothing_runs_when_the_launcher_is_dead(tmp_path):
 @pytest.mark.filterwarnings("ignore")
 def test_on_a_terminal_the_launcher_draws_one_progress_line(tmp_path, monkeypatch):
     _, printed = run_one(tmp_path, monkeypatch, Terminal())
-    assert "task" in printed and "\r" in printed  # tqdm's line, redrawn in place
-    assert "done   liquid" in printed
+    assert "submitted=" in printed and "\r" in printed  # tqdm's line, redrawn in place
+    lines = [ln.split("\r")[-1] for ln in printed.split("\n")]  # what a terminal shows of each line
+    assert any(ln.startswith("[  1/1] done   liquid") for ln in lines), lines
+    assert any(ln.startswith("finished in ") for ln in lines), lines
 
 
 def test_a_dead_jobs_last_report_is_not_shown_as_its_progress(tmp_path):
@@ -132,16 +140,24 @@ def test_a_dead_jobs_last_report_is_not_shown_as_its_progress(tmp_path):
     state.init_store(store, cfg, plan.plan(cfg), config.science_hash(cfg), "test")
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
-    with lock.StoreLock(store, 600):
-        layout.write_json(layout.running_path(store), {"liquid-k": {"key": "k", "label": "liquid", "stage": "liquid",
-                                                                    "submitted": time.time()}})
+    with lock.StoreLock(store, 600) as held:
+        layout.write_json(layout.running_path(store), {"token": held.token, "jobs": {"liquid-k": {
+            "key": "k", "label": "liquid", "stage": "liquid", "submitted": time.time()}}})
         report = {"host": socket.gethostname(), "pid": dead.pid, "started": time.time() - 5,
-                  "time": time.time(), "done": 10, "total": 30, "unit": "steps", "now": {}}
+                  "first": [time.time() - 5, 0], "time": time.time(), "done": 10, "total": 30, "unit": "steps",
+                  "now": {}}
         layout.write_json(layout.progress_path(store, "k"), report)
         text = io.StringIO()
         status(cfg, text)
-        assert "running liquid" in text.getvalue() and "10 of 30" not in text.getvalue()
+        assert "queued  liquid" in text.getvalue() and "10 of 30" not in text.getvalue()
         assert "no progress report yet" in text.getvalue()
+        layout.write_json(layout.running_path(store), {"token": "another launcher's", "jobs": {"liquid-k": {
+            "key": "k", "label": "liquid", "stage": "liquid", "submitted": time.time()}}})
+        text = io.StringIO()
+        status(cfg, text)
+        assert "submitted now: 0 job(s)" in text.getvalue()  # not this launcher's list
+        layout.write_json(layout.running_path(store), {"token": held.token, "jobs": {"liquid-k": {
+            "key": "k", "label": "liquid", "stage": "liquid", "submitted": time.time()}}})
         layout.write_json(layout.progress_path(store, "k"), {**report, "pid": os.getpid()})  # alive: shown
         text = io.StringIO()
         status(cfg, text)
