@@ -15,8 +15,8 @@ class QuenchJob(Job):
     temperature_K (start), final_temperature_K, rate_K_per_s, pressure_bar,
     thermostat_damp_ps, barostat_damp_ps, minimize; checkpoint_ps (runtime, 0 = none).
 
-    The NPT ramp runs in segments of about 1% (at least 1,000 steps), after each of which it reports
-    its progress. With checkpoint_ps > 0 it also writes a LAMMPS restart file every that many ps (atoms, velocities, box, step, thermostat and barostat state);
+    The NPT ramp runs in segments, after each of which it reports its progress. With checkpoint_ps
+    > 0 the segments are that long and each ends with a LAMMPS restart file (atoms, velocities, box, step, thermostat and barostat state);
     a run of the same task that finds one goes on from it. The ramp's target temperature is
     that of the whole quench at every step (``run N upto start 0 stop STEPS``), so segments
     and resumption do not change the protocol.
@@ -53,7 +53,9 @@ class QuenchJob(Job):
                 timestep {dt!r}
                 fix npt all npt temp {T0!r} {T1!r} {p['thermostat_damp_ps']!r} iso {P!r} {P!r} {p['barostat_damp_ps']!r}
             """)
-            report = max(steps // 100, 1000)  # a progress report about every 1% of the ramp
+            # a progress report at every checkpoint, or without checkpoints about every 1% of the ramp
+            # (each segment is a LAMMPS run of its own; a checkpointed ramp keeps its segments)
+            report = every if every < steps else max(steps // 100, 1000)
             while done < steps:
                 done = min((done // every + 1) * every, (done // report + 1) * report, steps)
                 lmp.run(f"run {done} upto start 0 stop {steps}")

@@ -57,8 +57,8 @@ def test_every_job_succeeds_on_two_ranks(campaign):
 
 
 def test_liquid_samples_microstates(campaign):
-    cfg, _, store, _ = campaign
-    liq = zarr.open_group(str(store))["liquid"]
+    cfg, tasks, store, _ = campaign
+    liq = data(store, tasks, "liquid")
     assert liq["positions"].shape == (5, N, 3) and liq["velocities"].shape == (5, N, 3)
     assert (liq["types"][:] == 2).sum() == 90  # Cu64Zr36 of 250
     assert np.all(liq["temperature_K"][:] > 1000)
