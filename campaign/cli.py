@@ -57,8 +57,12 @@ def _load(args) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    signal.signal(signal.SIGPIPE, signal.SIG_DFL)  # `... | head` ends quietly
     args = _parser().parse_args(argv)
+    if args.command != "launch":
+        # `status | head` ends quietly. Not for launch: the launcher holds sockets (the dashboard,
+        # TLS connections to workers) whose peers may go away, and a write to one must be an
+        # error its code handles, not a signal that kills the campaign's scheduler
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
     try:
         cfg = _load(args)
         if args.command == "config":

@@ -107,7 +107,7 @@ def test_two_rank_lammps_job_in_a_two_core_worker_job(tmp_path):
     assert outcome["status"] == "done", outcome.get("reason")
     rec = store_records.read_all(str(store))[liquid.key]
     assert rec["status"] == "done" and rec["ranks"] == 2
-    assert zarr.open_group(str(store))["liquid/positions"].shape == (5, 250, 3)
+    assert zarr.open_group(str(store))[rec["path"]]["positions"].shape == (5, 250, 3)
     assert not our_jobs()  # the worker job is gone
 
 
