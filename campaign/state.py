@@ -5,7 +5,6 @@ import collections
 import json
 import os
 
-import time
 
 import zarr
 
@@ -64,7 +63,7 @@ def init_store(store_path: str, cfg: dict, plan: list[Task], science_hash: str, 
     graphs = {f"s{t.specimen:03d}/{t.direction}": t.key for t in plan if t.STAGE == "graph"}
     configs[science_hash] = {"preset": cfg["preset"], "config": cfg, "graphs": graphs,
                              "first_launched": configs.get(science_hash, {}).get("first_launched")
-                             or time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+                             or layout.timestamp()}
     root.attrs.update({"layout": layout.LAYOUT_VERSION, "preset": cfg["preset"], "config": cfg,
                        "science_hash": science_hash, "code_version": code_version, "configs": configs})
     root.require_group(records.TASKS)

@@ -40,16 +40,13 @@ def wrap(positions: np.ndarray, cell: np.ndarray, origin: np.ndarray) -> np.ndar
     return origin + s @ cell
 
 
-class DamagedInput(layout.StoreError):
+class DamagedInput(records.Damaged):
     """A task's input is not the data its record describes; its record has been moved aside."""
 
     def __init__(self, key: str, problems: list[str]):
         self.key, self.problems = key, problems
-        super().__init__(f"input {key} is damaged: {'; '.join(problems)}. Its record was moved aside "
-                         "(damaged/): the launcher runs it again, then this task")
-
-    def __reduce__(self):
-        return type(self), (self.key, self.problems)
+        layout.StoreError.__init__(self, f"input {key} is damaged: {'; '.join(problems)}. Its record was moved "
+                                   "aside (damaged/): the launcher runs it again, then this task")
 
 
 def read_input(store: str, key: str, names: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import time
 import uuid
 
 import numpy as np
@@ -74,6 +75,11 @@ def progress_path(store_path: str, job_key: str) -> str:
 def running_path(store_path: str) -> str:
     """The launcher's list of the jobs it is running now: ``smoke.logs/running.json``."""
     return _beside(store_path, ".logs", "running.json")
+
+
+def timestamp() -> str:
+    """Local time as records, the lock and the store's index write it."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
 def write_json(path: str, data) -> None:

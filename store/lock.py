@@ -24,7 +24,7 @@ import uuid
 
 import psutil
 
-from store.layout import StoreError, read_json, write_json
+from store.layout import StoreError, read_json, timestamp, write_json
 
 NAME = "launch_lock"
 
@@ -86,7 +86,7 @@ class StoreLock:
 
     def _holder(self) -> dict:
         return {"host": socket.gethostname(), "pid": os.getpid(), "process_started": _process_started(os.getpid()),
-                "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "heartbeat": time.time(), "token": self.token}
+                "started": timestamp(), "heartbeat": time.time(), "token": self.token}
 
     def _write(self, holder: dict) -> None:
         write_json(_holder_path(self.store), {"zarr_format": 3, "node_type": "group", "attributes": holder})

@@ -17,7 +17,6 @@ import json
 import os
 import shutil
 import socket
-import time
 import warnings
 
 import numpy as np
@@ -55,7 +54,7 @@ def digest(data: np.ndarray) -> str:
 def write(store_path: str, key: str, status: str, code_version: str, **fields) -> dict:
     """Write the record of task ``key``; returns it."""
     record = {"key": key, "status": status, "code_version": code_version,
-              "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": socket.gethostname(), **fields}
+              "time": layout.timestamp(), "host": socket.gethostname(), **fields}
     _write_json(_meta_path(store_path, key), json.loads(json.dumps(record)))
     if status == DONE:
         clear_damaged(store_path, key)
@@ -169,7 +168,7 @@ def move_aside(store_path: str, key: str, problems: list[str]) -> None:
     if not os.path.exists(parent):
         _write_json(parent, {})
     _write_json(_meta_path(store_path, key, DAMAGED), {**rec, "damage": problems,
-                                                       "found": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                                                       "found": layout.timestamp()})
     remove(store_path, key)
 
 

@@ -53,16 +53,6 @@ def test_a_shear_of_many_steps_writes_a_bounded_number_of_files(tmp_path):
     assert counts[2000] == counts[20] + 9 + 3, counts
 
 
-def test_the_layout_of_issue_16_would_have_made_fourteen_files_per_step(tmp_path):
-    """The old layout (a chunk file per step and array, in nested directories) against the new one."""
-    g = zarr.open_group(str(tmp_path / "old.zarr"), mode="w")
-    for name, shape in {"positions": (100, 3), "d2min_A2": (100,), "strain": ()}.items():
-        a = g.create_array(name, shape=(50, *shape), chunks=(1, *shape), dtype="float64")
-        for i in range(50):
-            a[i] = np.random.default_rng(i).random(shape)
-    assert layout.count_files(str(tmp_path / "old.zarr")) > 3 * 50 * 2  # a file and directories per step
-
-
 def test_a_task_killed_mid_write_leaves_nothing_that_counts_and_its_rerun_writes_only_its_own(tmp_path):
     """Killed after 250 of 300 steps (several shards written), a task has no record; its rerun,
     through the job's own fresh group, leaves none of the dead run's files: exactly the files of
