@@ -321,20 +321,21 @@ def n_snapshots(cfg: dict) -> int:
     return int(liquid["equilibration_ps"] // liquid["snapshot_interval_ps"] + 1e-9)
 
 
-# keys that change how a task runs, not what it computes
-HOW = ("quench.checkpoint_ps", "shear.early_stop", "train.checkpoint_epochs", "train.device", "train.stack_folds")
+# keys that change how a task runs, not what it computes: left out of task keys and the science hash
+RUNTIME_KEYS = ("quench.checkpoint_ps", "shear.early_stop", "train.checkpoint_epochs", "train.device",
+                "train.stack_folds")
 
 
-def how_keys(section: str) -> set[str]:
-    """The keys of ``section`` listed in HOW: left out of task keys and the science hash."""
-    return {key for sec, key in (dotted.split(".") for dotted in HOW) if sec == section}
+def runtime_keys(section: str) -> set[str]:
+    """The keys of ``section`` in RUNTIME_KEYS."""
+    return {key for sec, key in (dotted.split(".") for dotted in RUNTIME_KEYS) if sec == section}
 
 
 def science_hash(cfg: dict) -> str:
     """Hash of every key that can change a result (not where or how it runs)."""
     science = {k: v for k, v in cfg.items() if k not in ("cluster", "store", "preset")}
-    for section in {dotted.split(".")[0] for dotted in HOW}:
-        science[section] = {k: v for k, v in science[section].items() if k not in how_keys(section)}
+    for section in {dotted.split(".")[0] for dotted in RUNTIME_KEYS}:
+        science[section] = {k: v for k, v in science[section].items() if k not in runtime_keys(section)}
     return hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:12]
 
 

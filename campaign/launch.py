@@ -14,7 +14,7 @@ from campaign.cluster import RESOURCE, declares_gpu_pool, lost, open_cluster
 from campaign.execute import execute
 from campaign.plan import plan as make_plan
 from campaign.progress import Board
-from campaign.tasks import TrainFold
+from campaign.stages.learning import TrainFold
 from campaign.version import code_version
 from store import records
 from store.layout import StoreError
@@ -25,7 +25,7 @@ MAX_RERUNS = 2  # times one launch runs again an input found damaged (a failing 
 
 
 def _spec(task, store: str, threads: int) -> dict:
-    return {"stage": task.STAGE, "key": task.key, "store": store, "code_version": code_version(),
+    return {"stage": task.STAGE, "job": task.JOB, "key": task.key, "store": store, "code_version": code_version(),
             "params": task.params(), "path": task.path, "described": task.described(), "threads": threads}
 
 

@@ -1,19 +1,31 @@
 """Tasks: frozen dataclasses whose content hash is their identity in the store.
 
-A task's key hashes its stage, the stage's version (bumped when the stage's
-science changes) and its fields, which include the keys of the tasks it
-reads from; so changing any upstream parameter changes every key downstream.
-Its data lives in the group ``<place>/<key>`` (``store.layout``), so data is bound
-to the key that wrote it; its record holds its fields (``described``).
+A stage is one task class (``campaign/stages/``) and one job (``jobs/``). The class says
+everything the campaign needs to know about it, and nothing else has to be told:
+
+- its fields: what the result depends on (the key hashes them, with the stage and its
+  ``VERSION``, bumped when the stage's science changes); fields made with :func:`upstream`
+  hold the keys of the tasks it reads, so its dependency edges are derived from them, and
+  changing any upstream parameter changes every key downstream;
+- ``plan(cfg, planned)``: its tasks for a configuration, given the tasks of the stages before it;
+- ``JOB``: the program that computes it ("module:Class" under ``jobs/``);
+- ``PLACE`` and ``LABEL``: templates over its fields for its readable place in the store
+  (``store.layout.task_path`` puts its data in ``<place>/<key>``) and its name in logs;
+- ``RESOURCES``: the cores it runs with; ``runtime(cfg)``: options that change how, not
+  what, it computes (not in its key).
+
+Defining the class registers the stage (``STAGES``, in definition order: upstream first).
 """
 from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import ClassVar
 
 from store import layout
+
+STAGES: dict[str, type["Task"]] = {}  # stage name -> task class, upstream stages first
 
 
 class Section(tuple):
@@ -27,10 +39,65 @@ class Section(tuple):
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self}
 
 
+def upstream(holds: str = "key"):
+    """A field holding keys of tasks this one reads: ``key`` (one key), ``keys`` (a tuple of
+    them), ``rows`` (rows ending in a key, like ((specimen, direction, key), ...)) or ``groups``
+    ((name, (key, ...)), ...)."""
+    return field(metadata={"upstream": holds})
+
+
+def _keys_in(value, holds: str) -> tuple[str, ...]:
+    if holds == "key":
+        return (value,)
+    if holds == "keys":
+        return tuple(value)
+    if holds == "rows":
+        return tuple(row[-1] for row in value)
+    return tuple(k for _, keys in value for k in keys)
+
+
+class _Fields(dict):
+    """A task's fields and properties by name, for formatting its templates."""
+
+    def __init__(self, task):
+        super().__init__()
+        self.task = task
+
+    def __missing__(self, name):
+        return getattr(self.task, name)
+
+
+# cores a task runs with: (MPI ranks, threads per rank) from the config's mpi section
+RESOURCES = {
+    "mpi": lambda r, t: (r, t),        # a LAMMPS program: mpi.ranks ranks of mpi.threads threads
+    "threads": lambda r, t: (1, t),    # one process of mpi.threads threads
+    "serial": lambda r, t: (1, 1),     # one process, one thread
+    "pool": lambda r, t: (1, r * t),   # one process using all of a task's cores as threads
+}
+
+
 @dataclass(frozen=True)
 class Task:
     STAGE: ClassVar[str]
     VERSION: ClassVar[int]
+    JOB: ClassVar[str]                      # "module:Class" of the job that computes it
+    PLACE: ClassVar[str]                    # its place in the store, a template over its fields
+    LABEL: ClassVar[str]                    # its name in logs and on the dashboard, a template
+    RESOURCES: ClassVar[str] = "mpi"        # a key of RESOURCES
+    wants_gpu: ClassVar[bool] = False       # runs on a GPU worker when the cluster has them
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "STAGE" in vars(cls):
+            if cls.STAGE in STAGES:
+                raise ValueError(f"two task classes of stage '{cls.STAGE}': {STAGES[cls.STAGE].__name__}, "
+                                 f"{cls.__name__}")
+            STAGES[cls.STAGE] = cls
+
+    @classmethod
+    def plan(cls, cfg: dict, planned: dict[str, list["Task"]]) -> list["Task"]:
+        """This stage's tasks for ``cfg``; ``planned`` holds the tasks of the stages before it."""
+        raise NotImplementedError(f"stage '{cls.STAGE}' has no plan")
 
     @property
     def key(self) -> str:
@@ -39,23 +106,30 @@ class Task:
 
     @property
     def deps(self) -> tuple[str, ...]:
-        """Keys of the tasks whose outputs this one reads."""
-        return ()
+        """Keys of the tasks whose outputs this one reads (its ``upstream`` fields)."""
+        return tuple(k for f in fields(self) if "upstream" in f.metadata
+                     for k in _keys_in(getattr(self, f.name), f.metadata["upstream"]))
 
-    def cores(self, cfg: dict) -> tuple[int, int]:
-        """(MPI ranks, threads per rank) this task runs with."""
-        return cfg["mpi"]["ranks"], cfg["mpi"]["threads"]
+    @property
+    def label(self) -> str:
+        return self.LABEL.format_map(_Fields(self))
 
-    wants_gpu: ClassVar[bool] = False  # runs on a GPU worker when the cluster has them
-
-    def runtime(self, cfg: dict) -> dict:
-        """Parameters that change how, not what, it computes (not part of its key)."""
-        return {}
+    @property
+    def place(self) -> str:
+        return self.PLACE.format_map(_Fields(self))
 
     @property
     def path(self) -> str:
         """The group of this task's data: its readable place, then its key."""
         return layout.task_path(self.place, self.key)
+
+    def cores(self, cfg: dict) -> tuple[int, int]:
+        """(MPI ranks, threads per rank) this task runs with."""
+        return RESOURCES[self.RESOURCES](cfg["mpi"]["ranks"], cfg["mpi"]["threads"])
+
+    def runtime(self, cfg: dict) -> dict:
+        """Parameters that change how, not what, it computes (not part of its key)."""
+        return {}
 
     def described(self) -> dict:
         """Everything the key hashes, as stored in the record (``campaign show KEY``)."""
@@ -77,335 +151,3 @@ class Task:
             else:
                 out[f.name] = value
         return out
-
-
-@dataclass(frozen=True)
-class Liquid(Task):
-    """Melt and equilibrate the liquid, storing every microstate."""
-    STAGE: ClassVar[str] = "liquid"
-    VERSION: ClassVar[int] = 1
-    system: Section
-    liquid: Section
-    minimize: Section
-    seed: int
-
-    @property
-    def label(self) -> str:
-        return "liquid"
-
-    @property
-    def place(self) -> str:
-        return "liquid"
-
-
-@dataclass(frozen=True)
-class Quench(Task):
-    """Quench microstate ``microstate`` into specimen ``specimen``."""
-    STAGE: ClassVar[str] = "quench"
-    VERSION: ClassVar[int] = 1
-    liquid_key: str
-    specimen: int
-    microstate: int
-    system: Section
-    quench: Section
-    liquid_state: Section
-    minimize: Section
-
-    @property
-    def deps(self):
-        return (self.liquid_key,)
-
-    @property
-    def label(self) -> str:
-        return f"quench s{self.specimen:03d}"
-
-    def runtime(self, cfg) -> dict:
-        return {"checkpoint_ps": cfg["quench"]["checkpoint_ps"]}
-
-    @property
-    def place(self) -> str:
-        return layout.specimen_place(self.specimen, "quenched")
-
-
-def stop_rule(cfg: dict) -> dict | None:
-    """When a shear may end before ``shear.max_strain`` (``shear.early_stop``): once the largest
-    threshold has had its first event, which means every smaller one has had its own."""
-    if not cfg["shear"]["early_stop"]:
-        return None
-    return {"threshold_A2": max(cfg["labels"]["thresholds_A2"]), "min_group_size": cfg["labels"]["min_group_size"],
-            "event": cfg["labels"]["event"]}
-
-
-@dataclass(frozen=True)
-class Shear(Task):
-    """AQS shear of specimen ``specimen`` in ``direction``, with the D2min of every step.
-
-    The key is the trajectory's (no threshold in it): a shear stopped early holds the first
-    steps of that trajectory, and serves every configuration whose labels it covers.
-    """
-    STAGE: ClassVar[str] = "shear"
-    VERSION: ClassVar[int] = 2
-    quench_key: str
-    specimen: int
-    direction: str
-    system: Section
-    shear: Section          # max_strain, strain_step
-    d2min_cutoff_A: float
-    minimize: Section
-
-    @property
-    def deps(self):
-        return (self.quench_key,)
-
-    @property
-    def label(self) -> str:
-        return f"shear s{self.specimen:03d} {self.direction}"
-
-    @property
-    def place(self) -> str:
-        return layout.specimen_place(self.specimen, "shear", self.direction)
-
-    def runtime(self, cfg) -> dict:
-        return {"stop": stop_rule(cfg)}
-
-    def covers(self, record: dict, cfg: dict) -> bool:
-        """A shear that reached max_strain serves every threshold; one that stopped when at least g
-        atoms exceeded t serves thresholds up to t with groups of up to g atoms (a cluster of them
-        serves both event definitions, atoms anywhere only the 'anywhere' one)."""
-        summary = record.get("summary", {})
-        if summary.get("reached_max_strain"):
-            return True
-        done, want = summary.get("stopped_on"), stop_rule(cfg)
-        return bool(done and want and want["threshold_A2"] <= done["threshold_A2"]
-                    and want["min_group_size"] <= done["min_group_size"]
-                    and done.get("event", "anywhere") in (want["event"], "cluster"))
-
-
-@dataclass(frozen=True)
-class Labels(Task):
-    """First-event labels of one shear for every threshold, from its stored D2min."""
-    STAGE: ClassVar[str] = "labels"
-    VERSION: ClassVar[int] = 1
-    shear_key: str
-    specimen: int
-    direction: str
-    strain_step: float
-    thresholds_A2: tuple
-    min_group_size: int
-    event: str              # anywhere | cluster (kernels.labels)
-    positive: str           # above | cluster: which atoms of a cluster event are labelled
-    d2min_cutoff_A: float   # neighbours that join a cluster
-
-    @property
-    def deps(self):
-        return (self.shear_key,)
-
-    def cores(self, cfg):
-        return 1, 1
-
-    @property
-    def label(self) -> str:
-        return f"labels s{self.specimen:03d} {self.direction}"
-
-    @property
-    def place(self) -> str:
-        return layout.specimen_place(self.specimen, "labels", self.direction)
-
-
-@dataclass(frozen=True)
-class Elastic(Task):
-    """Per-atom stress and relaxed stiffness of specimen ``specimen`` (LAMMPS)."""
-    STAGE: ClassVar[str] = "elastic"
-    VERSION: ClassVar[int] = 1
-    quench_key: str
-    specimen: int
-    system: Section
-    elastic: Section
-    minimize: Section
-
-    @property
-    def deps(self):
-        return (self.quench_key,)
-
-    @property
-    def label(self) -> str:
-        return f"elastic s{self.specimen:03d}"
-
-    @property
-    def place(self) -> str:
-        return layout.specimen_place(self.specimen, "elastic")
-
-
-@dataclass(frozen=True)
-class Structure(Task):
-    """Voronoi cells and low-mode participation fractions of specimen ``specimen`` (serial, no LAMMPS)."""
-    STAGE: ClassVar[str] = "structure"
-    VERSION: ClassVar[int] = 1
-    quench_key: str
-    specimen: int
-    system: Section
-    structure: Section
-
-    @property
-    def deps(self):
-        return (self.quench_key,)
-
-    def cores(self, cfg):
-        return 1, cfg["mpi"]["threads"]
-
-    @property
-    def label(self) -> str:
-        return f"structure s{self.specimen:03d}"
-
-    @property
-    def place(self) -> str:
-        return layout.specimen_place(self.specimen, "structure")
-
-
-@dataclass(frozen=True)
-class Graph(Task):
-    """The graph of specimen ``specimen`` sheared in ``direction``: features, edges, labels."""
-    STAGE: ClassVar[str] = "graph"
-    VERSION: ClassVar[int] = 2
-    quench_key: str
-    structure_key: str
-    elastic_key: str
-    labels_key: str
-    specimen: int
-    direction: str
-
-    @property
-    def deps(self):
-        return (self.quench_key, self.structure_key, self.elastic_key, self.labels_key)
-
-    def cores(self, cfg):
-        return 1, 1
-
-    @property
-    def label(self) -> str:
-        return f"graph s{self.specimen:03d} {self.direction}"
-
-    @property
-    def place(self) -> str:
-        return layout.specimen_place(self.specimen, "graphs", self.direction)
-
-
-STAGES = (Liquid, Quench, Shear, Labels, Elastic, Structure, Graph)
-
-
-class _Learning:
-    """Training tasks: one process using the task's cores as threads, on a GPU worker when there are any."""
-    wants_gpu: ClassVar[bool] = True
-
-    def cores(self, cfg):
-        return 1, cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
-
-    def runtime(self, cfg) -> dict:
-        return {"device": cfg["train"]["device"], "checkpoint_epochs": cfg["train"]["checkpoint_epochs"]}
-
-
-def point_name(layers: int, width: int, heads: int) -> str:
-    return f"L{layers}-M{width}-N{heads}"
-
-
-def graph_keys(graphs: tuple) -> tuple[str, ...]:
-    """The keys of ((specimen, direction, key), ...)."""
-    return tuple(key for _, _, key in graphs)
-
-
-@dataclass(frozen=True)
-class TrainFold(_Learning, Task):
-    """Cross-validation fold ``fold`` of grid point (layers, width, heads): trained on ``fit_on``,
-    early-stopped on ``stop_on``, scored on ``held_out`` (as a final model is on train, validation
-    and test)."""
-    STAGE: ClassVar[str] = "train"
-    VERSION: ClassVar[int] = 2
-    layers: int
-    width: int
-    heads: int
-    fold: int
-    held_out: tuple         # specimens the fold is scored on
-    fit_on: tuple           # specimens it trains on
-    stop_on: tuple          # specimens it early-stops on (an inner split of train + validation)
-    directions: tuple
-    threshold_A2: float
-    train: Section
-    steps_per_epoch: int    # batches per epoch, the same for every fold of the point
-    graphs: tuple           # ((specimen, direction, graph key), ...) of train + validation
-
-    @property
-    def deps(self):
-        return graph_keys(self.graphs)
-
-    @property
-    def point(self) -> str:
-        return point_name(self.layers, self.width, self.heads)
-
-    @property
-    def label(self) -> str:
-        return f"train {self.point} f{self.fold}"
-
-    @property
-    def place(self) -> str:
-        return f"training/cv/{self.point}/fold{self.fold}"
-
-
-@dataclass(frozen=True)
-class Final(_Learning, Task):
-    """The grid point of best mean CV ``select_metric``, retrained and evaluated on the test specimens."""
-    STAGE: ClassVar[str] = "final"
-    VERSION: ClassVar[int] = 2
-    name: str
-    select_metric: str
-    cv_keys: tuple          # ((point, (fold keys...)), ...)
-    split: Section          # train, val, test specimen ids
-    directions: tuple
-    threshold_A2: float
-    train: Section
-    bootstrap: int
-    graphs: tuple           # ((specimen, direction, graph key), ...) of every specimen
-
-    @property
-    def deps(self):
-        return tuple(k for _, keys in self.cv_keys for k in keys) + graph_keys(self.graphs)
-
-    @property
-    def label(self) -> str:
-        return f"final {self.name}"
-
-    @property
-    def place(self) -> str:
-        return f"training/final/{self.name}"
-
-
-@dataclass(frozen=True)
-class Baseline(Task):
-    """A non-graph scorer (random, logistic regression, boosted trees) on the same split."""
-    STAGE: ClassVar[str] = "baseline"
-    VERSION: ClassVar[int] = 2
-    name: str
-    kind: str
-    split: Section
-    directions: tuple
-    threshold_A2: float
-    bootstrap: int
-    seed: int
-    graphs: tuple           # ((specimen, direction, graph key), ...) of every specimen
-
-    @property
-    def deps(self):
-        return graph_keys(self.graphs)
-
-    def cores(self, cfg):
-        return 1, cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
-
-    @property
-    def label(self) -> str:
-        return f"baseline {self.name}"
-
-    @property
-    def place(self) -> str:
-        return f"training/baseline/{self.name}"
-
-
-STAGES = STAGES + (TrainFold, Final, Baseline)

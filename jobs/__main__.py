@@ -13,12 +13,6 @@ import sys
 import traceback
 
 
-JOBS = {"liquid": "jobs.liquid:LiquidJob", "quench": "jobs.quench:QuenchJob", "shear": "jobs.shear:ShearJob",
-        "labels": "jobs.labels:LabelsJob", "elastic": "jobs.elastic:ElasticJob", "structure": "jobs.structure:StructureJob",
-        "graph": "jobs.graph:GraphJob", "train": "jobs.learn:TrainFoldsJob", "final": "jobs.learn:FinalJob",
-        "baseline": "jobs.baseline:BaselineJob"}
-
-
 def _die_with_parent() -> None:
     """Linux: end this rank if the process that started it (mpiexec's proxy) dies."""
     try:
@@ -40,7 +34,7 @@ def main(argv: list[str]) -> int:
     comm = MPI.COMM_WORLD
     damaged = []  # inputs found not to be what their records describe
     try:
-        module, name = JOBS[spec.stage].split(":")
+        module, name = spec.job.split(":")  # named by the task's class (campaign.tasks)
         job = getattr(importlib.import_module(module), name)(spec, comm)
         job.run()
         return 0

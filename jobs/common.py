@@ -16,6 +16,7 @@ class Spec:
     """One task as the campaign hands it to a job (JSON on the command line)."""
 
     stage: str
+    job: str                  # "module:Class" of the job (the task class's JOB)
     key: str
     store: str
     code_version: str

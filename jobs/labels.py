@@ -2,7 +2,7 @@
 
 A task of its own, so that changing ``labels.*`` re-labels the stored shears instead of
 shearing again; a shear is run again only when it stopped before the largest threshold
-of the new labels could fire (``campaign.tasks.Shear.covers``).
+of the new labels could fire (``campaign.stages.specimens.Shear.covers``).
 """
 from __future__ import annotations
 

@@ -152,7 +152,8 @@ class FinalJob(Job):
         device = torch_device(self)
         table, undefined = cv_table(self.spec.store, {point: keys for point, keys in p["cv_keys"]})
         point = best_point(table, p["select_metric"])
-        layers, width, heads = (int(s[1:]) for s in point.split("-"))
+        chosen = records.read(self.spec.store, dict(p["cv_keys"])[point][0])["params"]  # a fold of that point
+        layers, width, heads = chosen["layers"], chosen["width"], chosen["heads"]
         left_out = {}
         tr, left_out["train"] = load(self, p["train"], p["directions"], p["threshold_A2"])
         mean, std = standardiser(tr)

@@ -32,7 +32,7 @@ def graph_store(tmp_path, first_steps: dict) -> Job:
         records.write(store, key, records.DONE, "test", stage="graph", path=f"graphs/{key}",
                       checksums=records.checksums(g))
         graphs.append([k, d, key])
-    return Job(Spec(stage="final", key="f", store=store, code_version="test", params={"graphs": graphs}), OneRank())
+    return Job(Spec(stage="final", job="jobs.learn:FinalJob", key="f", store=store, code_version="test", params={"graphs": graphs}), OneRank())
 
 
 def test_a_shear_without_an_event_is_left_out_at_that_threshold_only(tmp_path):

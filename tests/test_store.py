@@ -69,7 +69,7 @@ def test_a_task_killed_mid_write_leaves_nothing_that_counts_and_its_rerun_writes
     assert records.read(store, "k1") is None  # but no record: nothing counts
     with pytest.raises(layout.StoreError, match="task k1 has no completion record"):
         read_input(store, "k1", ("positions",))
-    job = Job(Spec(stage="shear", key="k1", store=store, code_version="test", params={}, path="shear/k1"), OneRank())
+    job = Job(Spec(stage="shear", job="jobs.shear:ShearJob", key="k1", store=store, code_version="test", params={}, path="shear/k1"), OneRank())
     rows = shear_like(job.fresh_group(), 100, seed=2)  # a shorter rerun: the dead run's later shards must go
     fresh = zarr.open_group(str(tmp_path / "fresh.zarr"), mode="w")
     shear_like(fresh.require_group("shear/k1"), 100, seed=2)

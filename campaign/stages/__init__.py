@@ -1,0 +1,4 @@
+"""Every stage of the campaign, one task class each. Importing this package registers them
+(``campaign.tasks.STAGES``) in the order they run: the specimens' stages, then learning."""
+from campaign.stages import specimens  # noqa: F401  (imported to register its stages, first)
+from campaign.stages import learning  # noqa: F401

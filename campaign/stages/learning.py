@@ -1,0 +1,158 @@
+"""The learning stages: cross-validation of the L x M x N grid, the final models (Table 1, the
+threshold sweep, the imbalance strategies) and the non-graph baselines, all on one split."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from campaign.config import METRICS, runtime_keys, split_sizes
+from campaign.tasks import Section, Task, upstream
+from kernels.split import cv_folds, inner_validation, split_specimens
+
+
+def split(cfg: dict) -> tuple[list[int], list[int], list[int]]:
+    """(train, validation, test) specimens."""
+    return split_specimens(cfg["quench"]["specimens"], split_sizes(cfg), cfg["split"]["seed"])
+
+
+def graphs_of(planned: dict, specimens) -> tuple:
+    """((specimen, direction, graph key), ...) of ``specimens``, in specimen order."""
+    wanted = set(specimens)
+    return tuple(sorted(((g.specimen, g.direction, g.key) for g in planned["graph"] if g.specimen in wanted),
+                        key=lambda row: row[0]))
+
+
+def train_options(cfg: dict) -> dict:
+    """The train options that change what a training computes; the threshold is a field of its own."""
+    return {k: v for k, v in cfg["train"].items() if k != "threshold_A2" and k not in runtime_keys("train")}
+
+
+class _Learning:
+    """Training tasks: one process using the task's cores as threads, on a GPU worker when there are any."""
+    RESOURCES: ClassVar[str] = "pool"
+    wants_gpu: ClassVar[bool] = True
+
+    def runtime(self, cfg) -> dict:
+        return {"device": cfg["train"]["device"], "checkpoint_epochs": cfg["train"]["checkpoint_epochs"]}
+
+
+@dataclass(frozen=True)
+class TrainFold(_Learning, Task):
+    """Cross-validation fold ``fold`` of grid point (layers, width, heads): trained on ``fit_on``,
+    early-stopped on ``stop_on``, scored on ``held_out`` (as a final model is on train, validation
+    and test). With ``train.stack_folds`` the folds of one point run as one job (``launch``)."""
+    STAGE: ClassVar[str] = "train"
+    VERSION: ClassVar[int] = 2
+    JOB: ClassVar[str] = "jobs.learn:TrainFoldsJob"
+    PLACE: ClassVar[str] = "training/cv/{point}/fold{fold}"
+    LABEL: ClassVar[str] = "train {point} f{fold}"
+    layers: int
+    width: int
+    heads: int
+    fold: int
+    held_out: tuple         # specimens the fold is scored on
+    fit_on: tuple           # specimens it trains on
+    stop_on: tuple          # specimens it early-stops on (an inner split of train + validation)
+    directions: tuple
+    threshold_A2: float
+    train: Section
+    steps_per_epoch: int    # batches per epoch, the same for every fold of the point
+    graphs: tuple = upstream("rows")  # ((specimen, direction, graph key), ...) of train + validation
+
+    @property
+    def point(self) -> str:
+        return f"L{self.layers}-M{self.width}-N{self.heads}"
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        train, val, _ = split(cfg)
+        directions = tuple(cfg["shear"]["directions"])
+        # each fold trains on train + validation less its held-out specimens, and early-stops on an
+        # inner share of those, as the final models train on train and stop on validation
+        fold_sets = []
+        for f, held in enumerate(cv_folds(train + val, cfg["split"]["folds"], cfg["split"]["seed"])):
+            rest = sorted(set(train + val) - set(held))
+            stop_on = inner_validation(rest, cfg["split"]["fractions"], cfg["split"]["seed"] + f)
+            fold_sets.append((tuple(held), tuple(s for s in rest if s not in stop_on), tuple(stop_on)))
+        largest = max(len(fit_on) for _, fit_on, _ in fold_sets) * len(directions)
+        steps = -(-largest // cfg["train"]["batch_graphs"])
+        graphs, grid = graphs_of(planned, train + val), cfg["grid"]
+        return [cls(layers=L, width=M, heads=N, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
+                    directions=directions, threshold_A2=cfg["train"]["threshold_A2"],
+                    train=Section.of(train_options(cfg)), steps_per_epoch=steps, graphs=graphs)
+                for L in grid["layers"] for M in grid["width"] for N in grid["heads"]
+                for f, (held, fit_on, stop_on) in enumerate(fold_sets)]
+
+
+STRATEGIES = {"focal": {"loss": "focal", "sampling": "none"},
+              "undersample": {"loss": "weighted_ce", "sampling": "undersample"},
+              "oversample": {"loss": "weighted_ce", "sampling": "oversample"}}
+
+
+def _split_section(cfg: dict) -> Section:
+    train, val, test = split(cfg)
+    return Section.of({"train": train, "val": val, "test": test})
+
+
+@dataclass(frozen=True)
+class Final(_Learning, Task):
+    """The grid point of best mean CV ``select_metric``, retrained and evaluated on the test specimens."""
+    STAGE: ClassVar[str] = "final"
+    VERSION: ClassVar[int] = 2
+    JOB: ClassVar[str] = "jobs.learn:FinalJob"
+    PLACE: ClassVar[str] = "training/final/{name}"
+    LABEL: ClassVar[str] = "final {name}"
+    name: str
+    select_metric: str
+    cv_keys: tuple = upstream("groups")  # ((point, (fold keys...)), ...)
+    split: Section          # train, val, test specimen ids
+    directions: tuple
+    threshold_A2: float
+    train: Section
+    bootstrap: int
+    graphs: tuple = upstream("rows")     # ((specimen, direction, graph key), ...) of every specimen
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        cv_keys = {}
+        for t in planned["train"]:
+            cv_keys.setdefault(t.point, []).append(t.key)
+        cv_keys = tuple((p, tuple(k)) for p, k in cv_keys.items())
+        opts, threshold, sweep = train_options(cfg), cfg["train"]["threshold_A2"], cfg["report"]["sweep_metric"]
+        graphs = graphs_of(planned, [g.specimen for g in planned["graph"]])
+
+        def final(name, metric, t, **changes):
+            return cls(name=name, select_metric=metric, cv_keys=cv_keys, split=_split_section(cfg),
+                       directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
+                       train=Section.of({**opts, **changes}), bootstrap=cfg["report"]["bootstrap"], graphs=graphs)
+
+        return ([final(f"opt-{m}", m, threshold) for m in METRICS]
+                + [final(f"sweep-{sweep}-t{t:g}", sweep, t) for t in cfg["labels"]["thresholds_A2"] if t != threshold]
+                + [final(f"strategy-{s}", sweep, threshold, **STRATEGIES[s]) for s in cfg["report"]["strategies"]])
+
+
+@dataclass(frozen=True)
+class Baseline(Task):
+    """A non-graph scorer (random, logistic regression, boosted trees) on the same split."""
+    STAGE: ClassVar[str] = "baseline"
+    VERSION: ClassVar[int] = 2
+    JOB: ClassVar[str] = "jobs.baseline:BaselineJob"
+    PLACE: ClassVar[str] = "training/baseline/{name}"
+    LABEL: ClassVar[str] = "baseline {name}"
+    RESOURCES: ClassVar[str] = "pool"
+    name: str
+    kind: str
+    split: Section
+    directions: tuple
+    threshold_A2: float
+    bootstrap: int
+    seed: int
+    graphs: tuple = upstream("rows")  # ((specimen, direction, graph key), ...) of every specimen
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        graphs = graphs_of(planned, [g.specimen for g in planned["graph"]])
+        return [cls(name=f"{kind}-t{t:g}", kind=kind, split=_split_section(cfg),
+                    directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
+                    bootstrap=cfg["report"]["bootstrap"], seed=cfg["train"]["seed"], graphs=graphs)
+                for kind in cfg["report"]["baselines"] for t in cfg["labels"]["thresholds_A2"]]

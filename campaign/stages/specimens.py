@@ -1,0 +1,224 @@
+"""The specimens' stages: liquid, quench, shear and its labels, elastic and structural features,
+and the graph of each (specimen, direction)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from campaign.config import n_snapshots, runtime_keys
+from campaign.tasks import Section, Task, upstream
+
+
+def microstates(cfg: dict) -> list[int]:
+    """Snapshot index of each specimen: a seeded permutation's prefix, so adding
+    specimens keeps the earlier ones."""
+    order = np.random.default_rng(cfg["seed"]).permutation(n_snapshots(cfg))
+    return [int(i) for i in order[: cfg["quench"]["specimens"]]]
+
+
+def _section(cfg: dict, name: str, leave_out: tuple = ()) -> Section:
+    """Config section ``name`` less its runtime keys and ``leave_out``."""
+    return Section.of({k: v for k, v in cfg[name].items() if k not in leave_out and k not in runtime_keys(name)})
+
+
+@dataclass(frozen=True)
+class Liquid(Task):
+    """Melt and equilibrate the liquid, storing every microstate."""
+    STAGE: ClassVar[str] = "liquid"
+    VERSION: ClassVar[int] = 1
+    JOB: ClassVar[str] = "jobs.liquid:LiquidJob"
+    PLACE: ClassVar[str] = "liquid"
+    LABEL: ClassVar[str] = "liquid"
+    system: Section
+    liquid: Section
+    minimize: Section
+    seed: int
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        return [cls(system=Section.of(cfg["system"]), liquid=Section.of(cfg["liquid"]),
+                    minimize=Section.of(cfg["minimize"]), seed=cfg["seed"])]
+
+
+@dataclass(frozen=True)
+class Quench(Task):
+    """Quench microstate ``microstate`` into specimen ``specimen``."""
+    STAGE: ClassVar[str] = "quench"
+    VERSION: ClassVar[int] = 1
+    JOB: ClassVar[str] = "jobs.quench:QuenchJob"
+    PLACE: ClassVar[str] = "specimens/s{specimen:03d}/quenched"
+    LABEL: ClassVar[str] = "quench s{specimen:03d}"
+    liquid_key: str = upstream()
+    specimen: int
+    microstate: int
+    system: Section
+    quench: Section
+    liquid_state: Section
+    minimize: Section
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        liquid, = planned["liquid"]
+        state = Section.of({"temperature_K": cfg["liquid"]["temperature_K"],
+                            "pressure_bar": cfg["liquid"]["pressure_bar"]})
+        return [cls(liquid_key=liquid.key, specimen=k, microstate=m, system=Section.of(cfg["system"]),
+                    quench=_section(cfg, "quench", leave_out=("specimens",)), liquid_state=state,
+                    minimize=Section.of(cfg["minimize"]))
+                for k, m in enumerate(microstates(cfg))]
+
+    def runtime(self, cfg) -> dict:
+        return {"checkpoint_ps": cfg["quench"]["checkpoint_ps"]}
+
+
+def stop_rule(cfg: dict) -> dict | None:
+    """When a shear may end before ``shear.max_strain`` (``shear.early_stop``): once the largest
+    threshold has had its first event, which means every smaller one has had its own."""
+    if not cfg["shear"]["early_stop"]:
+        return None
+    return {"threshold_A2": max(cfg["labels"]["thresholds_A2"]), "min_group_size": cfg["labels"]["min_group_size"],
+            "event": cfg["labels"]["event"]}
+
+
+@dataclass(frozen=True)
+class Shear(Task):
+    """AQS shear of specimen ``specimen`` in ``direction``, with the D2min of every step.
+
+    The key is the trajectory's (no threshold in it): a shear stopped early holds the first
+    steps of that trajectory, and serves every configuration whose labels it covers.
+    """
+    STAGE: ClassVar[str] = "shear"
+    VERSION: ClassVar[int] = 2
+    JOB: ClassVar[str] = "jobs.shear:ShearJob"
+    PLACE: ClassVar[str] = "specimens/s{specimen:03d}/shear/{direction}"
+    LABEL: ClassVar[str] = "shear s{specimen:03d} {direction}"
+    quench_key: str = upstream()
+    specimen: int
+    direction: str
+    system: Section
+    shear: Section          # max_strain, strain_step
+    d2min_cutoff_A: float
+    minimize: Section
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        return [cls(quench_key=q.key, specimen=q.specimen, direction=d, system=Section.of(cfg["system"]),
+                    shear=_section(cfg, "shear", leave_out=("directions",)),
+                    d2min_cutoff_A=cfg["labels"]["d2min_cutoff_A"], minimize=Section.of(cfg["minimize"]))
+                for q in planned["quench"] for d in cfg["shear"]["directions"]]
+
+    def runtime(self, cfg) -> dict:
+        return {"stop": stop_rule(cfg)}
+
+    def covers(self, record: dict, cfg: dict) -> bool:
+        """A shear that reached max_strain serves every threshold; one that stopped when at least g
+        atoms exceeded t serves thresholds up to t with groups of up to g atoms (a cluster of them
+        serves both event definitions, atoms anywhere only the 'anywhere' one)."""
+        summary = record.get("summary", {})
+        if summary.get("reached_max_strain"):
+            return True
+        done, want = summary.get("stopped_on"), stop_rule(cfg)
+        return bool(done and want and want["threshold_A2"] <= done["threshold_A2"]
+                    and want["min_group_size"] <= done["min_group_size"]
+                    and done.get("event", "anywhere") in (want["event"], "cluster"))
+
+
+@dataclass(frozen=True)
+class Labels(Task):
+    """First-event labels of one shear for every threshold, from its stored D2min."""
+    STAGE: ClassVar[str] = "labels"
+    VERSION: ClassVar[int] = 1
+    JOB: ClassVar[str] = "jobs.labels:LabelsJob"
+    PLACE: ClassVar[str] = "specimens/s{specimen:03d}/labels/{direction}"
+    LABEL: ClassVar[str] = "labels s{specimen:03d} {direction}"
+    RESOURCES: ClassVar[str] = "serial"
+    shear_key: str = upstream()
+    specimen: int
+    direction: str
+    strain_step: float
+    thresholds_A2: tuple
+    min_group_size: int
+    event: str              # anywhere | cluster (kernels.labels)
+    positive: str           # above | cluster: which atoms of a cluster event are labelled
+    d2min_cutoff_A: float   # neighbours that join a cluster
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        lab = cfg["labels"]
+        return [cls(shear_key=s.key, specimen=s.specimen, direction=s.direction,
+                    strain_step=cfg["shear"]["strain_step"], thresholds_A2=tuple(lab["thresholds_A2"]),
+                    min_group_size=lab["min_group_size"], event=lab["event"], positive=lab["positive"],
+                    d2min_cutoff_A=lab["d2min_cutoff_A"])
+                for s in planned["shear"]]
+
+
+@dataclass(frozen=True)
+class Elastic(Task):
+    """Per-atom stress and relaxed stiffness of specimen ``specimen`` (LAMMPS)."""
+    STAGE: ClassVar[str] = "elastic"
+    VERSION: ClassVar[int] = 1
+    JOB: ClassVar[str] = "jobs.elastic:ElasticJob"
+    PLACE: ClassVar[str] = "specimens/s{specimen:03d}/elastic"
+    LABEL: ClassVar[str] = "elastic s{specimen:03d}"
+    quench_key: str = upstream()
+    specimen: int
+    system: Section
+    elastic: Section
+    minimize: Section
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        feat = cfg["features"]
+        elastic = Section.of({k: feat[k] for k in ("stiffness_strain", "stiffness_ftol")})
+        return [cls(quench_key=q.key, specimen=q.specimen, system=Section.of(cfg["system"]), elastic=elastic,
+                    minimize=Section.of(cfg["minimize"]))
+                for q in planned["quench"]]
+
+
+@dataclass(frozen=True)
+class Structure(Task):
+    """Voronoi cells and low-mode participation fractions of specimen ``specimen`` (no LAMMPS)."""
+    STAGE: ClassVar[str] = "structure"
+    VERSION: ClassVar[int] = 1
+    JOB: ClassVar[str] = "jobs.structure:StructureJob"
+    PLACE: ClassVar[str] = "specimens/s{specimen:03d}/structure"
+    LABEL: ClassVar[str] = "structure s{specimen:03d}"
+    RESOURCES: ClassVar[str] = "threads"
+    quench_key: str = upstream()
+    specimen: int
+    system: Section
+    structure: Section
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        feat = cfg["features"]
+        structure = Section.of({k: feat[k] for k in ("face_area_fraction", "low_mode_fraction", "eigensolver")})
+        return [cls(quench_key=q.key, specimen=q.specimen, system=Section.of(cfg["system"]), structure=structure)
+                for q in planned["quench"]]
+
+
+@dataclass(frozen=True)
+class Graph(Task):
+    """The graph of specimen ``specimen`` sheared in ``direction``: features, edges, labels."""
+    STAGE: ClassVar[str] = "graph"
+    VERSION: ClassVar[int] = 2
+    JOB: ClassVar[str] = "jobs.graph:GraphJob"
+    PLACE: ClassVar[str] = "specimens/s{specimen:03d}/graphs/{direction}"
+    LABEL: ClassVar[str] = "graph s{specimen:03d} {direction}"
+    RESOURCES: ClassVar[str] = "serial"
+    quench_key: str = upstream()
+    structure_key: str = upstream()
+    elastic_key: str = upstream()
+    labels_key: str = upstream()
+    specimen: int
+    direction: str
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        of_specimen = {stage: {t.specimen: t for t in planned[stage]} for stage in ("quench", "structure", "elastic")}
+        return [cls(quench_key=of_specimen["quench"][lab.specimen].key,
+                    structure_key=of_specimen["structure"][lab.specimen].key,
+                    elastic_key=of_specimen["elastic"][lab.specimen].key, labels_key=lab.key,
+                    specimen=lab.specimen, direction=lab.direction)
+                for lab in planned["labels"]]
