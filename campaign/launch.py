@@ -14,7 +14,6 @@ from campaign.cluster import RESOURCE, declares_gpu_pool, lost, open_cluster
 from campaign.execute import execute
 from campaign.plan import plan as make_plan
 from campaign.progress import Board
-from campaign.stages.learning import TrainFold
 from campaign.version import code_version
 from store import records
 from store.layout import StoreError
@@ -29,32 +28,12 @@ def _spec(task, store: str, threads: int) -> dict:
             "params": task.params(), "path": task.path, "described": task.described(), "threads": threads}
 
 
-def _describe(summary: dict) -> str:
-    """One line about a finished task, from its record's summary."""
-    if "first_strain" in summary:
-        fired = ["-" if s is None or s != s else f"{s:.4f}" for s in summary["first_strain"]]
-        return f"first events at strain {' '.join(fired)} ({' '.join(map(str, summary['event_atoms']))} atoms)"
-    if "reached_max_strain" in summary:
-        end = "max strain" if summary["reached_max_strain"] else "its stop rule"
-        return f"{summary['steps']} steps to strain {summary['final_strain']:.4f} ({end})"
-    if "density_per_A3" in summary:
-        return f"{summary['energy_per_atom_eV']:.4f} eV/atom, {summary['density_per_A3']:.4f} atoms/A^3"
-    if "mean_temperature_K" in summary:
-        return f"{summary['mean_temperature_K']:.0f} K, {summary['mean_density_per_A3']:.4f} atoms/A^3"
-    if "C44_GPa" in summary:
-        return f"C44 C55 C66 = {summary['C44_GPa']:.1f} {summary['C55_GPa']:.1f} {summary['C66_GPa']:.1f} GPa"
-    if "n_low_modes" in summary:
-        return (f"{summary['icosahedral_fraction']:.1%} <0,0,12,0>, {summary['mean_neighbours']:.1f} Voronoi "
-                f"neighbours, {summary['n_low_modes']} low modes")
-    if "positives" in summary:
-        return f"{summary['n_edges']} edges, STZ atoms per threshold {summary['positives']}"
-    if "mcc" in summary:
-        text = " ".join(f"{m} {summary[m]:.3f}" if summary[m] is not None else f"{m} -"
-                        for m in ("recall", "precision", "mcc", "auc"))
-        text = f"{summary['point']}: {text}" if summary.get("point") else text
-        return text + (f" (went on from epoch {summary['resumed_from_epoch']})"
-                       if summary.get("resumed_from_epoch") else "")
-    return ""
+def _describe(task, summary: dict) -> str:
+    """The task's line about its summary; nothing where the summary lacks what it shows."""
+    try:
+        return task.describe(summary)
+    except (KeyError, TypeError, ValueError):
+        return ""
 
 
 def launch(cfg: dict, dry_run: bool = False, out=None) -> int:
@@ -101,11 +80,10 @@ def _report_plan(tasks: list, store: str, cfg: dict, out, dry_run: bool = False)
 
 
 def _groups(tasks: list, cfg: dict) -> list[list]:
-    """Ready tasks as submissions: the folds of one grid point go together when train.stack_folds."""
+    """Ready tasks as submissions: one per batch (``Task.batch``; e.g. the folds of one grid point)."""
     groups: dict = {}
     for t in tasks:
-        stacked = cfg["train"]["stack_folds"] and isinstance(t, TrainFold)
-        groups.setdefault((t.STAGE, t.point) if stacked else t.key, []).append(t)
+        groups.setdefault(t.batch(cfg), []).append(t)
     return list(groups.values())
 
 
@@ -114,15 +92,12 @@ def _group_spec(group: list, store: str, cfg: dict) -> dict:
     first = group[0]
     spec = _spec(first, store, first.cores(cfg)[1])
     spec["params"].update(first.runtime(cfg))
-    if isinstance(first, TrainFold):  # TrainFoldsJob takes a list of folds
+    batch = first.batch_params(group)
+    if batch:  # a job standing for several tasks, each with its own record
         members = [t.key for t in group]
-        spec["key"] = "folds-" + hashlib.sha256(" ".join(members).encode()).hexdigest()[:16]
+        spec["key"] = "batch-" + hashlib.sha256(" ".join(members).encode()).hexdigest()[:16]
         spec["members"] = members
-        spec["params"].update(folds=[t.fold for t in group], fold_keys=members,
-                              fold_paths={t.key: t.path for t in group},
-                              fold_described={t.key: t.described() for t in group},
-                              held_out=[list(t.held_out) for t in group], fit_on=[list(t.fit_on) for t in group],
-                              stop_on=[list(t.stop_on) for t in group])
+        spec["params"].update(batch)
     return spec
 
 
@@ -162,7 +137,7 @@ def _run_on(board, client, cfg, tasks, todo, states, store, held) -> int:
             ranks, threads = first.cores(cfg)
             need = {"GPU": 1} if (gpu and first.wants_gpu) else {RESOURCE: ranks * threads}
             spec = _group_spec(group, store, cfg)
-            label = first.label if len(group) == 1 else f"{first.STAGE} {first.point} x{len(group)}"
+            label = first.label if len(group) == 1 else f"{first.batch(cfg)} x{len(group)}"
             dask_key = f"{first.STAGE}-{label}-{spec['key']}"  # the dashboard groups by stage, shows the label
             fut = client.submit(execute, spec, ranks, threads, cfg["mpi"]["launcher"],
                                 key=dask_key, pure=False, resources=need)
@@ -212,7 +187,7 @@ def _run_on(board, client, cfg, tasks, todo, states, store, held) -> int:
             line = f"[{finished:>3}/{total}] {status:<6} {t.label:<22} {outcome['seconds']:7.1f} s"
             if status == state.DONE:
                 summary = outcome["summary"] if len(group) == 1 else outcome["summaries"].get(t.key, {})
-                board.line(f"{line}  {_describe(summary)}")
+                board.line(f"{line}  {_describe(t, summary)}")
             else:
                 board.line(f"{line}  {outcome['reason'].strip().splitlines()[-1][:200]}")
         board.finished(len(group))

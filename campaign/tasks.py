@@ -135,6 +135,21 @@ class Task:
         """Everything the key hashes, as stored in the record (``campaign show KEY``)."""
         return json.loads(json.dumps({"stage": self.STAGE, "version": self.VERSION, **asdict(self)}))
 
+    def batch(self, cfg: dict) -> str:
+        """Ready tasks of one batch run as one job (default: each alone, its key)."""
+        return self.key
+
+    @classmethod
+    def batch_params(cls, batch: list["Task"]) -> dict:
+        """What a job standing for a batch needs beyond the first task's params; {} for a job of
+        one task (the default: this stage's jobs run one task each)."""
+        return {}
+
+    @staticmethod
+    def describe(summary: dict) -> str:
+        """One line about a finished task, from its record's summary (the launcher prints it)."""
+        return ""
+
     def covers(self, record: dict, cfg: dict) -> bool:
         """Whether a done record of this task serves ``cfg`` (a shear stopped early may not)."""
         return True

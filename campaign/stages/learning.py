@@ -27,10 +27,19 @@ def train_options(cfg: dict) -> dict:
     return {k: v for k, v in cfg["train"].items() if k != "threshold_A2" and k not in runtime_keys("train")}
 
 
+def describe_metrics(summary: dict) -> str:
+    """A trained (or fitted) model's test metrics, from its record's summary."""
+    text = " ".join(f"{m} {summary[m]:.3f}" if summary[m] is not None else f"{m} -"
+                    for m in ("recall", "precision", "mcc", "auc"))
+    text = f"{summary['point']}: {text}" if summary.get("point") else text
+    return text + (f" (went on from epoch {summary['resumed_from_epoch']})" if summary.get("resumed_from_epoch") else "")
+
+
 class _Learning:
     """Training tasks: one process using the task's cores as threads, on a GPU worker when there are any."""
     RESOURCES: ClassVar[str] = "pool"
     wants_gpu: ClassVar[bool] = True
+    describe = staticmethod(describe_metrics)
 
     def runtime(self, cfg) -> dict:
         return {"device": cfg["train"]["device"], "checkpoint_epochs": cfg["train"]["checkpoint_epochs"]}
@@ -62,6 +71,19 @@ class TrainFold(_Learning, Task):
     @property
     def point(self) -> str:
         return f"L{self.layers}-M{self.width}-N{self.heads}"
+
+    def batch(self, cfg) -> str:
+        """With ``train.stack_folds`` the folds of one grid point train as one stacked model."""
+        return f"train {self.point}" if cfg["train"]["stack_folds"] else self.key
+
+    @classmethod
+    def batch_params(cls, batch) -> dict:
+        """``jobs.learn.TrainFoldsJob`` takes a list of folds (one, unless stacked)."""
+        return {"folds": [t.fold for t in batch], "fold_keys": [t.key for t in batch],
+                "fold_paths": {t.key: t.path for t in batch},
+                "fold_described": {t.key: t.described() for t in batch},
+                "held_out": [list(t.held_out) for t in batch], "fit_on": [list(t.fit_on) for t in batch],
+                "stop_on": [list(t.stop_on) for t in batch]}
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -140,6 +162,7 @@ class Baseline(Task):
     PLACE: ClassVar[str] = "training/baseline/{name}"
     LABEL: ClassVar[str] = "baseline {name}"
     RESOURCES: ClassVar[str] = "pool"
+    describe = staticmethod(describe_metrics)
     name: str
     kind: str
     split: Section

@@ -36,6 +36,10 @@ class Liquid(Task):
     minimize: Section
     seed: int
 
+    @staticmethod
+    def describe(summary):
+        return f"{summary['mean_temperature_K']:.0f} K, {summary['mean_density_per_A3']:.4f} atoms/A^3"
+
     @classmethod
     def plan(cls, cfg, planned):
         return [cls(system=Section.of(cfg["system"]), liquid=Section.of(cfg["liquid"]),
@@ -57,6 +61,10 @@ class Quench(Task):
     quench: Section
     liquid_state: Section
     minimize: Section
+
+    @staticmethod
+    def describe(summary):
+        return f"{summary['energy_per_atom_eV']:.4f} eV/atom, {summary['density_per_A3']:.4f} atoms/A^3"
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -101,6 +109,11 @@ class Shear(Task):
     d2min_cutoff_A: float
     minimize: Section
 
+    @staticmethod
+    def describe(summary):
+        end = "max strain" if summary["reached_max_strain"] else "its stop rule"
+        return f"{summary['steps']} steps to strain {summary['final_strain']:.4f} ({end})"
+
     @classmethod
     def plan(cls, cfg, planned):
         return [cls(quench_key=q.key, specimen=q.specimen, direction=d, system=Section.of(cfg["system"]),
@@ -143,6 +156,11 @@ class Labels(Task):
     positive: str           # above | cluster: which atoms of a cluster event are labelled
     d2min_cutoff_A: float   # neighbours that join a cluster
 
+    @staticmethod
+    def describe(summary):
+        fired = ["-" if s is None or s != s else f"{s:.4f}" for s in summary["first_strain"]]
+        return f"first events at strain {' '.join(fired)} ({' '.join(map(str, summary['event_atoms']))} atoms)"
+
     @classmethod
     def plan(cls, cfg, planned):
         lab = cfg["labels"]
@@ -167,6 +185,10 @@ class Elastic(Task):
     elastic: Section
     minimize: Section
 
+    @staticmethod
+    def describe(summary):
+        return f"C44 C55 C66 = {summary['C44_GPa']:.1f} {summary['C55_GPa']:.1f} {summary['C66_GPa']:.1f} GPa"
+
     @classmethod
     def plan(cls, cfg, planned):
         feat = cfg["features"]
@@ -189,6 +211,11 @@ class Structure(Task):
     specimen: int
     system: Section
     structure: Section
+
+    @staticmethod
+    def describe(summary):
+        return (f"{summary['icosahedral_fraction']:.1%} <0,0,12,0>, {summary['mean_neighbours']:.1f} Voronoi "
+                f"neighbours, {summary['n_low_modes']} low modes")
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -213,6 +240,10 @@ class Graph(Task):
     labels_key: str = upstream()
     specimen: int
     direction: str
+
+    @staticmethod
+    def describe(summary):
+        return f"{summary['n_edges']} edges, STZ atoms per threshold {summary['positives']}"
 
     @classmethod
     def plan(cls, cfg, planned):
