@@ -33,7 +33,12 @@ def _parser() -> argparse.ArgumentParser:
         "and the campaign's estimated end; exit status 1 if a task failed or its data was found damaged"))
     status.add_argument("--watch", nargs="?", const=10.0, type=float, metavar="SECONDS",
                         help="refresh every SECONDS (default 10) until interrupted")
-    sub.add_parser("config", parents=[common], help="print the merged, validated configuration")
+    config = sub.add_parser("config", parents=[common], help=(
+        "print the merged, validated configuration; with --explain, what keys mean"))
+    config.add_argument("--explain", nargs="?", const="", metavar="KEY", help=(
+        "a key's meaning, unit, default, accepted values and value in this configuration; a section "
+        "name ('shear') explains its keys, no name every key"))
+    config.add_argument("--markdown", action="store_true", help="with --explain: a Markdown table (README's)")
     sub.add_parser("report", parents=[common], help="write the HTML and Markdown report of the store's results")
     sub.add_parser("verify", parents=[common], help=(
         "re-read every done task's data against its record's checksums; damaged tasks and their "
@@ -66,7 +71,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = _load(args)
         if args.command == "config":
-            print(config_mod.dump(cfg), end="")
+            if args.explain is not None:
+                from campaign.schema import explain
+                print(explain(args.explain, cfg, markdown=args.markdown))
+            else:
+                print(config_mod.dump(cfg), end="")
             return 0
         if args.command == "status":
             from campaign.status import status, watch

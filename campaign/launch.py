@@ -8,12 +8,12 @@ import sys
 import time
 
 from campaign import config as config_mod
-from campaign import slurm as slurm_mod
 from campaign import state
 from campaign.cluster import RESOURCE, declares_gpu_pool, lost, open_cluster
 from campaign.execute import execute
 from campaign.plan import plan as make_plan
 from campaign.progress import Board
+from campaign.values import duration_seconds
 from campaign.version import code_version
 from store import records
 from store.layout import StoreError
@@ -49,7 +49,7 @@ def launch(cfg: dict, dry_run: bool = False, out=None) -> int:
     if dry_run:
         _report_plan(tasks, store, cfg, out, dry_run=True)
         return 0
-    stale_after = slurm_mod.duration_seconds(cfg["cluster"]["lock_stale_after"])
+    stale_after = duration_seconds(cfg["cluster"]["lock_stale_after"])
     with StoreLock(store, stale_after, out=out) as held:
         states, todo = _report_plan(tasks, store, cfg, out)
         state.init_store(store, cfg, tasks, config_mod.science_hash(cfg), code_version())

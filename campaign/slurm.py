@@ -31,6 +31,9 @@ import sys
 import time
 
 GPU = "GPU"  # Dask worker resource of the GPU pool
+from campaign.config import worker_lifetime
+from campaign.values import walltime_seconds
+
 QUEUE_CHECK_S = 10.0  # how often squeue is asked which worker jobs SLURM still knows
 
 # In a worker job, MPI programs share the job's CPUs the way Dask's 'cores' resource divides
@@ -41,26 +44,6 @@ PROLOGUE = (
     "export SLURM_OVERLAP=1       # srun steps (mpi.launcher srun ...) share the job's CPUs",
 )
 
-_WALLTIME = re.compile(r"(?:(\d+)-)?(\d+):([0-5]\d):([0-5]\d)")
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d)?")
-_SECONDS = {None: 1, "s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
-_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(kb|mb|gb|tb|kib|mib|gib|tib|k|m|g|t)", re.IGNORECASE)
-
-
-# --- values of the configuration (also used by campaign.config's rules) ------
-
-def walltime_seconds(value) -> int | None:
-    """'HH:MM:SS' or 'D-HH:MM:SS' as seconds; None if it is neither. An integer is seconds: YAML 1.1
-    reads an unquoted 10:00:00 as the sexagesimal 36000."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    m = _WALLTIME.fullmatch(value.strip()) if isinstance(value, str) else None
-    if not m:
-        return None
-    days, hours, minutes, seconds = (int(g or 0) for g in m.groups())
-    return ((days * 24 + hours) * 60 + minutes) * 60 + seconds
-
-
 def walltime_text(seconds: int) -> str:
     """Seconds as SLURM's 'HH:MM:SS', or 'D-HH:MM:SS' from a day on."""
     days, rest = divmod(int(seconds), 86400)
@@ -68,50 +51,7 @@ def walltime_text(seconds: int) -> str:
     return f"{days}-{hms}" if days else hms
 
 
-def duration_seconds(value) -> float | None:
-    """A duration ('5m', '300s', '1h', '90', or a number of seconds) as seconds; None if not one."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    m = _DURATION.fullmatch(value.strip()) if isinstance(value, str) else None
-    return float(m.group(1)) * _SECONDS[m.group(2)] if m else None
-
-
-def memory_ok(text) -> bool:
-    """A size SLURM and Dask both read: a number and a unit, e.g. '4GB', '500MB', '1.5TB'."""
-    return isinstance(text, str) and _MEMORY.fullmatch(text.strip()) is not None
-
-
-def directives_ok(lines) -> bool:
-    """sbatch options such as '--qos=normal' (the '#SBATCH ' prefix is added)."""
-    return isinstance(lines, list) and all(isinstance(x, str) and x.strip().startswith("-") for x in lines)
-
-
-def check(cfg: dict) -> None:
-    """The cross-checks of a slurm configuration; ConfigError names the keys."""
-    from campaign.config import ConfigError
-
-    s = cfg["cluster"]["slurm"]
-    need = cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
-    if need > s["cores"]:
-        raise ConfigError(f"'mpi.ranks' x 'mpi.threads' = {need} cores per task, more than the "
-                          f"{s['cores']} cores of a worker job ('cluster.slurm.cores')")
-    if s["adaptive"] and s["minimum_jobs"] > s["maximum_jobs"]:
-        raise ConfigError(f"'cluster.slurm.minimum_jobs' ({s['minimum_jobs']}) is more than "
-                          f"'cluster.slurm.maximum_jobs' ({s['maximum_jobs']})")
-    if s["worker_lifetime_margin"] and _lifetime(s)[0] <= 0:
-        raise ConfigError(f"'cluster.slurm.worker_lifetime_margin' ({s['worker_lifetime_margin']}) leaves no "
-                          f"lifetime within 'cluster.slurm.walltime' ({s['walltime']})")
-
-
 # --- job scripts --------------------------------------------------------------
-
-def _lifetime(s: dict) -> tuple[int, int]:
-    """(lifetime, stagger) in seconds: a worker retires between walltime - margin - 2 stagger
-    and walltime - margin after it starts (stagger = margin / 5)."""
-    margin = int(duration_seconds(s["worker_lifetime_margin"]))
-    stagger = margin // 5
-    return walltime_seconds(s["walltime"]) - margin - stagger, stagger
-
 
 def log_directory(cfg: dict) -> str:
     """Where the worker jobs' output goes: ``log_directory``, or ``<store>.logs/slurm``."""
@@ -132,7 +72,7 @@ def job_kwargs(cfg: dict, pool: str = "cpu", security=None) -> dict:
     """Keyword arguments of dask-jobqueue's SLURMJob / SLURMCluster for the 'cpu' or 'gpu' pool;
     with a ``security`` (campaign.security), workers speak TLS with its files."""
     s = cfg["cluster"]["slurm"]
-    lifetime, stagger = _lifetime(s)
+    lifetime, stagger = worker_lifetime(s)
     extra = ["--lifetime", f"{lifetime}s", "--lifetime-stagger", f"{stagger}s"] if s["worker_lifetime_margin"] else []
     directives = list(s["job_extra_directives"])
     if pool == "cpu":

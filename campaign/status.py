@@ -8,7 +8,7 @@ import time
 
 from campaign import progress, state
 from campaign.plan import plan as make_plan
-from campaign.slurm import duration_seconds
+from campaign.values import duration_seconds
 from store import lock, records
 
 

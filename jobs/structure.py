@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
-
 from jobs.common import Job
 from kernels import eam, modes, voronoi
 from store import layout

@@ -1,5 +1,4 @@
 """Helpers shared by the test modules."""
-import os
 
 
 class OneRank:

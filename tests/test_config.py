@@ -64,6 +64,11 @@ BAD = [
     ("- a list\n", "top level"),
     ("quench: {rate: [\n", "not valid YAML"),
     ("quench:\n  checkpoint_ps: -5\n", "quench.checkpoint_ps"),
+    ("cluster:\n  lock_stale_after: 10 parsecs\n", "cluster.lock_stale_after"),
+    ("cluster:\n  lock_stale_after: 5s\n", "cluster.lock_stale_after"),
+    ("cluster:\n  slurm:\n    memory: '4'\n", "cluster.slurm.memory"),
+    ("cluster:\n  slurm:\n    walltime: 90m\n", "cluster.slurm.walltime"),
+    ("cluster:\n  slurm:\n    security: {cert: a.pem}\n", "cluster.slurm.security"),
 ]
 
 
@@ -114,3 +119,34 @@ def test_config_command_prints_valid_yaml(capsys):
     assert cli.main(["config", "--preset", "small"]) == 0
     cfg = yaml.safe_load(capsys.readouterr().out)
     assert cfg["preset"] == "small"
+
+
+def test_every_key_is_defined_once_with_a_default_it_accepts_and_a_meaning():
+    from campaign import schema
+
+    assert len(schema.BY_NAME) == len(schema.KEYS)
+    for k in schema.KEYS:
+        assert k.kind.accepts(k.default), k.name
+        assert k.doc and str(k.kind), k.name
+    base = schema.defaults()
+    assert base["shear"]["max_strain"] == 0.04 and base["cluster"]["slurm"]["security"] is True
+    assert set(config.RUNTIME_KEYS) == {"quench.checkpoint_ps", "shear.early_stop", "train.checkpoint_epochs",
+                                        "train.device", "train.stack_folds"}
+
+
+def test_durations_and_sizes_are_read_as_dask_reads_them():
+    from campaign.values import duration_seconds, size_bytes
+
+    assert duration_seconds("10m") == 600 and duration_seconds("1.5h") == 5400 and duration_seconds(0) == 0
+    assert duration_seconds("10 parsecs") is None and duration_seconds(True) is None
+    assert size_bytes("4GB") == 4 * 10**9 and size_bytes("500MiB") == 500 * 2**20 and size_bytes("4") is None
+
+
+def test_explain_names_a_keys_meaning_default_and_value_here(capsys):
+    assert cli.main(["config", "--preset", "small", "--explain", "quench.rate_K_per_s"]) == 0
+    out = capsys.readouterr().out
+    assert "quench.rate_K_per_s [K/s]: cooling rate" in out and "default 1e+10" in out and "1e+13" in out
+    assert cli.main(["config", "--explain", "shear"]) == 0
+    assert "shear.early_stop" in capsys.readouterr().out
+    assert cli.main(["config", "--explain", "shear.max_stran"]) == 1
+    assert "did you mean shear.max_strain" in capsys.readouterr().err

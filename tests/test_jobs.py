@@ -4,7 +4,6 @@ import os
 
 import numpy as np
 import pytest
-import zarr
 
 from campaign import config, plan, state
 from campaign.execute import execute

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from campaign.config import METRICS, runtime_keys, split_sizes
+from campaign.config import runtime_keys, split_sizes
+from campaign.schema import METRICS
 from campaign.tasks import Section, Task, upstream
 from kernels.split import cv_folds, inner_validation, split_specimens
 
