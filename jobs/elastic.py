@@ -20,32 +20,11 @@ import numpy as np
 
 from jobs.common import Job
 from jobs.lmp import BAR_TO_GPA, Lammps
+from kernels import frames
 from store import layout
 
 # LAMMPS stress/atom order xx yy zz xy xz yz -> Voigt xx yy zz yz xz xy
 LAMMPS_TO_VOIGT = [0, 1, 2, 5, 4, 3]
-# Voigt shear J -> (displaced axis, gradient axis, LAMMPS tilt)
-SHEARS = {3: (1, 2, "yz"), 4: (0, 2, "xz"), 5: (0, 1, "xy")}
-AXES = "xyz"
-
-
-def voigt_to_matrix(v: np.ndarray) -> np.ndarray:
-    """(..., 6) Voigt stress -> (..., 3, 3) symmetric tensor."""
-    xx, yy, zz, yz, xz, xy = np.moveaxis(v, -1, 0)
-    return np.stack([np.stack([xx, xy, xz], -1), np.stack([xy, yy, yz], -1), np.stack([xz, yz, zz], -1)], -2)
-
-
-def matrix_to_voigt(m: np.ndarray) -> np.ndarray:
-    return np.stack([m[..., 0, 0], m[..., 1, 1], m[..., 2, 2], m[..., 1, 2], m[..., 0, 2], m[..., 0, 1]], -1)
-
-
-def spin_correction(stress_voigt: np.ndarray, j: int) -> np.ndarray:
-    """W S - S W (per unit shear strain) for Voigt shear j, S (..., 6) -> (..., 6)."""
-    a, b, _ = SHEARS[j]
-    w = np.zeros((3, 3))
-    w[a, b], w[b, a] = 0.5, -0.5
-    s = voigt_to_matrix(stress_voigt)
-    return matrix_to_voigt(w @ s - s @ w)
 
 
 class ElasticJob(Job):
@@ -86,9 +65,9 @@ class ElasticJob(Job):
                     lmp.restore_positions(x0)
                 response[:, :, j] = (side[0][0] - side[1][0]) / (2 * eps)
                 global_c[:, j] = (side[0][1] - side[1][1]) / (2 * eps)
-                if j in SHEARS:
-                    response[:, :, j] -= spin_correction(s0, j)
-                    global_c[:, j] -= spin_correction(sigma0, j)
+                if j >= 3:  # a simple shear: remove what its rotation does to the pre-stress
+                    response[:, :, j] -= frames.spin_correction(s0, j)
+                    global_c[:, j] -= frames.spin_correction(sigma0, j)
         volume = float(np.linalg.det(cell0))
         summary = {"C44_GPa": float(global_c[3, 3]), "C55_GPa": float(global_c[4, 4]),
                    "C66_GPa": float(global_c[5, 5]), "C11_GPa": float(global_c[0, 0]),
@@ -114,5 +93,5 @@ class ElasticJob(Job):
             strained[:, j] *= 1.0 + e           # x_j -> (1 + e) x_j: scales that column of every edge
             lmp.run(self._box_command(strained, origin))
         else:
-            a, b, tilt = SHEARS[j]
-            lmp.run(f"change_box all {tilt} final {float(e * cell[b, b])!r} remap units box")
+            name, tilt = frames.tilt(frames.voigt_shear(j), cell, e)
+            lmp.run(f"change_box all {name} final {tilt!r} remap units box")

@@ -16,20 +16,10 @@ import numpy as np
 
 from jobs.common import Job
 from jobs.lmp import Lammps
-from kernels import labels
+from kernels import frames, labels
 from kernels.d2min import d2min
 from kernels.neighbours import neighbour_pairs
 from store import layout
-
-TILT = {"xy": ("xy", 1), "xz": ("xz", 2), "yz": ("yz", 2)}  # tilt factor, axis of the gradient
-
-
-def tilt_of(direction: str, cell: np.ndarray, strain: float) -> tuple[str, float]:
-    """(LAMMPS tilt name, tilt in Å) of a simple shear ``strain`` of the box ``cell``."""
-    sign = -1.0 if direction.startswith("-") else 1.0
-    name, axis = TILT[direction.lstrip("-")]
-    return name, float(sign * strain * cell[axis, axis])
-
 
 class ShearJob(Job):
     """params: quench_key, specimen, direction, potential, max_strain, strain_step, d2min_cutoff_A,
@@ -60,7 +50,7 @@ class ShearJob(Job):
             for step in range(max_steps + 1):
                 strain = step * p["strain_step"]
                 if step > 0:
-                    name, tilt = tilt_of(p["direction"], cell0, strain)
+                    name, tilt = frames.tilt(p["direction"], cell0, strain)
                     lmp.run(f"change_box all {name} final {tilt!r} remap units box")
                 lmp.minimize(m["etol"], m["ftol"], m["maxiter"], m["maxeval"], f"shear step {step}")
                 cur = (lmp.positions(), *lmp.box())

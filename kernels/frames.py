@@ -42,6 +42,31 @@ def shear_rotation(direction: str) -> np.ndarray:
     return r
 
 
+def tilt(direction: str, cell: np.ndarray, strain: float) -> tuple[str, float]:
+    """(LAMMPS tilt factor 'xy', 'xz' or 'yz'; its value in Å) of simple shear ``strain`` in
+    ``direction`` of the orthogonal box ``cell`` (3, 3) Å: atoms displaced along the first axis by
+    ``strain`` times their coordinate along the second, the negative way for '-xy' and the like."""
+    disp, grad, sign = shear_axes(direction)
+    return direction.lstrip("-"), float(sign * strain * cell[grad, grad])
+
+
+def voigt_shear(j: int) -> str:
+    """The shear direction of Voigt component j = 3, 4, 5: 'yz', 'xz', 'xy'."""
+    a, b = VOIGT_PAIRS[j]
+    return "xyz"[a] + "xyz"[b]
+
+
+def spin_correction(stress_voigt: np.ndarray, j: int) -> np.ndarray:
+    """W S - S W per unit simple shear of Voigt component j (3, 4, 5), W its spin (the rotation a
+    simple shear adds to the symmetric strain), for stresses S (..., 6) -> (..., 6): what the
+    rotation alone changes of a pre-stress."""
+    a, b = VOIGT_PAIRS[j]
+    w = np.zeros((3, 3))
+    w[a, b], w[b, a] = 0.5, -0.5
+    s = voigt_to_tensor2(stress_voigt)
+    return tensor2_to_voigt(w @ s - s @ w)
+
+
 def applied_strain(direction: str, gamma: float = 1.0) -> np.ndarray:
     """(3, 3) symmetric strain of simple shear ``gamma`` in ``direction``."""
     disp, grad, sign = shear_axes(direction)

@@ -80,3 +80,30 @@ def test_node_features_order_and_values():
     np.testing.assert_allclose(x[:, 7:13], stiff[:, :, 3])           # identity frame: C14..C64
     # sigma11 sigma22 sigma33 sigma12 sigma23 sigma31 from Voigt xx yy zz yz xz xy
     np.testing.assert_allclose(x[:, 13:19], stress[:, [0, 1, 2, 5, 3, 4]])
+
+
+@pytest.mark.parametrize("d", DIRECTIONS)
+def test_the_lammps_tilt_is_the_simple_shear_whose_symmetric_part_is_the_applied_strain(d):
+    from kernels.frames import tilt
+
+    cell = np.diag([11.0, 12.0, 13.0])
+    name, value = tilt(d, cell, 0.02)
+    f = np.eye(3)  # deformation gradient of the tilted box: the tilt over the gradient axis's length
+    a, b = "xyz".index(name[0]), "xyz".index(name[1])
+    f[a, b] = value / cell[b, b]
+    assert np.allclose(0.5 * (f + f.T) - np.eye(3), applied_strain(d, 0.02))
+
+
+@pytest.mark.parametrize("j", [3, 4, 5])
+def test_spin_correction_is_what_the_shears_rotation_does_to_a_pre_stress(j):
+    from scipy.linalg import expm
+
+    from kernels.frames import VOIGT_PAIRS, spin_correction, voigt_to_tensor2
+
+    s = np.random.default_rng(j).normal(size=6)
+    a, b = VOIGT_PAIRS[j]
+    w = np.zeros((3, 3))
+    w[a, b], w[b, a] = 0.5, -0.5  # the spin of a unit simple shear
+    h = 1e-6
+    rotated = [expm(sign * h * w) @ voigt_to_tensor2(s) @ expm(sign * h * w).T for sign in (1, -1)]
+    assert np.allclose(spin_correction(s, j), tensor2_to_voigt((rotated[0] - rotated[1]) / (2 * h)), atol=1e-8)
