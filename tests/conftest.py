@@ -13,7 +13,8 @@ class OneRank:
 
 def flip_a_byte(path, at: int | None = None) -> None:
     """Damage a file: one byte (the middle one unless ``at``) inverted."""
-    data = bytearray(open(path, "rb").read())
+    with open(path, "rb") as f:
+        data = bytearray(f.read())
     data[len(data) // 2 if at is None else at] ^= 0xFF
     with open(path, "wb") as f:
         f.write(bytes(data))

@@ -115,13 +115,15 @@ def test_graphs_load_with_19_features_and_the_stored_edges(full_run):
 def test_report_has_every_table_and_figure(full_run):
     store, res, _ = full_run
     report = str(store)[:-5] + ".report"
-    md = open(os.path.join(report, "report.md")).read()
+    with open(os.path.join(report, "report.md")) as f:
+        md = f.read()
     for part in ["Table 1", "Grid search", "Imbalance strategies", "Threshold sweep", "baseline: logistic",
                  "Fig. 2A", "Fig. 3A/B", "Fig. 4", "config "]:
         assert part in md, part
     for fig in ["fig2_roc_pr.png", "fig3_d2min.png", "fig4_threshold_sweep.png"]:
         assert os.path.getsize(os.path.join(report, fig)) > 10_000
-    assert "<table>" in open(os.path.join(report, "report.html")).read()
+    with open(os.path.join(report, "report.html")) as f:
+        assert "<table>" in f.read()
 
 
 def test_relaunch_recomputes_nothing(full_run):

@@ -64,7 +64,7 @@ def run_one(tmp_path, monkeypatch, out, kill=False):
         return text.getvalue()
 
     with lock.StoreLock(store, 600) as held, \
-            LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None,
+            LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                          resources={"cores": 1}) as cluster, Client(cluster) as client:
         runner = threading.Thread(target=launch._run, args=(client, cfg, tasks, tasks[:1], states, store, out, held))
         runner.start()

@@ -77,7 +77,7 @@ def test_a_client_without_the_credentials_is_refused_during_the_handshake(tmp_pa
     cfg = slurm_cfg(tmp_path)
     with credentials(cfg) as sec, LocalCluster(n_workers=1, threads_per_worker=1, processes=False,
                                               protocol="tls://", security=sec, host="127.0.0.1",
-                                              dashboard_address=None) as cluster:
+                                              dashboard_address=":0") as cluster:
         address = cluster.scheduler_address
         assert address.startswith("tls://127.0.0.1:")
         with Client(address, security=sec, timeout=10) as client:  # the owner's status, a worker

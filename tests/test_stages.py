@@ -91,7 +91,7 @@ def test_a_toy_stage_needs_one_task_class_and_one_job(toy_stages, tmp_path, monk
     state.init_store(store, cfg, tasks, config.science_hash(cfg), "test")
     states = state.task_states(tasks, store, cfg)
     with lock.StoreLock(store, 600) as held, \
-            LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=None,
+            LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0",
                          resources={"cores": 2}) as cluster, Client(cluster) as client:
         import io
         runner = threading.Thread(target=launch._run, args=(client, cfg, tasks, toys, states, store, io.StringIO(),
