@@ -40,6 +40,14 @@ def _fmt(v, digits=4) -> str:
     return f"{v:.{digits}f}"
 
 
+def stamp(fig, text: str):
+    """The provenance line, below everything the figure draws (tick and axis labels included)."""
+    fig.canvas.draw()
+    to_figure = fig.transFigure.inverted()
+    bottom = min([0.0] + [ax.get_tightbbox().transformed(to_figure).y0 for ax in fig.axes])
+    return fig.text(0.01, bottom - 0.01, text, fontsize=6, color="0.4", ha="left", va="top")
+
+
 class Report:
     """Collects Markdown and HTML sections and figures, then writes both files."""
 
@@ -69,7 +77,7 @@ class Report:
                          f"</caption><tr>{cells}</tr>{body}</table>")
 
     def figure(self, fig, name: str, caption: str) -> None:
-        fig.text(0.01, 0.005, self.stamp, fontsize=6, color="0.4", ha="left", va="bottom")
+        stamp(fig, self.stamp)
         path = os.path.join(self.out_dir, f"{name}.png")
         fig.savefig(path, dpi=120, bbox_inches="tight")
         buf = io.BytesIO()

@@ -101,3 +101,21 @@ def test_a_fold_with_an_undefined_value_ranks_below_an_otherwise_equal_point(tmp
     assert table["A"]["precision"] == pytest.approx(0.225) and undefined["A"]["precision"] == 1
     assert best_point(table, "precision") == "B"
     assert undefined["B"] == dict.fromkeys(undefined["B"], 0)
+
+
+def test_a_figures_provenance_stamp_overlaps_none_of_its_labels():
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from campaign.report import stamp
+
+    fig, axes = plt.subplots(1, 2, figsize=(8, 3.2))  # as Fig. 2: two panels, labels at the bottom
+    for ax in axes:
+        ax.plot([0, 1], [0, 1])
+        ax.set_xlabel("false positive rate\n(two lines)")
+    text = stamp(fig, "preset smoke · config 0123456789ab · code 0.1.0")
+    fig.canvas.draw()
+    box = text.get_window_extent()
+    assert not any(box.overlaps(ax.get_tightbbox()) for ax in axes)
+    plt.close(fig)
