@@ -155,14 +155,15 @@ class Task:
         return True
 
     def params(self) -> dict:
-        """What the job needs: sections flattened, ``minimize`` kept as a mapping."""
+        """What the job needs: its fields, sections flattened into them (``minimize`` kept as a
+        mapping); a name that two of them share is an error, never one silently replacing another."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "minimize":
-                out["minimize"] = value.dict()
-            elif isinstance(value, Section):
-                out.update(value.dict())
-            else:
-                out[f.name] = value
+            items = value.dict().items() if isinstance(value, Section) and f.name != "minimize" else [
+                (f.name, value.dict() if isinstance(value, Section) else value)]
+            for name, v in items:
+                if name in out:
+                    raise ValueError(f"{type(self).__name__}: parameter '{name}' comes from two of its fields")
+                out[name] = v
         return out

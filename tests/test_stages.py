@@ -130,3 +130,16 @@ def test_every_stage_names_its_place_label_and_resources():
     for t in plan.plan(cfg):
         assert t.path.endswith(t.key) and not t.place.startswith(("/", records.TASKS)) and ".." not in t.place
         assert t.label and t.RESOURCES in RESOURCES
+
+
+def test_a_parameter_two_fields_would_give_the_job_is_an_error():
+    from campaign.tasks import Section
+
+    @dataclass(frozen=True)
+    class Clash(Task):
+        seed: int
+        train: Section
+
+    with pytest.raises(ValueError, match="'seed' comes from two"):
+        Clash(seed=1, train=Section.of({"seed": 2})).params()
+    assert Clash(seed=1, train=Section.of({"epochs": 2})).params() == {"seed": 1, "epochs": 2}
