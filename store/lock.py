@@ -93,7 +93,11 @@ class StoreLock:
 
     def acquire(self) -> None:
         lock_dir = os.path.join(self.store, NAME)
-        os.makedirs(self.store, exist_ok=True)
+        try:
+            os.makedirs(self.store, exist_ok=True)
+        except OSError as e:
+            raise StoreError(f"the store {self.store} cannot be made: {e.strerror}; choose another 'store' "
+                             "path (--store)") from None
         for _ in range(3):
             try:
                 os.mkdir(lock_dir)

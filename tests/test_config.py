@@ -150,3 +150,11 @@ def test_explain_names_a_keys_meaning_default_and_value_here(capsys):
     assert "shear.early_stop" in capsys.readouterr().out
     assert cli.main(["config", "--explain", "shear.max_stran"]) == 1
     assert "did you mean shear.max_strain" in capsys.readouterr().err
+
+
+def test_a_store_that_cannot_be_made_is_named_before_anything_is_written(tmp_path, capsys):
+    (tmp_path / "a-file").write_text("not a folder")
+    assert cli.main(["launch", "--store", str(tmp_path / "a-file" / "s.zarr")]) == 1
+    err = capsys.readouterr().err
+    assert "cannot be made" in err and "a-file is not a folder" in err
+    assert os.listdir(tmp_path) == ["a-file"]
