@@ -232,6 +232,16 @@ def _metric_row(ev: dict) -> list[str]:
     return cells
 
 
+def _baselines_at(baselines: dict, threshold: float) -> list[tuple[str, dict]]:
+    """(label, evaluation) of the baselines at ``threshold``, on each feature set."""
+    out = []
+    for name, ev in sorted(baselines.items()):
+        if ev is not None and (name == f"{ev['kind']}-t{threshold:g}" or name.startswith(f"{ev['kind']}-t{threshold:g}-")):
+            feature_set = ev.get("feature_set", "study19")
+            out.append((ev["kind"] + ("" if feature_set == "study19" else f" on {feature_set}"), ev))
+    return out
+
+
 def _table1(rep: Report, finals: dict, baselines: dict, threshold: float, n_test: int) -> None:
     rep.heading("Table 1: models optimised for each metric, evaluated on the test specimens")
     rows = []
@@ -243,11 +253,9 @@ def _table1(rep: Report, finals: dict, baselines: dict, threshold: float, n_test
         rows.append([f"{NAMES[m]} ({ev['point']})"] + _metric_row(ev) +
                     [f"{c['tp']}/{c['fp']}/{c['fn']}/{c['tn']}", f"1:{1 / c['class_ratio']:,.0f}"
                      if c.get("class_ratio") else "–"])
-    for name, ev in sorted(baselines.items()):
-        if ev is not None and name.endswith(f"-t{threshold:g}"):
-            c = ev["metrics"]
-            rows.append([f"baseline: {ev['kind']}"] + _metric_row(ev) + [f"{c['tp']}/{c['fp']}/{c['fn']}/{c['tn']}",
-                                                                         "same"])
+    for label, ev in _baselines_at(baselines, threshold):
+        c = ev["metrics"]
+        rows.append([f"baseline: {label}"] + _metric_row(ev) + [f"{c['tp']}/{c['fp']}/{c['fn']}/{c['tn']}", "same"])
     rep.table(["optimised for (L, M, N)"] + [NAMES[m] for m in METRICS] + ["TP/FP/FN/TN", "class ratio"], rows,
               f"Test metrics at D²thres = {threshold:g} Å², with bootstrap 95% percentile intervals over the "
               f"{n_test} test specimens ({math.comb(2 * n_test - 1, n_test)} distinct resamples: coarse, and "
@@ -284,8 +292,7 @@ def _curves(rep, finals, baselines, threshold, plt, roc_curve, pr_curve) -> None
     if ev is None:
         return
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4.2))
-    curves = [("GAT " + ev["point"], ev)] + [(f"{v['kind']}", v) for n, v in sorted(baselines.items())
-                                             if v is not None and n.endswith(f"-t{threshold:g}")]
+    curves = [("GAT " + ev["point"], ev)] + _baselines_at(baselines, threshold)
     for label, e in curves:
         if 0 < e["y"].sum() < len(e["y"]):
             fpr, tpr, _ = roc_curve(e["y"], e["score"])

@@ -30,6 +30,7 @@ METRICS = ("recall", "precision", "f1", "mcc", "auc", "ap")
 EIGENSOLVERS = ("auto", "dense", "shift-invert", "sparse", "lobpcg", "torch")
 STRATEGIES = ("focal", "undersample", "oversample")
 BASELINES = ("random", "logistic", "boosted_trees")
+FEATURE_SETS = ("study19", "response", "study19+response")  # kernels.features.FEATURE_SETS
 
 KEYS = (
     Key("seed", 2022, Int(0), "seeds atom placement, velocities and specimen choice"),
@@ -131,6 +132,10 @@ KEYS = (
     Key("features.stiffness_ftol", 1.0e-8, Number(0, open_lo=True),
         "force tolerance of the strained specimens' minimisations", "eV/A"),
 
+    Key("features.sets", ["study19"], List(Choice(FEATURE_SETS), distinct=True), "what the graphs carry: "
+        "study19 (the study's 19 features), response (|u|, its low-mode part and the mode drive of the linear "
+        "response to the graph's shear, kernels/response.py), study19+response. The first set is the GAT's "
+        "(grid search and final models); the baselines are fitted on each"),
     Key("split.fractions", [3, 1, 1], List(Number(0, open_lo=True), length=3),
         "train : validation : test, of specimens (all six directions of one in the same set)"),
     Key("split.folds", 4, Int(2), "cross-validation folds over train + validation, grouped by specimen"),

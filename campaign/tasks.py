@@ -46,7 +46,15 @@ def upstream(holds: str = "key"):
     return field(metadata={"upstream": holds})
 
 
+def optional(holds: str | None = None):
+    """A field a stage gained later, None unless set: while None it is left out of the key (and of
+    the record), so the tasks that do not use it keep their keys. ``holds``: as ``upstream``."""
+    return field(default=None, metadata={"optional": True, **({"upstream": holds} if holds else {})})
+
+
 def _keys_in(value, holds: str) -> tuple[str, ...]:
+    if value is None:
+        return ()
     if holds == "key":
         return (value,)
     if holds == "keys":
@@ -99,10 +107,15 @@ class Task:
         """This stage's tasks for ``cfg``; ``planned`` holds the tasks of the stages before it."""
         raise NotImplementedError(f"stage '{cls.STAGE}' has no plan")
 
+    def _hashed(self) -> dict:
+        """What the key hashes: stage, version and fields (optional ones only when set)."""
+        unset = {f.name for f in fields(self) if f.metadata.get("optional") and getattr(self, f.name) is None}
+        return {"stage": self.STAGE, "version": self.VERSION,
+                **{k: v for k, v in asdict(self).items() if k not in unset}}
+
     @property
     def key(self) -> str:
-        body = json.dumps({"stage": self.STAGE, "version": self.VERSION, **asdict(self)}, sort_keys=True)
-        return hashlib.sha256(body.encode()).hexdigest()[:16]
+        return hashlib.sha256(json.dumps(self._hashed(), sort_keys=True).encode()).hexdigest()[:16]
 
     @property
     def deps(self) -> tuple[str, ...]:
@@ -133,7 +146,7 @@ class Task:
 
     def described(self) -> dict:
         """Everything the key hashes, as stored in the record (``campaign show KEY``)."""
-        return json.loads(json.dumps({"stage": self.STAGE, "version": self.VERSION, **asdict(self)}))
+        return json.loads(json.dumps(self._hashed()))
 
     def batch(self, cfg: dict) -> str:
         """Ready tasks of one batch run as one job (default: each alone, its key)."""

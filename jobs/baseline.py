@@ -15,7 +15,7 @@ class BaselineJob(Job):
     fitted on the training specimens; the trees early-stop on the validation specimens (with the
     training class weights), as the GAT does; logistic regression has nothing to stop.
 
-    params: name, kind, train, val, test, directions, threshold_A2, bootstrap, seed, graphs.
+    params: name, kind, train, val, test, directions, threshold_A2, bootstrap, seed, graphs, feature_set.
     """
 
     def run(self) -> None:
@@ -49,4 +49,5 @@ class BaselineJob(Job):
             scores = clf.fit(x, y, X_val=xv, y_val=yv, sample_weight_val=balanced[yv]).predict_proba(xt)[:, 1]
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
         write_evaluation(self, arrays, p["bootstrap"], p["seed"], left_out,
-                         kind=p["kind"], seconds=round(time.time() - t0, 3))
+                         kind=p["kind"], feature_set=p.get("feature_set") or "study19",
+                         seconds=round(time.time() - t0, 3))

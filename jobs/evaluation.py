@@ -7,6 +7,7 @@ import numpy as np
 
 from jobs.common import Job
 from kernels import metrics as M
+from kernels.features import columns_of
 from store import graphs as store_graphs
 from store import layout
 
@@ -15,8 +16,10 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
     """Graphs of ``specimens`` × ``directions`` labelled at ``threshold`` Å², as numpy dicts: the
     graphs of the task's own plan (params "graphs": [[specimen, direction, key], ...]), each
     checked against its record; and the [specimen, direction] left out. A shear with no event at
-    ``threshold`` (it ended before one) has no first STZ there: its graph is left out."""
+    ``threshold`` (it ended before one) has no first STZ there: its graph is left out. Node features
+    are the columns of the task's feature set (params "feature_set"; None: the study's 19)."""
     keys = {(k, d): key for k, d, key in job.p["graphs"]}
+    feature_set = job.p.get("feature_set") or "study19"
     out, left_out = [], []
     for k in specimens:
         for d in directions:
@@ -25,7 +28,7 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
             if g["first_step"][row] < 0:
                 left_out.append([k, d])
                 continue
-            out.append({"x": g["x"], "edge_index": g["edge_index"], "y": g["y"][row].astype(np.int64),
+            out.append({"x": g["x"][:, columns_of(feature_set, g["x"].shape[1])], "edge_index": g["edge_index"], "y": g["y"][row].astype(np.int64),
                         "d2min": g["event_d2min_A2"][row], "specimen": k, "direction": d})
     if not out:
         raise layout.StoreError(f"no shear of specimens {specimens} had an event at {threshold} A^2: nothing to "

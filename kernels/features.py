@@ -50,3 +50,24 @@ def node_features(types, icosahedral, volume, energy, participation, stress, sti
         *(sig[:, k] for k in STRESS_ORDER),
     ]
     return np.stack([np.asarray(c, dtype=np.float64) for c in columns], axis=1)
+
+
+# What a graph may carry beyond the study's 19: the linear response to its shear (kernels.response)
+RESPONSE_NAMES = ("response_u_A", "response_low_u_A", "response_mode_drive_A2")
+FEATURE_SETS = {"study19": FEATURE_NAMES, "response": RESPONSE_NAMES, "study19+response": FEATURE_NAMES + RESPONSE_NAMES}
+
+
+def graph_columns(feature_sets) -> tuple[str, ...]:
+    """The columns of a graph that serves every set of ``feature_sets``: the study's 19 first (always,
+    so a graph's first 19 columns are the study's whatever else it carries), then the response."""
+    needed = {name for s in feature_sets for name in FEATURE_SETS[s]}
+    return FEATURE_NAMES + tuple(n for n in RESPONSE_NAMES if n in needed)
+
+
+def columns_of(feature_set: str, n_columns: int) -> np.ndarray:
+    """Indices of ``feature_set``'s columns in a graph of ``n_columns`` columns (``graph_columns``)."""
+    carried = FEATURE_NAMES + RESPONSE_NAMES[: n_columns - len(FEATURE_NAMES)]
+    missing = [n for n in FEATURE_SETS[feature_set] if n not in carried]
+    if missing:
+        raise ValueError(f"feature set {feature_set}: the graph does not carry {missing}")
+    return np.array([carried.index(n) for n in FEATURE_SETS[feature_set]])

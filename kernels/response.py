@@ -106,9 +106,7 @@ def mode_drive(xi, eigenvalues, vectors, masses) -> np.ndarray:
     return np.einsum("l,ial->i", c**2, amplitude**2)
 
 
-RESPONSE_FEATURES = ("response_u_A", "response_low_u_A", "response_mode_drive_A2")
-
-
 def response_features(u: np.ndarray, low_u: np.ndarray, drive: np.ndarray) -> np.ndarray:
-    """(N, 3): |u_i| Å, |u_low,i| Å (per unit strain) and the mode drive Å² (per unit strain²)."""
+    """(N, 3): |u_i| Å, |u_low,i| Å (per unit strain) and the mode drive Å² (per unit strain²),
+    the columns ``kernels.features.RESPONSE_NAMES``."""
     return np.stack([np.linalg.norm(u, axis=1), np.linalg.norm(low_u, axis=1), drive], axis=1)

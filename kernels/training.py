@@ -1,6 +1,6 @@
 """Training GAT models on in-memory graphs: standardisation, losses, the stacked training loop.
 
-Graphs are dicts of numpy arrays: x (n, 19) float32, edge_index (2, E) int64,
+Graphs are dicts of numpy arrays: x (n, F) float32 (F = 19 for the study's features), edge_index (2, E) int64,
 y (n,) int64; every graph of a campaign has the same n (the specimen's atoms),
 which is what lets ``fit`` train F models on F different training sets as one
 ``StackedGAT``.
@@ -17,15 +17,14 @@ import torch.nn.functional as F
 
 from kernels.gat import StackedGAT, union_edges
 
-CONTINUOUS = slice(4, 19)  # f5..f19; the one-hot columns f1..f4 are left as they are
-
-
 def standardiser(graphs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-feature (mean, std) over every atom of ``graphs``; identity on the one-hot columns."""
+    """Per-feature (mean, std) over every atom of ``graphs``; identity on the one-hot columns (those
+    holding only 0 and 1: the study's f1..f4, whatever feature set the graphs carry)."""
     x = np.concatenate([g["x"] for g in graphs]).astype(np.float64)
     mean, std = np.zeros(x.shape[1]), np.ones(x.shape[1])
-    mean[CONTINUOUS] = x[:, CONTINUOUS].mean(0)
-    std[CONTINUOUS] = x[:, CONTINUOUS].std(0)
+    continuous = ~np.all((x == 0) | (x == 1), axis=0)
+    mean[continuous] = x[:, continuous].mean(0)
+    std[continuous] = x[:, continuous].std(0)
     std[std == 0] = 1.0
     return mean.astype(np.float32), std.astype(np.float32)
 
@@ -72,7 +71,7 @@ class Prepared:
         self.n = graphs[0]["x"].shape[0]
 
     def batch(self, idx: list[int]):
-        """Graphs idx as one disjoint union: x (B·n, 19), edges (2, E), y (B·n,)."""
+        """Graphs idx as one disjoint union: x (B·n, F), edges (2, E), y (B·n,)."""
         x = torch.cat([self.x[i] for i in idx])
         edges = torch.cat([self.edges[i] + k * self.n for k, i in enumerate(idx)], dim=1)
         return x, edges, torch.cat([self.y[i] for i in idx])

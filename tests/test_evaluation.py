@@ -13,7 +13,7 @@ from kernels.training import Prepared, fit, loss_terms, predict
 from store import layout, records
 
 
-def graph_store(tmp_path, first_steps: dict) -> Job:
+def graph_store(tmp_path, first_steps: dict, n_columns: int = 19, feature_set: str | None = None) -> Job:
     """A store with a done graph record for each (specimen, direction): first_steps[(k, d)] (T,)
     at thresholds 0.1 and 0.2 Å²; returns a job whose plan holds those graphs."""
     store = str(tmp_path / "s.zarr")
@@ -26,13 +26,13 @@ def graph_store(tmp_path, first_steps: dict) -> Job:
         g = root.require_group(f"graphs/{key}")
         fired = np.array(steps) >= 0
         y = (rng.random((2, 10)) < 0.3) & fired[:, None]
-        layout.write_arrays(g, {"x": rng.random((10, 19)).astype(np.float32), "edge_index": np.zeros((2, 0), np.int64),
+        layout.write_arrays(g, {"x": rng.random((10, n_columns)).astype(np.float32), "edge_index": np.zeros((2, 0), np.int64),
                                 "y": y, "thresholds_A2": np.array([0.1, 0.2]), "first_step": np.array(steps),
                                 "event_d2min_A2": np.where(fired[:, None], rng.random((2, 10)), np.nan)})
         records.write(store, key, records.DONE, "test", stage="graph", path=f"graphs/{key}",
                       checksums=records.checksums(g))
         graphs.append([k, d, key])
-    return Job(Spec(stage="final", job="jobs.learn:FinalJob", key="f", store=store, code_version="test", params={"graphs": graphs}), OneRank())
+    return Job(Spec(stage="final", job="jobs.learn:FinalJob", key="f", store=store, code_version="test", params={"graphs": graphs, "feature_set": feature_set}), OneRank())
 
 
 def test_a_shear_without_an_event_is_left_out_at_that_threshold_only(tmp_path):
@@ -119,3 +119,25 @@ def test_a_figures_provenance_stamp_overlaps_none_of_its_labels():
     box = text.get_window_extent()
     assert not any(box.overlaps(ax.get_tightbbox()) for ax in axes)
     plt.close(fig)
+
+
+def test_a_task_reads_the_columns_of_its_feature_set(tmp_path):
+    steps = {(0, "xy"): [3, 5]}
+    study = load(graph_store(tmp_path / "a", steps, n_columns=22), [0], ["xy"], 0.1)[0][0]["x"]
+    response = load(graph_store(tmp_path / "b", steps, n_columns=22, feature_set="response"), [0], ["xy"], 0.1)[0][0]["x"]
+    full = load(graph_store(tmp_path / "c", steps, n_columns=22, feature_set="study19+response"), [0], ["xy"], 0.1)[0][0]
+    assert study.shape == (10, 19) and response.shape == (10, 3)
+    np.testing.assert_array_equal(full["x"][:, :19], study)
+    np.testing.assert_array_equal(full["x"][:, 19:], response)
+
+
+def test_the_standardiser_leaves_one_hot_columns_and_scales_every_other():
+    from kernels.training import standardiser
+
+    rng = np.random.default_rng(1)
+    types = rng.random(50) < 0.6
+    x = np.column_stack([types, ~types, rng.normal(3, 2, 50), rng.normal(-1, 5, (50, 2))]).astype(np.float32)
+    mean, std = standardiser([{"x": x[:25]}, {"x": x[25:]}])
+    assert mean[:2].tolist() == [0, 0] and std[:2].tolist() == [1, 1]
+    np.testing.assert_allclose(mean[2:], x[:, 2:].astype(np.float64).mean(0), rtol=1e-6)
+    np.testing.assert_allclose(std[2:], x[:, 2:].astype(np.float64).std(0), rtol=1e-6)

@@ -88,6 +88,7 @@ PROPAGATION = [  # (section.key, new value, stages whose keys change)
     ("features.face_area_fraction", 0.02, {"structure"} | GRAPHS_ON),
     ("features.eigensolver", "dense", {"structure"} | GRAPHS_ON),
     ("features.stiffness_ftol", 1e-7, {"elastic"} | GRAPHS_ON),
+    ("features.sets", ["study19", "study19+response"], {"response"} | GRAPHS_ON),  # nothing upstream
     ("split.fractions", [2, 2, 1], {"train", "final", "baseline"}),
     ("split.folds", 3, {"train", "final"}),
     ("grid.layers", [2], {"final"}),  # fewer points: their folds keep their keys

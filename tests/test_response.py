@@ -146,3 +146,42 @@ def test_the_affine_shear_is_the_directions_simple_shear():
         assert np.allclose(np.triu(new, 1), 0) and np.allclose(np.diag(new), np.diag(cell))
         f = np.linalg.solve(cell, new).T  # new = cell F^T
         assert np.allclose(0.5 * (f + f.T) - np.eye(3), frames.applied_strain(d, 0.01))
+
+
+def test_the_response_job_writes_each_directions_features_through_the_records(pot, glass, tmp_path):
+    import zarr
+
+    from conftest import OneRank
+    from jobs.common import Spec
+    from jobs.response import ResponseJob
+    from store import layout, records
+
+    positions, cell, types, _, solver = glass
+    store = str(tmp_path / "s.zarr")
+    g = zarr.open_group(store, mode="w").require_group("quenched/q")
+    layout.write_arrays(g, {"positions": positions, "cell": cell, "types": types})
+    records.write(store, "q", records.DONE, "test", stage="quench", path="quenched/q", checksums=records.checksums(g))
+    directions = ["xy", "-xy", "xz"]
+    params = {"quench_key": "q", "potential": POTENTIAL, "low_mode_fraction": 0.01, "eigensolver": "dense",
+              "directions": directions}
+    ResponseJob(Spec(stage="response", job="jobs.response:ResponseJob", key="r", store=store, code_version="test",
+                     params=params, path="response/r", described={"stage": "response", **params}), OneRank()).run()
+    features = records.read_checked(store, "r", ("features",))["features"]
+    assert features.shape == (3, len(types), 3) and features.dtype == np.float32
+    u = response(solver, force_mismatch(pot, positions, cell, types, "xz"))
+    np.testing.assert_allclose(features[2, :, 0], np.linalg.norm(u, axis=1), rtol=1e-5)
+    np.testing.assert_array_equal(features[0], features[1])  # |u| and the rest are blind to the sign
+
+
+def test_a_feature_set_selects_its_columns_of_the_graph():
+    from kernels.features import FEATURE_NAMES, FEATURE_SETS, RESPONSE_NAMES, columns_of, graph_columns
+
+    assert graph_columns(["study19"]) == FEATURE_NAMES
+    both = graph_columns(["study19", "response"])
+    assert both == FEATURE_NAMES + RESPONSE_NAMES
+    assert list(columns_of("study19", len(both))) == list(range(19))
+    assert list(columns_of("response", len(both))) == [19, 20, 21]
+    with pytest.raises(ValueError, match="does not carry"):
+        columns_of("response", 19)
+    from campaign.schema import FEATURE_SETS as NAMED
+    assert set(NAMED) == set(FEATURE_SETS)

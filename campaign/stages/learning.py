@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from campaign.config import runtime_keys, split_sizes
 from campaign.schema import METRICS
-from campaign.tasks import Section, Task, upstream
+from campaign.tasks import Section, Task, optional, upstream
 from kernels.split import cv_folds, inner_validation, split_specimens
 
 
@@ -21,6 +21,13 @@ def graphs_of(planned: dict, specimens) -> tuple:
     wanted = set(specimens)
     return tuple(sorted(((g.specimen, g.direction, g.key) for g in planned["graph"] if g.specimen in wanted),
                         key=lambda row: row[0]))
+
+
+def gat_features(cfg: dict) -> str | None:
+    """The feature set the GAT trains on, the first of ``features.sets``; None for the study's 19 (a
+    field left out of the key, so the study's tasks keep theirs)."""
+    first = cfg["features"]["sets"][0]
+    return None if first == "study19" else first
 
 
 def train_options(cfg: dict) -> dict:
@@ -68,6 +75,7 @@ class TrainFold(_Learning, Task):
     train: Section
     steps_per_epoch: int    # batches per epoch, the same for every fold of the point
     graphs: tuple = upstream("rows")  # ((specimen, direction, graph key), ...) of train + validation
+    feature_set: str | None = optional()  # the graphs' columns it trains on; None: the study's 19
 
     @property
     def point(self) -> str:
@@ -102,7 +110,8 @@ class TrainFold(_Learning, Task):
         graphs, grid = graphs_of(planned, train + val), cfg["grid"]
         return [cls(layers=L, width=M, heads=N, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
                     directions=directions, threshold_A2=cfg["train"]["threshold_A2"],
-                    train=Section.of(train_options(cfg)), steps_per_epoch=steps, graphs=graphs)
+                    train=Section.of(train_options(cfg)), steps_per_epoch=steps, graphs=graphs,
+                    feature_set=gat_features(cfg))
                 for L in grid["layers"] for M in grid["width"] for N in grid["heads"]
                 for f, (held, fit_on, stop_on) in enumerate(fold_sets)]
 
@@ -134,6 +143,7 @@ class Final(_Learning, Task):
     train: Section
     bootstrap: int
     graphs: tuple = upstream("rows")     # ((specimen, direction, graph key), ...) of every specimen
+    feature_set: str | None = optional()  # as TrainFold's
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -147,7 +157,8 @@ class Final(_Learning, Task):
         def final(name, metric, t, **changes):
             return cls(name=name, select_metric=metric, cv_keys=cv_keys, split=_split_section(cfg),
                        directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
-                       train=Section.of({**opts, **changes}), bootstrap=cfg["report"]["bootstrap"], graphs=graphs)
+                       train=Section.of({**opts, **changes}), bootstrap=cfg["report"]["bootstrap"], graphs=graphs,
+                       feature_set=gat_features(cfg))
 
         return ([final(f"opt-{m}", m, threshold) for m in METRICS]
                 + [final(f"sweep-{sweep}-t{t:g}", sweep, t) for t in cfg["labels"]["thresholds_A2"] if t != threshold]
@@ -172,11 +183,14 @@ class Baseline(Task):
     bootstrap: int
     seed: int
     graphs: tuple = upstream("rows")  # ((specimen, direction, graph key), ...) of every specimen
+    feature_set: str | None = optional()  # the graphs' columns it is fitted on; None: the study's 19
 
     @classmethod
     def plan(cls, cfg, planned):
         graphs = graphs_of(planned, [g.specimen for g in planned["graph"]])
-        return [cls(name=f"{kind}-t{t:g}", kind=kind, split=_split_section(cfg),
-                    directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
-                    bootstrap=cfg["report"]["bootstrap"], seed=cfg["train"]["seed"], graphs=graphs)
-                for kind in cfg["report"]["baselines"] for t in cfg["labels"]["thresholds_A2"]]
+        return [cls(name=f"{kind}-t{t:g}" + ("" if fs == "study19" else f"-{fs}"), kind=kind,
+                    split=_split_section(cfg), directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
+                    bootstrap=cfg["report"]["bootstrap"], seed=cfg["train"]["seed"], graphs=graphs,
+                    feature_set=None if fs == "study19" else fs)
+                for fs in cfg["features"]["sets"] for kind in cfg["report"]["baselines"]
+                for t in cfg["labels"]["thresholds_A2"]]

@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from campaign.config import n_snapshots, runtime_keys
-from campaign.tasks import Section, Task, upstream
+from campaign.tasks import Section, Task, optional, upstream
 
 
 def microstates(cfg: dict) -> list[int]:
@@ -225,6 +225,42 @@ class Structure(Task):
                 for q in planned["quench"]]
 
 
+def needs_response(cfg: dict) -> bool:
+    return any("response" in s for s in cfg["features"]["sets"])
+
+
+@dataclass(frozen=True)
+class Response(Task):
+    """The linear response of specimen ``specimen`` to each of its shears (kernels.response): |u|, its
+    low-mode part and the mode drive per atom and direction; one Hessian factorisation for all."""
+    STAGE: ClassVar[str] = "response"
+    VERSION: ClassVar[int] = 1
+    JOB: ClassVar[str] = "jobs.response:ResponseJob"
+    PLACE: ClassVar[str] = "specimens/s{specimen:03d}/response"
+    LABEL: ClassVar[str] = "response s{specimen:03d}"
+    RESOURCES: ClassVar[str] = "threads"
+    quench_key: str = upstream()
+    specimen: int
+    system: Section
+    low_mode_fraction: float
+    eigensolver: str
+    directions: tuple
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        if not needs_response(cfg):
+            return []
+        feat = cfg["features"]
+        return [cls(quench_key=q.key, specimen=q.specimen, system=Section.of(cfg["system"]),
+                    low_mode_fraction=feat["low_mode_fraction"], eigensolver=feat["eigensolver"],
+                    directions=tuple(cfg["shear"]["directions"]))
+                for q in planned["quench"]]
+
+    @staticmethod
+    def describe(summary):
+        return f"mean |u| {summary['mean_u_A']:.2f} A per unit strain, {summary['seconds_per_direction']:.2f} s a direction"
+
+
 @dataclass(frozen=True)
 class Graph(Task):
     """The graph of specimen ``specimen`` sheared in ``direction``: features, edges, labels."""
@@ -240,6 +276,7 @@ class Graph(Task):
     labels_key: str = upstream()
     specimen: int
     direction: str
+    response_key: str | None = optional("key")  # with a response feature set: its columns too
 
     @staticmethod
     def describe(summary):
@@ -247,9 +284,11 @@ class Graph(Task):
 
     @classmethod
     def plan(cls, cfg, planned):
-        of_specimen = {stage: {t.specimen: t for t in planned[stage]} for stage in ("quench", "structure", "elastic")}
+        of_specimen = {stage: {t.specimen: t for t in planned[stage]}
+                       for stage in ("quench", "structure", "elastic", "response")}
         return [cls(quench_key=of_specimen["quench"][lab.specimen].key,
                     structure_key=of_specimen["structure"][lab.specimen].key,
                     elastic_key=of_specimen["elastic"][lab.specimen].key, labels_key=lab.key,
-                    specimen=lab.specimen, direction=lab.direction)
+                    specimen=lab.specimen, direction=lab.direction,
+                    response_key=of_specimen["response"][lab.specimen].key if planned["response"] else None)
                 for lab in planned["labels"]]
