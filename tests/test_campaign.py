@@ -359,3 +359,19 @@ def test_a_larger_threshold_shears_further_the_shears_that_stopped_early(full_ru
     again = launch(store)  # the first configuration: its shears are covered, its labels untouched
     assert again.returncode == 0 and "0 to run" in again.stdout, again.stdout
     assert all(after[k] == r for k, r in first.items() if r["stage"] != "shear")
+
+
+def test_a_response_feature_set_adds_its_stage_and_columns_and_re_runs_nothing_upstream(full_run, tmp_path):
+    store = copy_of(full_run[0], tmp_path, "response.zarr")
+    sets = tmp_path / "sets.yaml"
+    sets.write_text("shear:\n  directions: [xy]\nfeatures:\n  sets: [study19, study19+response]\n")
+    res = launch(store, "--config", str(sets))
+    assert res.returncode == 0, res.stdout + res.stderr
+    ran = stages_run(res.stdout)
+    assert ran.count("response") == 5 and ran.count("graph") == 5, res.stdout
+    assert not {"liquid", "quench", "shear", "labels", "elastic", "structure"} & set(ran), res.stdout
+    graph = store_records.read_checked(str(store), next(t.key for t in plan.plan(
+        config.load("smoke", str(sets), {"store": str(store)})) if t.STAGE == "graph" and t.specimen == 0), ("x",))
+    assert graph["x"].shape[1] == 22
+    with open(str(store)[:-5] + ".report/report.md") as f:
+        assert "baseline: logistic on study19+response" in f.read()
