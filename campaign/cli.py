@@ -46,6 +46,14 @@ def _parser() -> argparse.ArgumentParser:
     show = sub.add_parser("show", parents=[common], help=(
         "a task's record and full parameters; with two keys, the parameters in which they differ"))
     show.add_argument("keys", nargs="+", metavar="KEY", help="task key (or a unique prefix of one); one or two")
+    export = sub.add_parser("export", parents=[common], help=(
+        "one sheared specimen's atoms with D2min, labels, features (and a model's scores) as extended XYZ "
+        "and a LAMMPS dump, for OVITO"))
+    export.add_argument("--specimen", type=int, required=True, metavar="K", help="specimen number")
+    export.add_argument("--direction", required=True, help="shear direction, e.g. xy or -yz")
+    export.add_argument("--threshold", type=float, metavar="A2", help="D2min threshold (default train.threshold_A2)")
+    export.add_argument("--model", metavar="NAME", help=(
+        "a final model or baseline whose predicted probabilities to add, e.g. opt-mcc (test specimens only)"))
     return p
 
 
@@ -88,6 +96,10 @@ def main(argv: list[str] | None = None) -> int:
             if len(args.keys) > 2:
                 raise ValueError("show takes one key, or two to compare")
             return show(cfg, args.keys)
+        if args.command == "export":
+            from campaign.export import export
+            export(cfg, args.specimen, args.direction, args.threshold, args.model)
+            return 0
         if args.command == "report":
             from campaign.report import build
             build(cfg)

@@ -211,6 +211,10 @@ def science_hash(cfg: dict) -> str:
     science = {k: v for k, v in cfg.items() if k not in ("cluster", "store", "preset")}
     for section in {dotted.split(".")[0] for dotted in RUNTIME_KEYS}:
         science[section] = {k: v for k, v in science[section].items() if k not in runtime_keys(section)}
+    for key in schema.KEYS:  # a key added later leaves the hash as it was while at its default
+        section, _, name = key.name.rpartition(".")
+        if key.added_later and science.get(section, {}).get(name) == key.default:
+            science[section] = {k: v for k, v in science[section].items() if k != name}
     return hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:12]
 
 

@@ -23,6 +23,8 @@ class Key:
     doc: str
     unit: str = ""
     runtime: bool = False   # changes how a task runs, not what it computes: not in keys or the science hash
+    added_later: bool = False  # at its default, left out of the science hash (stores launched before it
+                               # keep their config hash)
 
 
 DIRECTIONS = ("xy", "yz", "xz", "-xy", "-yz", "-xz")
@@ -135,7 +137,7 @@ KEYS = (
     Key("features.sets", ["study19"], List(Choice(FEATURE_SETS), distinct=True), "what the graphs carry: "
         "study19 (the study's 19 features), response (|u|, its low-mode part and the mode drive of the linear "
         "response to the graph's shear, kernels/response.py), study19+response. The first set is the GAT's "
-        "(grid search and final models); the baselines are fitted on each"),
+        "(grid search and final models); the baselines are fitted on each", added_later=True),
     Key("split.fractions", [3, 1, 1], List(Number(0, open_lo=True), length=3),
         "train : validation : test, of specimens (all six directions of one in the same set)"),
     Key("split.folds", 4, Int(2), "cross-validation folds over train + validation, grouped by specimen"),

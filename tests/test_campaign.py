@@ -375,3 +375,19 @@ def test_a_response_feature_set_adds_its_stage_and_columns_and_re_runs_nothing_u
     assert graph["x"].shape[1] == 22
     with open(str(store)[:-5] + ".report/report.md") as f:
         assert "baseline: logistic on study19+response" in f.read()
+
+
+def test_export_writes_a_test_specimens_atoms_with_labels_features_and_scores(full_run):
+    import ase.io
+
+    from campaign.stages.learning import split
+
+    store = full_run[0]
+    k = split(config.load("smoke"))[2][0]  # a test specimen: it has the model's scores
+    res = subprocess.run([sys.executable, "-m", "campaign", "export", "--store", str(store), "--specimen", str(k),
+                          "--direction", "xy", "--model", "opt-mcc"], capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+    atoms = ase.io.read(str(store)[:-5] + f".export/s{k:03d}-xy-t0.1-opt-mcc.xyz", format="extxyz")
+    assert len(atoms) == 300 and {"d2min_A2", "label", "participation_fraction", "score"} <= set(atoms.arrays)
+    assert np.isfinite(atoms.arrays["score"]).all() and set(np.unique(atoms.arrays["label"])) <= {0, 1}
+    assert atoms.info["config"] == config.science_hash(config.load("smoke"))

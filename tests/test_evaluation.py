@@ -141,3 +141,32 @@ def test_the_standardiser_leaves_one_hot_columns_and_scales_every_other():
     assert mean[:2].tolist() == [0, 0] and std[:2].tolist() == [1, 1]
     np.testing.assert_allclose(mean[2:], x[:, 2:].astype(np.float64).mean(0), rtol=1e-6)
     np.testing.assert_allclose(std[2:], x[:, 2:].astype(np.float64).std(0), rtol=1e-6)
+
+
+def test_an_export_round_trips_through_ase_with_every_column(tmp_path):
+    import ase.io
+
+    from campaign.export import write_dump, write_extxyz
+
+    rng = np.random.default_rng(3)
+    n = 40
+    cell = np.array([[12.0, 0, 0], [0.6, 13.0, 0], [-0.4, 0.3, 14.0]])
+    data = {"positions": rng.random((n, 3)) @ cell + 1.5, "cell": cell, "origin": np.full(3, 1.5),
+            "types": rng.integers(1, 3, n), "d2min_A2": rng.random(n), "label": (rng.random(n) < 0.2).astype(int),
+            "participation_fraction": rng.random(n), "score": rng.random(n), "threshold_A2": 0.1}
+    write_extxyz(str(tmp_path / "a.xyz"), data)
+    write_dump(str(tmp_path / "a.dump"), data)
+    xyz = ase.io.read(str(tmp_path / "a.xyz"), format="extxyz")
+    np.testing.assert_allclose(xyz.positions, data["positions"] - data["origin"], atol=1e-6)
+    np.testing.assert_allclose(xyz.cell[:], cell, atol=1e-9)
+    assert list(xyz.get_chemical_symbols()) == ["Cu" if t == 1 else "Zr" for t in data["types"]]
+    for name in ("d2min_A2", "label", "participation_fraction", "score", "type"):
+        np.testing.assert_allclose(xyz.arrays[name], data["types"] if name == "type" else data[name], atol=1e-7)
+    dump = ase.io.read(str(tmp_path / "a.dump"), format="lammps-dump-text")
+    np.testing.assert_allclose(dump.cell[:], cell, atol=1e-9)
+    wrapped = lambda p: (p @ np.linalg.inv(cell)) % 1.0  # noqa: E731  (ASE shifts the dump's origin)
+    np.testing.assert_allclose(wrapped(dump.positions - dump.positions[0]),
+                               wrapped(data["positions"] - data["positions"][0]), atol=1e-6)
+    with open(tmp_path / "a.dump") as f:
+        header = [line for line in f if line.startswith("ITEM: ATOMS")][0].split()[2:]
+    assert header == ["id", "type", "x", "y", "z", "d2min_A2", "label", "participation_fraction", "score"]

@@ -124,6 +124,14 @@ def test_each_config_key_changes_the_keys_of_exactly_its_stages(dotted, value, s
     assert {t.STAGE for t in after if t.key not in before} == stages
 
 
+def test_config_hashes_are_pinned_and_a_key_added_later_leaves_them_at_its_default():
+    """The config hash names a store's configurations (status, report, load_graph): a new key at its
+    default (campaign.schema.Key.added_later) must not change it."""
+    assert config.science_hash(config.load("smoke")) == "0474b9696c8d"
+    assert config.science_hash(config.load("small")) == "9d06de2f9b84"
+    assert config.science_hash(config.load("smoke", overrides={"features": {"sets": ["response"]}})) != "0474b9696c8d"
+
+
 def test_every_config_key_says_which_stages_it_changes():
     """A new key in campaign/schema.py fails here until PROPAGATION says what it re-keys."""
     from campaign import schema

@@ -1,0 +1,117 @@
+"""``campaign export``: one sheared specimen's atoms as files OVITO opens, to look at its first STZ.
+
+Writes ``<store>.export/s{K:03d}-{direction}-t{threshold}.xyz`` (extended XYZ, by ASE) and ``.dump``
+(LAMMPS text dump) of the quenched specimen (positions Å, the box), with per atom: its type
+(1 Cu, 2 Zr), the D²min at the threshold's first event (Å², NaN when none fired), the label
+(1: in the first STZ), every feature of its graph (``feature_names``), and with ``--model`` the
+model's predicted probability (test specimens only, NaN elsewhere). Every array is read through
+its record (checked).
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+
+from campaign.config import science_hash
+from campaign.plan import plan as make_plan
+from campaign.version import code_version
+from store import layout, records
+from store.graphs import threshold_row
+
+
+def _task(tasks, stage: str, **match):
+    found = [t for t in tasks if t.STAGE == stage and all(getattr(t, k, None) == v for k, v in match.items())]
+    if not found:
+        raise ValueError(f"the configuration has no {stage} task with {match}")
+    return found[0]
+
+
+def _read(store: str, task, names: tuple[str, ...]) -> dict[str, np.ndarray]:
+    rec = records.read(store, task.key)
+    if rec is None or rec["status"] != records.DONE:
+        raise layout.StoreError(f"{task.label} ({task.key}) is not done: launch the campaign first")
+    return records.read_checked(store, task.key, names)
+
+
+def columns(cfg: dict, specimen: int, direction: str, threshold: float | None, model: str | None) -> dict:
+    """{"positions" (N,3) Å, "cell" (3,3) Å, "origin" (3,) Å, "types" (N,), per-atom columns by name}."""
+    store = os.path.abspath(cfg["store"])
+    tasks = make_plan(cfg)
+    threshold = cfg["train"]["threshold_A2"] if threshold is None else threshold
+    q = _read(store, _task(tasks, "quench", specimen=specimen), ("positions", "cell", "origin", "types"))
+    graph_task = _task(tasks, "graph", specimen=specimen, direction=direction)
+    g = _read(store, graph_task, ("x", "y", "thresholds_A2", "event_d2min_A2"))
+    row = threshold_row(g["thresholds_A2"], threshold)
+    names = layout.group(layout.open_root(store), records.read(store, graph_task.key)["path"]).attrs["feature_names"]
+    s = (q["positions"] - q["origin"]) @ np.linalg.inv(q["cell"])
+    wrapped = q["origin"] + (s - np.floor(s)) @ q["cell"]  # into the periodic box
+    out = {"positions": wrapped, "cell": q["cell"], "origin": q["origin"], "types": q["types"].astype(int),
+           "d2min_A2": g["event_d2min_A2"][row].astype(float), "label": g["y"][row].astype(int)}
+    out.update({name: g["x"][:, k].astype(float) for k, name in enumerate(names)})
+    if model is not None:
+        final = _task(tasks, "final", name=model) if model in {t.name for t in tasks if t.STAGE == "final"} \
+            else _task(tasks, "baseline", name=model)
+        ev = _read(store, final, ("score", "specimen", "direction"))
+        sel = (ev["specimen"] == specimen) & (ev["direction"] == list(final.directions).index(direction))
+        score = np.full(len(out["types"]), np.nan)
+        if sel.any():
+            score[:] = ev["score"][sel]
+        else:
+            print(f"note: specimen {specimen} is not a test specimen of {model}: its score is NaN", file=sys.stderr)
+        out["score"] = score
+    out["threshold_A2"] = float(g["thresholds_A2"][row])
+    out["config"], out["code"] = science_hash(cfg), code_version()
+    return out
+
+
+PER_ATOM_SKIP = ("positions", "cell", "origin", "types", "threshold_A2", "config", "code")
+
+
+def write_extxyz(path: str, data: dict) -> None:
+    """Extended XYZ by ASE: species, positions, the cell (pbc), and every per-atom column."""
+    import ase
+    import ase.io
+
+    atoms = ase.Atoms(symbols=np.where(data["types"] == 1, "Cu", "Zr"), positions=data["positions"] - data["origin"],
+                      cell=data["cell"], pbc=True)
+    atoms.set_array("type", data["types"])
+    for name, values in data.items():
+        if name not in PER_ATOM_SKIP:
+            atoms.set_array(name, np.asarray(values))
+    atoms.info.update({k: data[k] for k in ("threshold_A2", "config", "code") if k in data})  # provenance
+    ase.io.write(path, atoms, format="extxyz")
+
+
+def write_dump(path: str, data: dict) -> None:
+    """A LAMMPS text dump (one frame, triclinic box): id type x y z and every per-atom column."""
+    (lx, _, _), (xy, ly, _), (xz, yz, lz) = data["cell"].tolist()
+    x0, y0, z0 = data["origin"].tolist()
+    lo = [x0 + min(0.0, xy, xz, xy + xz), y0 + min(0.0, yz), z0]
+    hi = [x0 + lx + max(0.0, xy, xz, xy + xz), y0 + ly + max(0.0, yz), z0 + lz]
+    names = [n for n in data if n not in PER_ATOM_SKIP]
+    n = len(data["types"])
+    table = np.column_stack([np.arange(1, n + 1), data["types"], data["positions"]] + [data[k] for k in names])
+    with open(path, "w") as f:
+        f.write(f"ITEM: TIMESTEP\n0\nITEM: NUMBER OF ATOMS\n{n}\nITEM: BOX BOUNDS xy xz yz pp pp pp\n"
+                f"{lo[0]!r} {hi[0]!r} {xy!r}\n{lo[1]!r} {hi[1]!r} {xz!r}\n{lo[2]!r} {hi[2]!r} {yz!r}\n"
+                f"ITEM: ATOMS id type x y z {' '.join(names)}\n")
+        np.savetxt(f, table, fmt=["%d", "%d"] + ["%.10g"] * (table.shape[1] - 2))
+
+
+def export(cfg: dict, specimen: int, direction: str, threshold: float | None = None, model: str | None = None,
+           out=None) -> list[str]:
+    """Write the two files; returns their paths."""
+    out = out or sys.stdout
+    data = columns(cfg, specimen, direction, threshold, model)
+    folder = os.path.abspath(cfg["store"])[:-5] + ".export" if cfg["store"].endswith(".zarr") else \
+        os.path.abspath(cfg["store"]) + ".export"
+    os.makedirs(folder, exist_ok=True)
+    stem = os.path.join(folder, f"s{specimen:03d}-{direction}-t{data['threshold_A2']:g}" + (f"-{model}" if model else ""))
+    write_extxyz(stem + ".xyz", data)
+    write_dump(stem + ".dump", data)
+    fired = int(data["label"].sum())
+    print(f"wrote {stem}.xyz and .dump: {len(data['types'])} atoms, {fired} in the first STZ at "
+          f"{data['threshold_A2']:g} A^2", file=out)
+    return [stem + ".xyz", stem + ".dump"]
