@@ -319,6 +319,7 @@ def slurm_run(tmp_path_factory, local_run):
         if proc.poll() is None:
             proc.kill()
     watch.join(timeout=30)
+    proc.stdout.close()  # read to its end by the watcher
     time.sleep(1)
     return store, proc.returncode, "".join(watch.lines), watch, time.time() - watch.t0
 
