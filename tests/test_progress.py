@@ -88,7 +88,7 @@ def progress_of(text):
 
 def test_status_shows_a_running_job_with_advancing_progress_and_a_fair_estimate(tmp_path, monkeypatch):
     seen, printed = run_one(tmp_path, monkeypatch, io.StringIO())
-    (done1, left1), (done2, left2) = progress_of(seen[0]), progress_of(seen[1])
+    (done1, _), (done2, left2) = progress_of(seen[0]), progress_of(seen[1])
     assert 0 < done1 < done2 < STEPS, seen
     true_left = (STEPS - done2) * STEP_S
     assert abs(left2 - true_left) <= max(1.5, 0.5 * true_left), (left2, true_left)
