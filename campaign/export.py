@@ -59,7 +59,11 @@ def columns(cfg: dict, specimen: int, direction: str, threshold: float | None, m
         if sel.any():
             score[:] = ev["score"][sel]
         else:
-            print(f"note: specimen {specimen} is not a test specimen of {model}: its score is NaN", file=sys.stderr)
+            print(f"note: {model} scored no graph of specimen {specimen} {direction} (not a test specimen, or no "
+                  f"event at its threshold): the score is NaN", file=sys.stderr)
+        if final.threshold_A2 != threshold:
+            print(f"note: {model} was trained at {final.threshold_A2:g} A^2, the labels are at {threshold:g} A^2",
+                  file=sys.stderr)
         out["score"] = score
     out["threshold_A2"] = float(g["thresholds_A2"][row])
     out["config"], out["code"] = science_hash(cfg), code_version()

@@ -82,10 +82,13 @@ class Text:
 
 
 def duration_seconds(value) -> float | None:
-    """A duration ('5m', '300s', '1h', or a number of seconds; dask.utils.parse_timedelta) in
-    seconds; None if it is not one."""
+    """A duration ('5m', '10min', '300s', '1h', or a number of seconds; dask.utils.parse_timedelta,
+    which also reads 'min' and 'sec' here, as earlier versions of this project did) in seconds; None
+    if it is not one."""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
         return None
+    if isinstance(value, str):
+        value = re.sub(r"(?<=[\d\s])(min|sec)$", lambda m: m.group(1)[0], value.strip())
     try:
         return float(parse_timedelta(value, default="seconds"))
     except (KeyError, ValueError, IndexError, TypeError):
@@ -131,7 +134,7 @@ class Walltime:
 def size_bytes(value) -> int | None:
     """A size with a unit ('4GB', '500MiB'; dask.utils.parse_bytes, as dask-jobqueue reads it) in
     bytes; None if it is not one (a bare number is not: SLURM and Dask read its unit differently)."""
-    if not isinstance(value, str) or not re.search(r"[a-zA-Z]", value):
+    if not isinstance(value, str) or not re.search(r"[a-zA-Z]", value) or not re.search(r"\d", value):
         return None
     try:
         return parse_bytes(value)

@@ -66,6 +66,8 @@ def graph_columns(feature_sets) -> tuple[str, ...]:
 
 def columns_of(feature_set: str, n_columns: int) -> np.ndarray:
     """Indices of ``feature_set``'s columns in a graph of ``n_columns`` columns (``graph_columns``)."""
+    if not len(FEATURE_NAMES) <= n_columns <= len(FEATURE_NAMES) + len(RESPONSE_NAMES):
+        raise ValueError(f"a graph of {n_columns} feature columns was not written by graph_columns")
     carried = FEATURE_NAMES + RESPONSE_NAMES[: n_columns - len(FEATURE_NAMES)]
     missing = [n for n in FEATURE_SETS[feature_set] if n not in carried]
     if missing:

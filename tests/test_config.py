@@ -139,6 +139,8 @@ def test_durations_and_sizes_are_read_as_dask_reads_them():
 
     assert duration_seconds("10m") == 600 and duration_seconds("1.5h") == 5400 and duration_seconds(0) == 0
     assert duration_seconds("10 parsecs") is None and duration_seconds(True) is None
+    assert duration_seconds("10min") == 600 and duration_seconds("30 sec") == 30  # as this project read them
+    assert size_bytes("GB") is None
     assert size_bytes("4GB") == 4 * 10**9 and size_bytes("500MiB") == 500 * 2**20 and size_bytes("4") is None
 
 

@@ -193,4 +193,5 @@ class Baseline(Task):
                     bootstrap=cfg["report"]["bootstrap"], seed=cfg["train"]["seed"], graphs=graphs,
                     feature_set=None if fs == "study19" else fs)
                 for fs in cfg["features"]["sets"] for kind in cfg["report"]["baselines"]
-                for t in cfg["labels"]["thresholds_A2"]]
+                for t in cfg["labels"]["thresholds_A2"]
+                if kind != "random" or fs == cfg["features"]["sets"][0]]  # random scores read no feature
