@@ -15,41 +15,32 @@ with their scaling to the paper's 10,000 atoms. Reads through the records (check
 from __future__ import annotations
 
 import argparse
-import time
 
 import numpy as np
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from campaign import config, plan
 from kernels import eam, modes
-from kernels.response import HessianSolver, force_mismatch, low_mode_response, mode_drive, response
+from kernels.response import specimen_response
 from store import records
 from store.graphs import threshold_row
 
 
-def _scores(pot, q, participation, n_low_fraction, directions, timings):
-    positions, cell, types = q["positions"], q["cell"], q["types"].astype(int)
-    masses = pot.masses[types - 1]
-    t = time.perf_counter()
-    h = eam.hessian(pot, positions, cell, types)
-    timings["hessian"].append(time.perf_counter() - t)
-    t = time.perf_counter()
-    eigenvalues, vectors = modes.low_modes(modes.dynamical_matrix(h, masses),
-                                           modes.n_low_modes(len(types), n_low_fraction), "auto")
-    timings["low modes"].append(time.perf_counter() - t)
-    t = time.perf_counter()
-    solver = HessianSolver(h, masses)
-    timings["factorisation"].append(time.perf_counter() - t)
-    out = {}
-    for d in directions:
-        t = time.perf_counter()
-        xi = force_mismatch(pot, positions, cell, types, d)
-        u = response(solver, xi)
-        out[d] = {"participation": participation, "|u|": np.linalg.norm(u, axis=1),
-                  "|u_low|": np.linalg.norm(low_mode_response(xi, eigenvalues, vectors, masses), axis=1),
-                  "mode drive": mode_drive(xi, eigenvalues, vectors, masses)}
-        timings["Xi and solve, per direction"].append(time.perf_counter() - t)
-    return out
+STEPS = {"hessian_s": "hessian", "low_modes_s": "low modes", "factorisation_s": "factorisation"}
+
+
+def _scores(pot, q, participation, cfg, timings):
+    """{direction: {score name: (N,)}} of one specimen; the seconds of each step appended to ``timings``."""
+    directions, feat = cfg["shear"]["directions"], cfg["features"]
+    seconds: dict = {}
+    features = specimen_response(pot, q["positions"], q["cell"], q["types"], directions,
+                                 modes.n_low_modes(len(q["types"]), feat["low_mode_fraction"]), feat["eigensolver"],
+                                 seconds)
+    for step, name in STEPS.items():
+        timings[name].append(seconds[step])
+    timings["Xi and solve, per direction"].append(float(np.mean(seconds["per_direction_s"])))
+    return {d: {"participation": participation, "|u|": f[:, 0], "|u_low|": f[:, 1], "mode drive": f[:, 2]}
+            for d, f in zip(directions, features)}
 
 
 def main() -> None:
@@ -64,10 +55,9 @@ def main() -> None:
     threshold = args.threshold or cfg["train"]["threshold_A2"]
     tasks = plan.plan(cfg)
     by = {(t.STAGE, getattr(t, "specimen", None), getattr(t, "direction", None)): t for t in tasks}
-    with open(eam.potential_file(cfg["system"]["potential"])) as f:
-        pot = eam.parse_eam_fs(f.read())
+    pot = eam.load_potential(cfg["system"]["potential"])
     directions = cfg["shear"]["directions"]
-    timings = {k: [] for k in ("hessian", "low modes", "factorisation", "Xi and solve, per direction")}
+    timings = {k: [] for k in (*STEPS.values(), "Xi and solve, per direction")}
     results: dict[str, list[tuple[float, float]]] = {}
     n_atoms, graphs = None, 0
     for k in args.specimens if args.specimens is not None else range(cfg["quench"]["specimens"]):
@@ -77,7 +67,7 @@ def main() -> None:
         q = records.read_checked(args.store, needed[0].key, ("positions", "cell", "types"))
         s = records.read_checked(args.store, needed[1].key, ("participation",))
         n_atoms = len(q["types"])
-        scores = _scores(pot, q, s["participation"], cfg["features"]["low_mode_fraction"], directions, timings)
+        scores = _scores(pot, q, s["participation"], cfg, timings)
         for d, lab_task in zip(directions, needed[2:]):
             lab = records.read_checked(args.store, lab_task.key, ("thresholds_A2", "first_step", "mask"))
             row = threshold_row(lab["thresholds_A2"], threshold)

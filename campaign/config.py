@@ -208,13 +208,12 @@ def runtime_keys(section: str) -> set[str]:
 
 def science_hash(cfg: dict) -> str:
     """Hash of every key that can change a result (not where or how it runs)."""
-    science = {k: v for k, v in cfg.items() if k not in ("cluster", "store", "preset")}
-    for section in {dotted.split(".")[0] for dotted in RUNTIME_KEYS}:
-        science[section] = {k: v for k, v in science[section].items() if k not in runtime_keys(section)}
-    for key in schema.KEYS:  # a key added later leaves the hash as it was while at its default
+    science = copy.deepcopy({k: v for k, v in cfg.items() if k not in ("cluster", "store", "preset")})
+    for key in schema.KEYS:  # runtime keys, and keys added later while at their default, are left out
         section, _, name = key.name.rpartition(".")
-        if key.added_later and science.get(section, {}).get(name) == key.default:
-            science[section] = {k: v for k, v in science[section].items() if k != name}
+        node = science.get(section, {}) if section else science
+        if name in node and (key.runtime or (key.added_later and node[name] == key.default)):
+            del node[name]
     return hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:12]
 
 

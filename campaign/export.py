@@ -17,6 +17,7 @@ import numpy as np
 from campaign.config import science_hash
 from campaign.plan import plan as make_plan
 from campaign.version import code_version
+from kernels.neighbours import wrap
 from store import layout, records
 from store.graphs import threshold_row
 
@@ -44,15 +45,14 @@ def columns(cfg: dict, specimen: int, direction: str, threshold: float | None, m
     graph_task = _task(tasks, "graph", specimen=specimen, direction=direction)
     g = _read(store, graph_task, ("x", "y", "thresholds_A2", "event_d2min_A2"))
     row = threshold_row(g["thresholds_A2"], threshold)
-    names = layout.group(layout.open_root(store), records.read(store, graph_task.key)["path"]).attrs["feature_names"]
-    s = (q["positions"] - q["origin"]) @ np.linalg.inv(q["cell"])
-    wrapped = q["origin"] + (s - np.floor(s)) @ q["cell"]  # into the periodic box
-    out = {"positions": wrapped, "cell": q["cell"], "origin": q["origin"], "types": q["types"].astype(int),
-           "d2min_A2": g["event_d2min_A2"][row].astype(float), "label": g["y"][row].astype(int)}
+    names = layout.group(layout.open_root(store), graph_task.path).attrs["feature_names"]
+    out = {"positions": wrap(q["positions"], q["cell"], q["origin"]), "cell": q["cell"], "origin": q["origin"],
+           "types": q["types"].astype(int), "d2min_A2": g["event_d2min_A2"][row].astype(float), "label": g["y"][row].astype(int)}
     out.update({name: g["x"][:, k].astype(float) for k, name in enumerate(names)})
     if model is not None:
-        final = _task(tasks, "final", name=model) if model in {t.name for t in tasks if t.STAGE == "final"} \
-            else _task(tasks, "baseline", name=model)
+        final = next((t for t in tasks if t.STAGE in ("final", "baseline") and t.name == model), None)
+        if final is None:
+            raise ValueError(f"the configuration has no final model or baseline named '{model}'")
         ev = _read(store, final, ("score", "specimen", "direction"))
         sel = (ev["specimen"] == specimen) & (ev["direction"] == list(final.directions).index(direction))
         score = np.full(len(out["types"]), np.nan)
@@ -109,8 +109,7 @@ def export(cfg: dict, specimen: int, direction: str, threshold: float | None = N
     """Write the two files; returns their paths."""
     out = out or sys.stdout
     data = columns(cfg, specimen, direction, threshold, model)
-    folder = os.path.abspath(cfg["store"])[:-5] + ".export" if cfg["store"].endswith(".zarr") else \
-        os.path.abspath(cfg["store"]) + ".export"
+    folder = layout.beside(cfg["store"], ".export")
     os.makedirs(folder, exist_ok=True)
     stem = os.path.join(folder, f"s{specimen:03d}-{direction}-t{data['threshold_A2']:g}" + (f"-{model}" if model else ""))
     write_extxyz(stem + ".xyz", data)

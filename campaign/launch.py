@@ -43,7 +43,7 @@ def launch(cfg: dict, dry_run: bool = False, out=None) -> int:
     written until the report is; a second launch is refused with the holder's name."""
     out = out or sys.stdout
     store = os.path.abspath(cfg["store"])
-    state.check_store(store, writing=not dry_run)
+    state.check_store(store)
     tasks = make_plan(cfg)
     print(f"campaign {cfg['preset']}  config {config_mod.science_hash(cfg)}  code {code_version()}", file=out)
     if dry_run:

@@ -21,6 +21,7 @@ import numpy as np
 from campaign.config import split_sizes
 from campaign.plan import plan as make_plan
 from campaign.version import code_version
+from kernels.features import STUDY
 from kernels.metrics import METRICS, counted
 from store import layout, records
 
@@ -28,8 +29,7 @@ NAMES = {"recall": "Recall", "precision": "Precision", "f1": "F1", "mcc": "MCC",
 
 
 def report_dir(store: str) -> str:
-    base = os.path.abspath(store).rstrip(os.sep)
-    return (base[:-5] if base.endswith(".zarr") else base) + ".report"
+    return layout.beside(store, ".report")
 
 
 def _fmt(v, digits=4) -> str:
@@ -153,6 +153,9 @@ def build(cfg: dict, out=None) -> str:
     _cv_section(rep, data)
     finals = {t.name: data.evaluation(t) for t in data.of("final")}
     baselines = {t.name: data.evaluation(t) for t in data.of("baseline")}
+    for t in data.of("baseline"):  # what the report selects them by, from the task itself
+        if baselines[t.name] is not None:
+            baselines[t.name].update(threshold_A2=t.threshold_A2, feature_set=t.feature_set or STUDY)
     threshold = cfg["train"]["threshold_A2"]
     _table1(rep, finals, baselines, threshold, split_sizes(cfg)[2])
     _strategies(rep, finals, cfg)
@@ -232,14 +235,11 @@ def _metric_row(ev: dict) -> list[str]:
     return cells
 
 
-def _baselines_at(baselines: dict, threshold: float) -> list[tuple[str, dict]]:
-    """(label, evaluation) of the baselines at ``threshold``, on each feature set."""
-    out = []
-    for name, ev in sorted(baselines.items()):
-        if ev is not None and (name == f"{ev['kind']}-t{threshold:g}" or name.startswith(f"{ev['kind']}-t{threshold:g}-")):
-            feature_set = ev.get("feature_set", "study19")
-            out.append((ev["kind"] + ("" if feature_set == "study19" else f" on {feature_set}"), ev))
-    return out
+def _baselines_at(baselines: dict, threshold: float, feature_set: str | None = None) -> list[tuple[str, dict]]:
+    """(label, evaluation) of the done baselines at ``threshold`` (of ``feature_set``, or of every set)."""
+    return [(ev["kind"] + ("" if ev["feature_set"] == STUDY else f" on {ev['feature_set']}"), ev)
+            for _, ev in sorted(baselines.items()) if ev is not None and ev["threshold_A2"] == threshold
+            and feature_set in (None, ev["feature_set"])]
 
 
 def _table1(rep: Report, finals: dict, baselines: dict, threshold: float, n_test: int) -> None:
@@ -348,12 +348,13 @@ def _sweep(rep, finals, baselines, cfg, plt) -> None:
     ratio = [e["metrics"]["class_ratio"] for _, e in series]
     axes[0].semilogy(ts, ratio, "o-")
     axes[0].set(xlabel="D²thres (Å²)", ylabel="class ratio STZ:normal (test specimens)", title="(A) class ratio")
-    kinds = sorted({v["kind"] for v in baselines.values() if v is not None})
+    at = {t: dict(_baselines_at(baselines, t, STUDY)) for t in ts}  # {threshold: {kind: evaluation}}
+    kinds = sorted({kind for by_kind in at.values() for kind in by_kind})
     for ax, m, letter in zip(axes[1:], ["recall", "precision", "auc", "ap", "f1", "mcc"], "BCDEFG"):
         ax.plot(ts, [e["metrics"][m] if e["metrics"][m] is not None else np.nan for _, e in series], "o-",
                 label=f"GAT (opt-{sweep})")
         for kind in kinds:
-            pts = [(t, baselines.get(f"{kind}-t{t:g}")) for t in ts]
+            pts = [(t, at[t].get(kind)) for t in ts]
             ax.plot([t for t, b in pts if b], [b["metrics"][m] if b["metrics"][m] is not None else np.nan
                                                for t, b in pts if b], ".--", label=kind)
         ax.set(xlabel="D²thres (Å²)", ylabel=f"{NAMES[m]} (dimensionless)", title=f"({letter}) {NAMES[m]}")

@@ -5,7 +5,6 @@ import collections
 import json
 import os
 
-
 import zarr
 
 from campaign.tasks import Task
@@ -36,18 +35,8 @@ def by_stage(plan: list[Task], states: dict[str, str]) -> dict[str, collections.
     return out
 
 
-def check_store(store_path: str, writing: bool = False) -> None:
-    """StoreError unless ``store_path`` is absent, empty, or a Zarr store of this layout; when
-    ``writing``, also unless it (or, while it does not exist, the nearest folder above it that does)
-    can be written."""
-    if writing:
-        where = store_path
-        while not os.path.exists(where) and os.path.dirname(where) != where:
-            where = os.path.dirname(where)
-        if not os.path.isdir(where) or not os.access(where, os.W_OK | os.X_OK):
-            what = "is not a folder" if not os.path.isdir(where) else "cannot be written"
-            raise layout.StoreError(f"the store {store_path} cannot be made: {where} {what}; choose another "
-                                    "'store' path (--store)")
+def check_store(store_path: str) -> None:
+    """StoreError unless ``store_path`` is absent, empty, or a Zarr store of this layout."""
     meta = os.path.join(store_path, "zarr.json")
     if os.path.exists(store_path) and not os.path.exists(meta):
         if set(os.listdir(store_path)) - {lock.NAME}:

@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
+from functools import cached_property
 from typing import ClassVar
 
 from store import layout
@@ -108,16 +109,17 @@ class Task:
         raise NotImplementedError(f"stage '{cls.STAGE}' has no plan")
 
     def _hashed(self) -> dict:
-        """What the key hashes: stage, version and fields (optional ones only when set)."""
-        unset = {f.name for f in fields(self) if f.metadata.get("optional") and getattr(self, f.name) is None}
-        return {"stage": self.STAGE, "version": self.VERSION,
-                **{k: v for k, v in asdict(self).items() if k not in unset}}
+        """What the key hashes: stage, version and fields (optional ones only when set). The fields are
+        immutable (numbers, strings, tuples, Sections), so no deep copy (``asdict``) is needed."""
+        values = {f.name: getattr(self, f.name) for f in fields(self)
+                  if not (f.metadata.get("optional") and getattr(self, f.name) is None)}
+        return {"stage": self.STAGE, "version": self.VERSION, **values}
 
-    @property
+    @cached_property  # a frozen task's key never changes; planning and launching ask for it often
     def key(self) -> str:
         return hashlib.sha256(json.dumps(self._hashed(), sort_keys=True).encode()).hexdigest()[:16]
 
-    @property
+    @cached_property
     def deps(self) -> tuple[str, ...]:
         """Keys of the tasks whose outputs this one reads (its ``upstream`` fields)."""
         return tuple(k for f in fields(self) if "upstream" in f.metadata

@@ -7,6 +7,7 @@ import numpy as np
 
 from jobs.common import Job
 from jobs.evaluation import evaluation_arrays, load, write_evaluation
+from kernels.features import STUDY
 
 
 class BaselineJob(Job):
@@ -49,5 +50,5 @@ class BaselineJob(Job):
             scores = clf.fit(x, y, X_val=xv, y_val=yv, sample_weight_val=balanced[yv]).predict_proba(xt)[:, 1]
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
         write_evaluation(self, arrays, p["bootstrap"], p["seed"], left_out,
-                         kind=p["kind"], feature_set=p.get("feature_set") or "study19",
+                         kind=p["kind"], feature_set=p.get("feature_set") or STUDY,
                          seconds=round(time.time() - t0, 3))

@@ -34,13 +34,6 @@ class Spec:
         return layout.log_path(self.store, f"{self.stage}-{self.key}.log")
 
 
-def wrap(positions: np.ndarray, cell: np.ndarray, origin: np.ndarray) -> np.ndarray:
-    """Positions (N,3) Å mapped into the periodic cell."""
-    s = (positions - origin) @ np.linalg.inv(cell)
-    s -= np.floor(s)
-    return origin + s @ cell
-
-
 class DamagedInput(records.Damaged):
     """A task's input is not the data its record describes; its record has been moved aside."""
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from jobs.common import Job
 from kernels import metrics as M
-from kernels.features import columns_of
+from kernels.features import STUDY, columns_of
 from store import graphs as store_graphs
 from store import layout
 
@@ -19,7 +19,7 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
     ``threshold`` (it ended before one) has no first STZ there: its graph is left out. Node features
     are the columns of the task's feature set (params "feature_set"; None: the study's 19)."""
     keys = {(k, d): key for k, d, key in job.p["graphs"]}
-    feature_set = job.p.get("feature_set") or "study19"
+    feature_set = job.p.get("feature_set") or STUDY
     out, left_out = [], []
     for k in specimens:
         for d in directions:

@@ -5,8 +5,9 @@ import os
 
 import numpy as np
 
-from jobs.common import Job, wrap
+from jobs.common import Job
 from jobs.lmp import Lammps, LammpsFailure
+from kernels.neighbours import wrap
 from store import layout
 
 

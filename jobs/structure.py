@@ -27,8 +27,7 @@ class StructureJob(Job):
         timings["voronoi_s"] = time.perf_counter() - t
 
         t = time.perf_counter()
-        with open(eam.potential_file(p["potential"])) as f:
-            pot = eam.parse_eam_fs(f.read())
+        pot = eam.load_potential(p["potential"])
         h = eam.hessian(pot, q["positions"], q["cell"], q["types"])
         timings["hessian_s"] = time.perf_counter() - t
         t = time.perf_counter()

@@ -54,7 +54,8 @@ def node_features(types, icosahedral, volume, energy, participation, stress, sti
 
 # What a graph may carry beyond the study's 19: the linear response to its shear (kernels.response)
 RESPONSE_NAMES = ("response_u_A", "response_low_u_A", "response_mode_drive_A2")
-FEATURE_SETS = {"study19": FEATURE_NAMES, "response": RESPONSE_NAMES, "study19+response": FEATURE_NAMES + RESPONSE_NAMES}
+STUDY = "study19"  # the study's own set: what a task without a feature_set uses
+FEATURE_SETS = {STUDY: FEATURE_NAMES, "response": RESPONSE_NAMES, "study19+response": FEATURE_NAMES + RESPONSE_NAMES}
 
 
 def graph_columns(feature_sets) -> tuple[str, ...]:

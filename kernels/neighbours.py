@@ -13,6 +13,13 @@ from scipy.spatial import cKDTree
 _SHIFTS = np.array(list(itertools.product((-1, 0, 1), repeat=3)), dtype=float)  # (27, 3)
 
 
+def wrap(positions: np.ndarray, cell: np.ndarray, origin: np.ndarray) -> np.ndarray:
+    """Positions (N,3) Å mapped into the periodic cell (cell (3,3) rows a, b, c; origin (3,) Å)."""
+    s = (positions - origin) @ np.linalg.inv(cell)
+    s -= np.floor(s)
+    return origin + s @ cell
+
+
 def perpendicular_widths(cell):
     """Distance between opposite faces of the cell along each fractional axis. cell (3,3) Å -> (3,) Å."""
     cell = np.asarray(cell, dtype=float)

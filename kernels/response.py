@@ -22,13 +22,14 @@ the shear: the response to '-xy' is minus that to 'xy', so its magnitude is blin
 """
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
-from kernels import frames
-from kernels.eam import energy_forces
+from kernels import eam, frames, modes
 
 STRAIN_STEP = 1e-6  # of the central difference of the forces giving Ξ
 
@@ -45,8 +46,8 @@ def sheared(positions: np.ndarray, cell: np.ndarray, direction: str, gamma: floa
 def force_mismatch(pot, positions, cell, types, direction: str, h: float = STRAIN_STEP) -> np.ndarray:
     """Ξ (N,3) eV/Å per unit strain: minus the derivative of the forces under the affine shear
     (a central difference of the analytic eam/fs forces, ±h; the forces are C¹ in the positions)."""
-    plus = energy_forces(pot, *sheared(positions, cell, direction, h), types)[1]
-    minus = energy_forces(pot, *sheared(positions, cell, direction, -h), types)[1]
+    plus = eam.energy_forces(pot, *sheared(positions, cell, direction, h), types)[1]
+    minus = eam.energy_forces(pot, *sheared(positions, cell, direction, -h), types)[1]
     return -(plus - minus) / (2.0 * h)
 
 
@@ -110,3 +111,38 @@ def response_features(u: np.ndarray, low_u: np.ndarray, drive: np.ndarray) -> np
     """(N, 3): |u_i| Å, |u_low,i| Å (per unit strain) and the mode drive Å² (per unit strain²),
     the columns ``kernels.features.RESPONSE_NAMES``."""
     return np.stack([np.linalg.norm(u, axis=1), np.linalg.norm(low_u, axis=1), drive], axis=1)
+
+
+def specimen_response(pot, positions, cell, types, directions, n_modes: int, eigensolver: str = "auto",
+                      timings: dict | None = None, progress=None) -> np.ndarray:
+    """The response features of one specimen for each shear direction: (len(directions), N, 3), the
+    columns of ``response_features``. One Hessian, its ``n_modes`` lowest mass-weighted modes
+    (``kernels.modes.low_modes`` with ``eigensolver``) and one factorisation serve every direction.
+
+    pot EamFs; positions (N,3) Å; cell (3,3) Å; types (N,) 1-based. ``timings``, if given, receives
+    the seconds of each step: hessian_s, low_modes_s, factorisation_s and per_direction_s (a list);
+    ``progress(k, direction)`` is called before each direction.
+    """
+    timings = {} if timings is None else timings
+    types = np.asarray(types).astype(int)
+    masses = pot.masses[types - 1]  # g/mol, from the potential file
+    t = time.perf_counter()
+    h = eam.hessian(pot, positions, cell, types)
+    timings["hessian_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    eigenvalues, vectors = modes.low_modes(modes.dynamical_matrix(h, masses), n_modes, eigensolver)
+    timings["low_modes_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    solver = HessianSolver(h, masses)
+    timings["factorisation_s"] = time.perf_counter() - t
+    timings["per_direction_s"] = []
+    out = np.empty((len(directions), len(types), 3))
+    for k, d in enumerate(directions):
+        if progress is not None:
+            progress(k, d)
+        t = time.perf_counter()
+        xi = force_mismatch(pot, positions, cell, types, d)
+        out[k] = response_features(response(solver, xi), low_mode_response(xi, eigenvalues, vectors, masses),
+                                   mode_drive(xi, eigenvalues, vectors, masses))
+        timings["per_direction_s"].append(time.perf_counter() - t)
+    return out

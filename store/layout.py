@@ -57,9 +57,14 @@ def check_layout(path: str, found) -> None:
                          "(data bound to task keys, checksummed chunks). Launch into a new store (--store)")
 
 
-def _beside(store_path: str, suffix: str, name: str) -> str:
+def beside(store_path: str, suffix: str) -> str:
+    """A folder beside the store: ``smoke.zarr`` -> ``smoke<suffix>`` (``.logs``, ``.report``, ``.export``)."""
     base = os.path.abspath(store_path).rstrip(os.sep)
-    return os.path.join((base[:-5] if base.endswith(".zarr") else base) + suffix, name)
+    return (base[:-5] if base.endswith(".zarr") else base) + suffix
+
+
+def _beside(store_path: str, suffix: str, name: str) -> str:
+    return os.path.join(beside(store_path, suffix), name)
 
 
 def log_path(store_path: str, name: str) -> str:

@@ -93,10 +93,14 @@ class StoreLock:
 
     def acquire(self) -> None:
         lock_dir = os.path.join(self.store, NAME)
-        try:
+        try:  # the first thing a launch writes: a path that cannot be made is named here
             os.makedirs(self.store, exist_ok=True)
         except OSError as e:
-            raise StoreError(f"the store {self.store} cannot be made: {e.strerror}; choose another 'store' "
+            where = self.store
+            while not os.path.exists(where) and os.path.dirname(where) != where:
+                where = os.path.dirname(where)
+            why = f"{where} is not a folder" if not os.path.isdir(where) else e.strerror
+            raise StoreError(f"the store {self.store} cannot be made: {why}; choose another 'store' "
                              "path (--store)") from None
         for _ in range(3):
             try:

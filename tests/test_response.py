@@ -132,6 +132,10 @@ def test_every_mode_together_gives_the_whole_response_and_the_lowest_most_of_it(
     assert drive.sum() == pytest.approx(sum(np.sum((vectors[:, k] / np.repeat(np.sqrt(masses), 3)) ** 2)
                                             * ((vectors[:, k] @ (xi.ravel() / np.repeat(np.sqrt(masses), 3)))
                                                / eigenvalues[k]) ** 2 for k in range(n)), rel=1e-9)
+    one = slice(0, 1)  # with a single mode there are no cross terms: the drive is |u_low|^2 itself
+    np.testing.assert_allclose(mode_drive(xi, eigenvalues[one], vectors[:, one], masses),
+                               np.sum(low_mode_response(xi, eigenvalues[one], vectors[:, one], masses) ** 2, axis=1),
+                               rtol=1e-10)
     low = max(1, n // 100)
     part = low_mode_response(xi, eigenvalues[:low], vectors[:, :low], masses)
     assert 0.1 * np.linalg.norm(u) < np.linalg.norm(part) < np.linalg.norm(u)  # 1% of modes, much of u

@@ -8,6 +8,7 @@ from typing import ClassVar
 from campaign.config import runtime_keys, split_sizes
 from campaign.schema import METRICS
 from campaign.tasks import Section, Task, optional, upstream
+from kernels.features import STUDY
 from kernels.split import cv_folds, inner_validation, split_specimens
 
 
@@ -16,18 +17,22 @@ def split(cfg: dict) -> tuple[list[int], list[int], list[int]]:
     return split_specimens(cfg["quench"]["specimens"], split_sizes(cfg), cfg["split"]["seed"])
 
 
-def graphs_of(planned: dict, specimens) -> tuple:
-    """((specimen, direction, graph key), ...) of ``specimens``, in specimen order."""
-    wanted = set(specimens)
-    return tuple(sorted(((g.specimen, g.direction, g.key) for g in planned["graph"] if g.specimen in wanted),
-                        key=lambda row: row[0]))
+def graphs_of(planned: dict, specimens=None) -> tuple:
+    """((specimen, direction, graph key), ...) of ``specimens`` (None: every one), in specimen order."""
+    wanted = None if specimens is None else set(specimens)
+    return tuple(sorted(((g.specimen, g.direction, g.key) for g in planned["graph"]
+                         if wanted is None or g.specimen in wanted), key=lambda row: row[0]))
+
+
+def feature_field(feature_set: str) -> str | None:
+    """A task's ``feature_set`` field: None for the study's 19 (a field left out of the key, so the
+    study's tasks keep theirs), else the set's name."""
+    return None if feature_set == STUDY else feature_set
 
 
 def gat_features(cfg: dict) -> str | None:
-    """The feature set the GAT trains on, the first of ``features.sets``; None for the study's 19 (a
-    field left out of the key, so the study's tasks keep theirs)."""
-    first = cfg["features"]["sets"][0]
-    return None if first == "study19" else first
+    """The GAT's ``feature_set`` field: the first of ``features.sets``."""
+    return feature_field(cfg["features"]["sets"][0])
 
 
 def train_options(cfg: dict) -> dict:
@@ -152,10 +157,10 @@ class Final(_Learning, Task):
             cv_keys.setdefault(t.point, []).append(t.key)
         cv_keys = tuple((p, tuple(k)) for p, k in cv_keys.items())
         opts, threshold, sweep = train_options(cfg), cfg["train"]["threshold_A2"], cfg["report"]["sweep_metric"]
-        graphs = graphs_of(planned, [g.specimen for g in planned["graph"]])
+        graphs, parts = graphs_of(planned), _split_section(cfg)
 
         def final(name, metric, t, **changes):
-            return cls(name=name, select_metric=metric, cv_keys=cv_keys, split=_split_section(cfg),
+            return cls(name=name, select_metric=metric, cv_keys=cv_keys, split=parts,
                        directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
                        train=Section.of({**opts, **changes}), bootstrap=cfg["report"]["bootstrap"], graphs=graphs,
                        feature_set=gat_features(cfg))
@@ -187,11 +192,11 @@ class Baseline(Task):
 
     @classmethod
     def plan(cls, cfg, planned):
-        graphs = graphs_of(planned, [g.specimen for g in planned["graph"]])
-        return [cls(name=f"{kind}-t{t:g}" + ("" if fs == "study19" else f"-{fs}"), kind=kind,
-                    split=_split_section(cfg), directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
+        graphs, parts = graphs_of(planned), _split_section(cfg)
+        return [cls(name=f"{kind}-t{t:g}" + ("" if fs == STUDY else f"-{fs}"), kind=kind,
+                    split=parts, directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
                     bootstrap=cfg["report"]["bootstrap"], seed=cfg["train"]["seed"], graphs=graphs,
-                    feature_set=None if fs == "study19" else fs)
+                    feature_set=feature_field(fs))
                 for fs in cfg["features"]["sets"] for kind in cfg["report"]["baselines"]
                 for t in cfg["labels"]["thresholds_A2"]
                 if kind != "random" or fs == cfg["features"]["sets"][0]]  # random scores read no feature

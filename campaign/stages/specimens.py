@@ -9,6 +9,7 @@ import numpy as np
 
 from campaign.config import n_snapshots, runtime_keys
 from campaign.tasks import Section, Task, optional, upstream
+from kernels.features import FEATURE_NAMES, graph_columns
 
 
 def microstates(cfg: dict) -> list[int]:
@@ -21,6 +22,17 @@ def microstates(cfg: dict) -> list[int]:
 def _section(cfg: dict, name: str, leave_out: tuple = ()) -> Section:
     """Config section ``name`` less its runtime keys and ``leave_out``."""
     return Section.of({k: v for k, v in cfg[name].items() if k not in leave_out and k not in runtime_keys(name)})
+
+
+def _pick(cfg: dict, name: str, keys: tuple) -> Section:
+    """The ``keys`` of config section ``name``."""
+    return Section.of({k: cfg[name][k] for k in keys})
+
+
+def _per_specimen(cls, cfg: dict, planned: dict, **fields) -> list:
+    """One task of ``cls`` per quenched specimen, reading its quench, with the system and ``fields``."""
+    return [cls(quench_key=q.key, specimen=q.specimen, system=Section.of(cfg["system"]), **fields)
+            for q in planned["quench"]]
 
 
 @dataclass(frozen=True)
@@ -69,8 +81,7 @@ class Quench(Task):
     @classmethod
     def plan(cls, cfg, planned):
         liquid, = planned["liquid"]
-        state = Section.of({"temperature_K": cfg["liquid"]["temperature_K"],
-                            "pressure_bar": cfg["liquid"]["pressure_bar"]})
+        state = _pick(cfg, "liquid", ("temperature_K", "pressure_bar"))
         return [cls(liquid_key=liquid.key, specimen=k, microstate=m, system=Section.of(cfg["system"]),
                     quench=_section(cfg, "quench", leave_out=("specimens",)), liquid_state=state,
                     minimize=Section.of(cfg["minimize"]))
@@ -191,11 +202,8 @@ class Elastic(Task):
 
     @classmethod
     def plan(cls, cfg, planned):
-        feat = cfg["features"]
-        elastic = Section.of({k: feat[k] for k in ("stiffness_strain", "stiffness_ftol")})
-        return [cls(quench_key=q.key, specimen=q.specimen, system=Section.of(cfg["system"]), elastic=elastic,
-                    minimize=Section.of(cfg["minimize"]))
-                for q in planned["quench"]]
+        return _per_specimen(cls, cfg, planned, elastic=_pick(cfg, "features", ("stiffness_strain", "stiffness_ftol")),
+                             minimize=Section.of(cfg["minimize"]))
 
 
 @dataclass(frozen=True)
@@ -219,14 +227,8 @@ class Structure(Task):
 
     @classmethod
     def plan(cls, cfg, planned):
-        feat = cfg["features"]
-        structure = Section.of({k: feat[k] for k in ("face_area_fraction", "low_mode_fraction", "eigensolver")})
-        return [cls(quench_key=q.key, specimen=q.specimen, system=Section.of(cfg["system"]), structure=structure)
-                for q in planned["quench"]]
-
-
-def needs_response(cfg: dict) -> bool:
-    return any("response" in s for s in cfg["features"]["sets"])
+        return _per_specimen(cls, cfg, planned, structure=_pick(
+            cfg, "features", ("face_area_fraction", "low_mode_fraction", "eigensolver")))
 
 
 @dataclass(frozen=True)
@@ -248,13 +250,11 @@ class Response(Task):
 
     @classmethod
     def plan(cls, cfg, planned):
-        if not needs_response(cfg):
+        if graph_columns(cfg["features"]["sets"]) == FEATURE_NAMES:  # no set needs the response
             return []
         feat = cfg["features"]
-        return [cls(quench_key=q.key, specimen=q.specimen, system=Section.of(cfg["system"]),
-                    low_mode_fraction=feat["low_mode_fraction"], eigensolver=feat["eigensolver"],
-                    directions=tuple(cfg["shear"]["directions"]))
-                for q in planned["quench"]]
+        return _per_specimen(cls, cfg, planned, low_mode_fraction=feat["low_mode_fraction"],
+                             eigensolver=feat["eigensolver"], directions=tuple(cfg["shear"]["directions"]))
 
     @staticmethod
     def describe(summary):
