@@ -15,7 +15,7 @@ from campaign.plan import plan as make_plan
 from campaign.progress import Board
 from campaign.values import duration_seconds
 from campaign.version import code_version
-from store import records
+from store import layout, records
 from store.layout import StoreError
 from store.lock import StoreLock
 
@@ -54,6 +54,7 @@ def launch(cfg: dict, dry_run: bool = False, out=None) -> int:
         states, todo = _report_plan(tasks, store, cfg, out)
         state.init_store(store, cfg, tasks, config_mod.science_hash(cfg), code_version())
         if not todo:
+            _remove_leftovers(store, out)
             return 0
         for t in todo:  # done, but not enough for this configuration (a shear stopped early): run again
             rec = records.read(store, t.key)
@@ -62,10 +63,18 @@ def launch(cfg: dict, dry_run: bool = False, out=None) -> int:
         with open_cluster(cfg) as client:
             print(f"dashboard: {client.dashboard_link}", file=out, flush=True)
             unfinished = _run(client, cfg, tasks, todo, states, store, out, held)
+        _remove_leftovers(store, out)
         if unfinished == 0:
             from campaign.report import build
             build(cfg, out=out)
     return unfinished
+
+
+def _remove_leftovers(store: str, out) -> None:
+    """Under the lock, once this launcher's jobs have ended: the half-written files of killed writes."""
+    removed = layout.remove_leftovers(store)
+    if removed:
+        print(f"removed {removed} temporary files left by writes that were killed", file=out)
 
 
 def _report_plan(tasks: list, store: str, cfg: dict, out, dry_run: bool = False):

@@ -113,6 +113,7 @@ class Job:
         """Rank 0: the task's own group (``spec.path`` unless given), emptied, stamped with its key."""
         path = path or self.spec.path
         g = self.root("r+").require_group(path)
+        layout.remove_leftovers(os.path.join(self.spec.store, path))  # of this task's killed run
         for name in list(g.array_keys()) + list(g.group_keys()):
             del g[name]
         g.attrs.update({"task": path.rsplit("/", 1)[-1], **attrs})

@@ -20,9 +20,11 @@ file holds many strain steps (see :class:`StepWriter`).
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
+import re
 import time
 import uuid
 
@@ -94,6 +96,25 @@ def write_json(path: str, data) -> None:
     with open(tmp, "w") as f:
         json.dump(data, f)
     os.replace(tmp, path)
+
+
+# A write killed half-way leaves its temporary file: Zarr's ``<name>.<hex>.partial``, ours ``<name>.<hex>.tmp``.
+LEFTOVER = re.compile(r"\.[0-9a-f]{32}\.(partial|tmp)$")
+
+
+def remove_leftovers(path: str) -> int:
+    """Delete the temporary files of killed writes under directory ``path``; returns how many.
+
+    Only where no live process writes (the launcher, holding the lock, after its jobs ended; a job
+    in its own task's group): the files are otherwise harmless, but Zarr warns at each one it lists."""
+    removed = 0
+    for folder, _, files in os.walk(path):
+        for name in files:
+            if LEFTOVER.search(name):
+                with contextlib.suppress(FileNotFoundError):
+                    os.remove(os.path.join(folder, name))
+                    removed += 1
+    return removed
 
 
 def read_json(path: str):
