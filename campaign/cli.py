@@ -53,7 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--direction", required=True, help="shear direction, e.g. xy or -yz")
     export.add_argument("--threshold", type=float, metavar="A2", help="D2min threshold (default train.threshold_A2)")
     export.add_argument("--model", metavar="NAME", help=(
-        "a final model or baseline whose predicted probabilities to add, e.g. opt-mcc (test specimens only)"))
+        "a final model or baseline whose predicted probabilities to add, e.g. opt-mcc (test specimens only), "
+        "or a compared row, e.g. gat_edges-study19 (every specimen)"))
     return p
 
 

@@ -146,6 +146,10 @@ def validate(cfg: dict) -> None:
                           f"of {sizes}: need at least one test specimen, and 'split.folds' ({folds}) folds of the "
                           f"{pooled} train + validation specimens that leave each fold two or more to train and "
                           "early-stop on")
+    outer, n = cfg["compare"]["folds"], cfg["quench"]["specimens"]
+    if outer and not (2 <= outer <= n and n - -(-n // outer) >= 2):
+        raise ConfigError(f"'compare.folds' ({outer}) must be 0 (no comparison) or at least 2 folds of the {n} "
+                          "specimens that leave each fold two or more to train and early-stop on")
     need = cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
     if cfg["cluster"]["kind"] == "local":
         cores = cfg["cluster"]["cores"]
@@ -214,6 +218,7 @@ def science_hash(cfg: dict) -> str:
         node = science.get(section, {}) if section else science
         if name in node and (key.runtime or (key.added_later and node[name] == key.default)):
             del node[name]
+    science = {k: v for k, v in science.items() if v != {}}  # a section added later, all at its defaults
     return hashlib.sha256(json.dumps(science, sort_keys=True).encode()).hexdigest()[:12]
 
 

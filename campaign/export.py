@@ -3,8 +3,9 @@
 Writes ``<store>.export/s{K:03d}-{direction}-t{threshold}.xyz`` (extended XYZ, by ASE) and ``.dump``
 (LAMMPS text dump) of the quenched specimen (positions Å, the box), with per atom: its type
 (1 Cu, 2 Zr), the D²min at the threshold's first event (Å², NaN when none fired), the label
-(1: in the first STZ), every feature of its graph (``feature_names``), and with ``--model`` the
-model's predicted probability (test specimens only, NaN elsewhere). Every array is read through
+(1: in the first STZ), every feature of its graph (``feature_names``) and the linear response's
+when the campaign computes it, and with ``--model`` the model's predicted probability (test
+specimens only, NaN elsewhere; a compared row of ``compare`` scores every specimen). Every array is read through
 its record (checked).
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 from campaign.config import science_hash
 from campaign.plan import plan as make_plan
 from campaign.version import code_version
+from kernels.features import RESPONSE_NAMES
 from kernels.neighbours import wrap
 from store import layout, records
 from store.graphs import threshold_row
@@ -49,10 +51,15 @@ def columns(cfg: dict, specimen: int, direction: str, threshold: float | None, m
     out = {"positions": wrap(q["positions"], q["cell"], q["origin"]), "cell": q["cell"], "origin": q["origin"],
            "types": q["types"].astype(int), "d2min_A2": g["event_d2min_A2"][row].astype(float), "label": g["y"][row].astype(int)}
     out.update({name: g["x"][:, k].astype(float) for k, name in enumerate(names)})
+    response = [t for t in tasks if t.STAGE == "response" and t.specimen == specimen]
+    if response and records.read(store, response[0].key):  # the linear response, when the campaign has it
+        features = _read(store, response[0], ("features",))["features"][list(response[0].directions).index(direction)]
+        out.update({name: features[:, k].astype(float) for k, name in enumerate(RESPONSE_NAMES)})
     if model is not None:
-        final = next((t for t in tasks if t.STAGE in ("final", "baseline") and t.name == model), None)
+        final = next((t for t in tasks if _scores_specimen(t, model, specimen)), None)
         if final is None:
-            raise ValueError(f"the configuration has no final model or baseline named '{model}'")
+            raise ValueError(f"the configuration has no final model or baseline named '{model}', nor a compared "
+                             f"row of that name that tested specimen {specimen}")
         ev = _read(store, final, ("score", "specimen", "direction"))
         sel = (ev["specimen"] == specimen) & (ev["direction"] == list(final.directions).index(direction))
         score = np.full(len(out["types"]), np.nan)
@@ -68,6 +75,18 @@ def columns(cfg: dict, specimen: int, direction: str, threshold: float | None, m
     out["threshold_A2"] = float(g["thresholds_A2"][row])
     out["config"], out["code"] = science_hash(cfg), code_version()
     return out
+
+
+def _scores_specimen(task, model: str, specimen: int) -> bool:
+    """Whether ``task`` is the final model or baseline ``model``, or the outer fold of the compared row
+    ``model`` that tested ``specimen`` (a compared row tests every specimen once)."""
+    if task.STAGE in ("final", "baseline"):
+        return task.name == model
+    if task.STAGE == "compare-gnn":
+        return task.model == model and specimen in task.held_out
+    if task.STAGE == "compare-baseline":
+        return task.model == model and specimen in dict(task.split)["test"]
+    return False
 
 
 PER_ATOM_SKIP = ("positions", "cell", "origin", "types", "threshold_A2", "config", "code")

@@ -33,6 +33,12 @@ EIGENSOLVERS = ("auto", "dense", "shift-invert", "sparse", "lobpcg", "torch")
 STRATEGIES = ("focal", "undersample", "oversample")
 BASELINES = ("random", "logistic", "boosted_trees")
 FEATURE_SETS = ("study19", "response", "study19+response")  # kernels.features.FEATURE_SETS
+COLUMNS = (  # kernels.features.FEATURE_NAMES + RESPONSE_NAMES
+    "Cu", "Zr", "icosahedral", "not_icosahedral", "voronoi_volume_A3", "potential_energy_eV",
+    "participation_fraction", "C14_GPa", "C24_GPa", "C34_GPa", "C44_GPa", "C54_GPa", "C64_GPa",
+    "sigma11_GPa", "sigma22_GPa", "sigma33_GPa", "sigma12_GPa", "sigma23_GPa", "sigma31_GPa",
+    "response_u_A", "response_low_u_A", "response_mode_drive_A2")
+COMPARED = ("gat", "gat_edges", "logistic", "boosted_trees", "random")
 
 KEYS = (
     Key("seed", 2022, Int(0), "seeds atom placement, velocities and specimen choice"),
@@ -134,10 +140,11 @@ KEYS = (
     Key("features.stiffness_ftol", 1.0e-8, Number(0, open_lo=True),
         "force tolerance of the strained specimens' minimisations", "eV/A"),
 
-    Key("features.sets", ["study19"], List(Choice(FEATURE_SETS), distinct=True), "what the graphs carry: "
-        "study19 (the study's 19 features), response (|u|, its low-mode part and the mode drive of the linear "
-        "response to the graph's shear, kernels/response.py), study19+response. The first set is the GAT's "
-        "(grid search and final models); the baselines are fitted on each", added_later=True),
+    Key("features.sets", ["study19"], List(Choice(FEATURE_SETS), distinct=True), "the per-atom features models "
+        "are fitted on: study19 (the study's 19), response (|u|, its low-mode part and the mode drive of the "
+        "linear response to the graph's shear, kernels/response.py), study19+response. The first set is the "
+        "GAT's (grid search and final models); the baselines and the compared models are fitted on each. "
+        "Graphs hold the study's 19; other columns are joined when a model reads them", added_later=True),
     Key("split.fractions", [3, 1, 1], List(Number(0, open_lo=True), length=3),
         "train : validation : test, of specimens (all six directions of one in the same set)"),
     Key("split.folds", 4, Int(2), "cross-validation folds over train + validation, grouped by specimen"),
@@ -170,6 +177,20 @@ KEYS = (
     Key("train.checkpoint_epochs", 10, Int(0), "save the training state every this many epochs; a killed "
         "training goes on from it (0: never)", runtime=True),
     Key("train.seed", 0, Int(0), "seeds initialisation, batches and sampling"),
+
+    Key("compare.folds", 0, Int(0), "outer cross-validation over every specimen (grouped by specimen) for "
+        "the comparison 'What predicts the first STZ': each model trains on the other folds' specimens, "
+        "early-stopping on an inner share of them, and is tested on its fold, so every specimen is tested "
+        "once; 0: no comparison", added_later=True),
+    Key("compare.models", list(COMPARED), List(Choice(COMPARED), empty=True, distinct=True), "models compared, each "
+        "on every set of features.sets (random once): gat (the study's GAT at compare.point), gat_edges (the "
+        "same with each bond's vector in the shear frame on its edge: GATConv(edge_dim=3), direction-aware), "
+        "logistic, boosted_trees (with the permutation importance of its features), random", added_later=True),
+    Key("compare.scores", ["participation_fraction", "response_u_A", "response_mode_drive_A2"],
+        List(Choice(COLUMNS), empty=True, distinct=True), "single per-atom columns compared as scores "
+        "(higher: more likely in the first STZ), credited with ROC-AUC and AP only", added_later=True),
+    Key("compare.point", [2, 20, 6], List(Int(1), length=3), "(L, M, N) of the compared GATs: one "
+        "architecture for every feature set and edge choice", added_later=True),
 
     Key("report.sweep_metric", "mcc", Choice(METRICS), "the configuration retrained at every threshold (Fig. 4)"),
     Key("report.strategies", ["focal", "undersample", "oversample"], List(Choice(STRATEGIES), empty=True),

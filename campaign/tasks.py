@@ -125,13 +125,17 @@ class Task:
         return tuple(k for f in fields(self) if "upstream" in f.metadata
                      for k in _keys_in(getattr(self, f.name), f.metadata["upstream"]))
 
+    def fill(self, template: str) -> str:
+        """``template`` with this task's fields and properties filled in."""
+        return template.format_map(_Fields(self))
+
     @property
     def label(self) -> str:
-        return self.LABEL.format_map(_Fields(self))
+        return self.fill(self.LABEL)
 
     @property
     def place(self) -> str:
-        return self.PLACE.format_map(_Fields(self))
+        return self.fill(self.PLACE)
 
     @property
     def path(self) -> str:

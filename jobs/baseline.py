@@ -7,7 +7,7 @@ import numpy as np
 
 from jobs.common import Job
 from jobs.evaluation import evaluation_arrays, load, write_evaluation
-from kernels.features import STUDY
+from kernels.features import FEATURE_SETS, STUDY
 
 
 class BaselineJob(Job):
@@ -16,7 +16,12 @@ class BaselineJob(Job):
     fitted on the training specimens; the trees early-stop on the validation specimens (with the
     training class weights), as the GAT does; logistic regression has nothing to stop.
 
-    params: name, kind, train, val, test, directions, threshold_A2, bootstrap, seed, graphs, feature_set.
+    Kind ``score:<column>`` scores each atom by that column of the feature set, as it is (higher:
+    more likely in the first STZ). The trees also record the permutation importance of each feature
+    on the test specimens (the drop of AP when it is shuffled).
+
+    params: name, kind, train, val, test, directions, threshold_A2, bootstrap, seed, graphs, feature_set,
+    responses.
     """
 
     def run(self) -> None:
@@ -32,9 +37,13 @@ class BaselineJob(Job):
         xv = np.concatenate([g["x"] for g in val_graphs])
         yv = np.concatenate([g["y"] for g in val_graphs])
         xt = np.concatenate([g["x"] for g in te_graphs])
+        names = FEATURE_SETS[p.get("feature_set") or STUDY]
         rng = np.random.default_rng(p["seed"])
         t0 = time.time()
-        if p["kind"] == "random":
+        extra = {}
+        if p["kind"].startswith("score:"):  # a column as it is: nothing fitted
+            scores = xt[:, names.index(p["kind"].removeprefix("score:"))]
+        elif p["kind"] == "random":
             scores = rng.random(len(xt))
         elif p["kind"] == "logistic":
             from sklearn.linear_model import LogisticRegression
@@ -48,7 +57,18 @@ class BaselineJob(Job):
                                                  scoring="loss", max_iter=500)
             balanced = len(y) / (2 * np.maximum(np.bincount(y, minlength=2), 1))
             scores = clf.fit(x, y, X_val=xv, y_val=yv, sample_weight_val=balanced[yv]).predict_proba(xt)[:, 1]
+            extra["importance_ap"] = importance(clf, xt, np.concatenate([g["y"] for g in te_graphs]), names,
+                                                p["seed"])
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
         write_evaluation(self, arrays, p["bootstrap"], p["seed"], left_out,
                          kind=p["kind"], feature_set=p.get("feature_set") or STUDY,
-                         seconds=round(time.time() - t0, 3))
+                         seconds=round(time.time() - t0, 3), **extra)
+
+
+def importance(model, x: np.ndarray, y: np.ndarray, names, seed: int, repeats: int = 5) -> dict[str, float]:
+    """{feature: mean drop of the average precision on (x, y) when its column is shuffled}
+    (scikit-learn's ``permutation_importance``, ``repeats`` shuffles each)."""
+    from sklearn.inspection import permutation_importance
+
+    result = permutation_importance(model, x, y, scoring="average_precision", n_repeats=repeats, random_state=seed)
+    return {name: round(float(v), 5) for name, v in zip(names, result.importances_mean)}

@@ -7,33 +7,59 @@ import numpy as np
 
 from jobs.common import Job
 from kernels import metrics as M
-from kernels.features import STUDY, columns_of
+from kernels.features import FEATURE_NAMES, STUDY, columns_of
+from kernels.frames import shear_rotation
+from kernels.neighbours import bond_vectors
 from store import graphs as store_graphs
-from store import layout
+from store import layout, records
 
 
 def load(job: Job, specimens: list[int], directions: list[str], threshold: float) -> tuple[list[dict], list]:
     """Graphs of ``specimens`` × ``directions`` labelled at ``threshold`` Å², as numpy dicts: the
     graphs of the task's own plan (params "graphs": [[specimen, direction, key], ...]), each
     checked against its record; and the [specimen, direction] left out. A shear with no event at
-    ``threshold`` (it ended before one) has no first STZ there: its graph is left out. Node features
-    are the columns of the task's feature set (params "feature_set"; None: the study's 19)."""
+    ``threshold`` (it ended before one) has no first STZ there: its graph is left out.
+
+    Node features x are the columns of the task's feature set (params "feature_set"; None: the
+    study's 19): the graph's, joined with the linear response of its shear when the set needs it
+    (params "responses": [[specimen, response key], ...]). With params "quenches" ([[specimen,
+    quench key], ...]) each edge carries its bond vector r_j - r_i in the shear frame (Å):
+    edge_attr (E, 3), what the direction-aware GAT attends with."""
     keys = {(k, d): key for k, d, key in job.p["graphs"]}
     feature_set = job.p.get("feature_set") or STUDY
+    responses = {k: key for k, key in job.p.get("responses") or ()}
+    quenches = {k: key for k, key in job.p.get("quenches") or ()}
     out, left_out = [], []
     for k in specimens:
+        response = _response(job, responses[k]) if k in responses else None
+        quench = job.input(quenches[k], ("positions", "cell")) if k in quenches else None
         for d in directions:
             g = job.input(keys[(k, d)], ("x", "edge_index", "y", "thresholds_A2", "first_step", "event_d2min_A2"))
             row = store_graphs.threshold_row(g["thresholds_A2"], threshold)
             if g["first_step"][row] < 0:
                 left_out.append([k, d])
                 continue
-            out.append({"x": g["x"][:, columns_of(feature_set, g["x"].shape[1])], "edge_index": g["edge_index"], "y": g["y"][row].astype(np.int64),
-                        "d2min": g["event_d2min_A2"][row], "specimen": k, "direction": d})
+            x = g["x"]
+            if response is not None and x.shape[1] == len(FEATURE_NAMES):  # (a graph of layout 2 may carry it)
+                x = np.concatenate([x, response[d]], axis=1)
+            graph = {"x": x[:, columns_of(feature_set, x.shape[1])], "edge_index": g["edge_index"],
+                     "y": g["y"][row].astype(np.int64), "d2min": g["event_d2min_A2"][row], "specimen": k,
+                     "direction": d}
+            if quench is not None:
+                bonds = bond_vectors(quench["positions"], quench["cell"], *g["edge_index"])
+                graph["edge_attr"] = (bonds @ shear_rotation(d).T).astype(np.float32)
+            out.append(graph)
     if not out:
         raise layout.StoreError(f"no shear of specimens {specimens} had an event at {threshold} A^2: nothing to "
                                 "train or evaluate on")
     return out, left_out
+
+
+def _response(job: Job, key: str) -> dict[str, np.ndarray]:
+    """{direction: (N, 3) response columns} of a response task (``kernels.features.RESPONSE_NAMES``)."""
+    features = job.input(key, ("features",))["features"]
+    directions = records.read(job.spec.store, key)["params"]["directions"]
+    return {d: features[i] for i, d in enumerate(directions)}
 
 
 def evaluation_arrays(graphs: list[dict], scores: np.ndarray, directions: list[str]) -> dict[str, np.ndarray]:

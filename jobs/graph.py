@@ -4,14 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from jobs.common import Job
-from kernels.features import FEATURE_NAMES, RESPONSE_NAMES, atomic_tensors, node_features
+from kernels.features import FEATURE_NAMES, atomic_tensors, node_features
 from kernels.frames import shear_rotation
-from store import layout, records
+from store import layout
 
 
 class GraphJob(Job):
-    """params: quench_key, structure_key, elastic_key, labels_key, specimen, direction, response_key
-    (None, or the response whose columns follow the study's 19: ``kernels.features.graph_columns``)."""
+    """params: quench_key, structure_key, elastic_key, labels_key, specimen, direction. Other feature
+    sets (the linear response) and edge features are joined when a model loads the graph
+    (``jobs.evaluation.load``), so that adding them re-runs no task of the study."""
 
     def run(self) -> None:
         p = self.p
@@ -25,15 +26,9 @@ class GraphJob(Job):
         rotation = shear_rotation(p["direction"])
         x = node_features(q["types"], s["icosahedral"], s["volume"], q["pe"], s["participation"],
                           stress, stiffness, rotation)
-        names = FEATURE_NAMES
-        if p.get("response_key"):
-            r = self.input(p["response_key"], ("features",))
-            directions = records.read(self.spec.store, p["response_key"])["params"]["directions"]
-            x = np.concatenate([x, r["features"][directions.index(p["direction"])]], axis=1)
-            names = FEATURE_NAMES + RESPONSE_NAMES
         if not np.all(np.isfinite(x)):
             raise RuntimeError(f"non-finite features in columns {np.flatnonzero(~np.isfinite(x).all(0)).tolist()}")
-        g = self.fresh_group(feature_names=list(names), rotation=rotation.tolist(),
+        g = self.fresh_group(feature_names=list(FEATURE_NAMES), rotation=rotation.tolist(),
                              units="see kernels/features.py")
         layout.write_arrays(g, {
             "x": x.astype(np.float32), "edge_index": np.stack([s["neighbour_i"], s["neighbour_j"]]).astype(np.int64),

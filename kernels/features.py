@@ -52,23 +52,24 @@ def node_features(types, icosahedral, volume, energy, participation, stress, sti
     return np.stack([np.asarray(c, dtype=np.float64) for c in columns], axis=1)
 
 
-# What a graph may carry beyond the study's 19: the linear response to its shear (kernels.response)
+# What a model's rows may hold beyond the study's 19: the linear response to its shear (kernels.response)
 RESPONSE_NAMES = ("response_u_A", "response_low_u_A", "response_mode_drive_A2")
 STUDY = "study19"  # the study's own set: what a task without a feature_set uses
 FEATURE_SETS = {STUDY: FEATURE_NAMES, "response": RESPONSE_NAMES, "study19+response": FEATURE_NAMES + RESPONSE_NAMES}
 
 
-def graph_columns(feature_sets) -> tuple[str, ...]:
-    """The columns of a graph that serves every set of ``feature_sets``: the study's 19 first (always,
-    so a graph's first 19 columns are the study's whatever else it carries), then the response."""
-    needed = {name for s in feature_sets for name in FEATURE_SETS[s]}
-    return FEATURE_NAMES + tuple(n for n in RESPONSE_NAMES if n in needed)
+def needs_response(feature_sets=(), columns=()) -> bool:
+    """Whether any of ``feature_sets`` (names of FEATURE_SETS) or ``columns`` (names of columns) holds
+    a column of the linear response, which a response task computes."""
+    wanted = set(columns) | {name for s in feature_sets for name in FEATURE_SETS[s]}
+    return bool(wanted & set(RESPONSE_NAMES))
 
 
 def columns_of(feature_set: str, n_columns: int) -> np.ndarray:
-    """Indices of ``feature_set``'s columns in a graph of ``n_columns`` columns (``graph_columns``)."""
+    """Indices of ``feature_set``'s columns in rows of ``n_columns`` columns: the study's 19, then
+    the response's first n_columns - 19 (a graph joined with its response, ``jobs.evaluation.load``)."""
     if not len(FEATURE_NAMES) <= n_columns <= len(FEATURE_NAMES) + len(RESPONSE_NAMES):
-        raise ValueError(f"a graph of {n_columns} feature columns was not written by graph_columns")
+        raise ValueError(f"rows of {n_columns} feature columns are not the study's 19 and the response's 3")
     carried = FEATURE_NAMES + RESPONSE_NAMES[: n_columns - len(FEATURE_NAMES)]
     missing = [n for n in FEATURE_SETS[feature_set] if n not in carried]
     if missing:

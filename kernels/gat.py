@@ -15,6 +15,10 @@ attention is one scatter over the disjoint union of the graphs. With
 ``folds=1`` it is numerically the plain PyG model (tests check it against
 ``torch_geometric.nn.GATConv``). This is how the 4 folds of a grid point
 train together and fill a GPU that one small model leaves idle.
+
+With ``edge_dim`` > 0 the edges carry features that enter the attention, as in
+``GATConv(edge_dim=...)``: the direction-aware model gives each bond its vector in
+the shear frame, so that a bond along the shear and one across it are told apart.
 """
 from __future__ import annotations
 
@@ -29,45 +33,63 @@ from torch_geometric.utils import remove_self_loops
 from torch_geometric.utils import softmax as segment_softmax
 
 
-def add_self_loops(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """(2, E) edges -> (2, E' + num_nodes): any self loops removed, then one per node (as GATConv does)."""
-    return pyg_add_self_loops(remove_self_loops(edge_index)[0], num_nodes=num_nodes)[0]
+def add_self_loops(edge_index: torch.Tensor, num_nodes: int, edge_attr: torch.Tensor | None = None):
+    """(2, E) edges -> (2, E' + num_nodes): any self loops removed, then one per node (as GATConv does);
+    with ``edge_attr`` (E, D) -> ((2, E' + num_nodes), (E' + num_nodes, D)), a loop's features the mean
+    of its node's incoming edges' (GATConv's fill_value="mean")."""
+    edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
+    if edge_attr is None:
+        return pyg_add_self_loops(edge_index, num_nodes=num_nodes)[0]
+    return pyg_add_self_loops(edge_index, edge_attr, fill_value="mean", num_nodes=num_nodes)
 
 
 class StackedGATLayer(nn.Module):
     """``folds`` GATConv layers (in_dim -> heads x out_dim, concatenated) evaluated together.
 
     Shapes: x (F, n, in_dim); edge_index (2, E) over the F·n nodes of the union
-    (node f·n + i is node i of model f), self loops included.
+    (node f·n + i is node i of model f), self loops included; with ``edge_dim``, edge_attr (E, edge_dim).
     Returns (F, n, heads·out_dim) and, if asked, attention (E, heads).
     """
 
-    def __init__(self, in_dim: int, out_dim: int, heads: int, folds: int = 1, negative_slope: float = 0.2):
+    def __init__(self, in_dim: int, out_dim: int, heads: int, folds: int = 1, negative_slope: float = 0.2,
+                 edge_dim: int = 0):
         super().__init__()
         self.in_dim, self.out_dim, self.heads, self.folds = in_dim, out_dim, heads, folds
-        self.negative_slope = negative_slope
+        self.negative_slope, self.edge_dim = negative_slope, edge_dim
         self.weight = nn.Parameter(torch.empty(folds, in_dim, heads * out_dim))
         self.att_src = nn.Parameter(torch.empty(folds, heads, out_dim))
         self.att_dst = nn.Parameter(torch.empty(folds, heads, out_dim))
+        if edge_dim:
+            self.lin_edge = nn.Parameter(torch.empty(folds, edge_dim, heads * out_dim))
+            self.att_edge = nn.Parameter(torch.empty(folds, heads, out_dim))
         self.bias = nn.Parameter(torch.empty(folds, heads * out_dim))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """PyG's GATConv initialisation, model by model: Glorot on the (in, H·C) weight and on each
-        (1, H, C) attention vector (bound √(6/(H + C))), zero bias."""
+        (1, H, C) attention vector (bound √(6/(H + C))), likewise the edge map and its attention, zero bias."""
         for f in range(self.folds):
             glorot(self.weight.data[f])
             glorot(self.att_src.data[f:f + 1])
             glorot(self.att_dst.data[f:f + 1])
+            if self.edge_dim:
+                glorot(self.lin_edge.data[f])
+                glorot(self.att_edge.data[f:f + 1])
         nn.init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, return_attention: bool = False):
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None,
+                return_attention: bool = False):
         f, n, _ = x.shape
         h = torch.bmm(x, self.weight).view(f, n, self.heads, self.out_dim)             # (F, n, H, C)
         a_src = (h * self.att_src[:, None]).sum(-1).reshape(f * n, self.heads)          # (F·n, H)
         a_dst = (h * self.att_dst[:, None]).sum(-1).reshape(f * n, self.heads)
         src, dst = edge_index
-        alpha = F.leaky_relu(a_src.index_select(0, src) + a_dst.index_select(0, dst), self.negative_slope)
+        alpha = a_src.index_select(0, src) + a_dst.index_select(0, dst)                 # (E, H)
+        if self.edge_dim:  # GATConv's att_edge · lin_edge(e), the two maps folded into one (F, D, H)
+            edge_att = (self.lin_edge.view(f, self.edge_dim, self.heads, self.out_dim)
+                        * self.att_edge[:, None]).sum(-1)
+            alpha = alpha + (edge_attr.unsqueeze(-1) * edge_att.index_select(0, src // n)).sum(1)
+        alpha = F.leaky_relu(alpha, self.negative_slope)
         alpha = segment_softmax(alpha, dst, num_nodes=f * n)                            # (E, H)
         messages = h.reshape(f * n, self.heads, self.out_dim).index_select(0, src) * alpha.unsqueeze(-1)
         out = torch.zeros(f * n, self.heads, self.out_dim, device=x.device, dtype=h.dtype)
@@ -76,8 +98,9 @@ class StackedGATLayer(nn.Module):
         return (out, alpha) if return_attention else out
 
     def __repr__(self) -> str:
+        edges = f", edge_dim={self.edge_dim}" if self.edge_dim else ""
         return (f"{self.__class__.__name__}({self.in_dim}, {self.out_dim}, heads={self.heads}, "
-                f"folds={self.folds})")
+                f"folds={self.folds}{edges})")
 
 
 class StackedLinear(nn.Module):
@@ -105,14 +128,16 @@ class StackedLinear(nn.Module):
 class StackedGAT(nn.Module):
     """L GAT layers (width M, N heads, concatenated), Mish, then FC(N·M -> M) -> Mish -> FC(M -> 2).
 
-    forward(x (F, n, in_dim), edge_index (2, E) over the union with self loops) -> logits (F, n, 2).
+    forward(x (F, n, in_dim), edge_index (2, E) over the union with self loops, edge_attr (E, edge_dim)
+    with ``edge_dim``) -> logits (F, n, 2). Every layer sees the edge features.
     """
 
-    def __init__(self, in_dim: int, layers: int, width: int, heads: int, folds: int = 1):
+    def __init__(self, in_dim: int, layers: int, width: int, heads: int, folds: int = 1, edge_dim: int = 0):
         super().__init__()
-        self.layers, self.width, self.heads, self.folds = layers, width, heads, folds
+        self.layers, self.width, self.heads, self.folds, self.edge_dim = layers, width, heads, folds, edge_dim
         dims = [in_dim] + [width * heads] * layers
-        self.convs = nn.ModuleList(StackedGATLayer(dims[i], width, heads, folds) for i in range(layers))
+        self.convs = nn.ModuleList(StackedGATLayer(dims[i], width, heads, folds, edge_dim=edge_dim)
+                                   for i in range(layers))
         self.fc1 = StackedLinear(width * heads, width, folds)
         self.fc2 = StackedLinear(width, 2, folds)
 
@@ -120,18 +145,27 @@ class StackedGAT(nn.Module):
         for m in [*self.convs, self.fc1, self.fc2]:
             m.reset_parameters()
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
         for conv in self.convs:
-            x = F.mish(conv(x, edge_index))
+            x = F.mish(conv(x, edge_index, edge_attr))
         return self.fc2(F.mish(self.fc1(x)))
 
+    def like(self, folds: int) -> "StackedGAT":
+        """A new stack of ``folds`` models of this architecture (fresh weights)."""
+        return StackedGAT(self.convs[0].in_dim, self.layers, self.width, self.heads, folds, self.edge_dim)
+
     def __repr__(self) -> str:
+        edges = f", edge_dim={self.edge_dim}" if self.edge_dim else ""
         return (f"{self.__class__.__name__}(L={self.layers}, M={self.width}, N={self.heads}, "
-                f"folds={self.folds})")
+                f"folds={self.folds}{edges})")
 
 
-def union_edges(edge_indices: list[torch.Tensor], nodes_per_model: int) -> torch.Tensor:
+def union_edges(edge_indices: list[torch.Tensor], nodes_per_model: int,
+                edge_attrs: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Edges of F models' node sets (each (2, E_f) over 0..nodes_per_model-1) as one (2, ΣE_f + F·n)
-    edge list over the union, with self loops."""
-    shifted = [e + f * nodes_per_model for f, e in enumerate(edge_indices)]
-    return add_self_loops(torch.cat(shifted, dim=1), len(edge_indices) * nodes_per_model)
+    edge list over the union, with self loops; and their features (ΣE_f + F·n, D), or None without."""
+    shifted = torch.cat([e + f * nodes_per_model for f, e in enumerate(edge_indices)], dim=1)
+    nodes = len(edge_indices) * nodes_per_model
+    if edge_attrs is None:
+        return add_self_loops(shifted, nodes), None
+    return add_self_loops(shifted, nodes, torch.cat(edge_attrs))

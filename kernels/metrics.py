@@ -90,3 +90,63 @@ def bootstrap(y_true: np.ndarray, score: np.ndarray, groups: np.ndarray, n: int 
     filled = {m: [counted(m, x) for x in v] for m, v in samples.items()}
     return ({m: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for m, v in filled.items()},
             undefined)
+
+
+# --- comparing models on the same atoms: per-graph tables, resampled by specimen ----------------
+
+def graph_table(y_true: np.ndarray, score: np.ndarray, graph: np.ndarray, threshold: float = 0.5) -> dict:
+    """Per graph (the sorted ids of ``graph`` (N,)): confusion counts tp, fp, fn, tn (G,) of scores (N,)
+    at ``threshold``, and the ROC-AUC and AP of the graph's own atoms (G,), NaN for a graph of one class."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    y_true, score = np.asarray(y_true).astype(bool), np.asarray(score, dtype=float)
+    table: dict = {k: [] for k in ("tp", "fp", "fn", "tn", "auc", "ap")}
+    for g in np.unique(graph):
+        sel = graph == g
+        y, s = y_true[sel], score[sel]
+        for k, v in confusion(y, s >= threshold).items():
+            table[k].append(v)
+        both = 0 < y.sum() < len(y)
+        table["auc"].append(roc_auc_score(y, s) if both else math.nan)
+        table["ap"].append(average_precision_score(y, s) if both else math.nan)
+    return {k: np.asarray(v, dtype=float) for k, v in table.items()}
+
+
+def from_table(table: dict, pick: np.ndarray | None = None) -> dict[str, float]:
+    """The six metrics of the graphs ``pick`` of a :func:`graph_table` (indices, repeats allowed; None:
+    all): recall, precision, F1 and MCC of their summed confusion counts; ROC-AUC and AP the mean of
+    the graphs' own (how well a model ranks the atoms of one glass; NaN where no graph has both classes)."""
+    pick = np.arange(len(table["tp"])) if pick is None else pick
+    out = from_confusion({k: table[k][pick].sum() for k in ("tp", "fp", "fn", "tn")})
+    for m in ("auc", "ap"):
+        values = table[m][pick]
+        out[m] = float(np.nanmean(values)) if np.isfinite(values).any() else math.nan
+    return out
+
+
+def paired_bootstrap(tables: dict[str, dict], groups: np.ndarray, reference: str, n: int = 1000,
+                     seed: int = 0) -> tuple[dict, dict]:
+    """95% intervals of every row's six metrics, and of each row's difference from ``reference``, from
+    the same ``n`` resamples of whole groups (specimens; ``groups`` (G,) per graph, the graphs of every
+    table in one order): ({row: {metric: (lo, hi)}}, {row: {metric: (lo, hi)}}). The difference is
+    paired: both rows are scored on the same resampled specimens, so what the specimens share cancels.
+    An undefined value counts as IF_UNDEFINED, as in model selection."""
+    rng = np.random.default_rng(seed)
+    ids = np.unique(groups)
+    members = [np.flatnonzero(groups == g) for g in ids]
+    draws = {row: {m: [] for m in METRICS} for row in tables}
+    for _ in range(n):
+        pick = np.concatenate([members[k] for k in rng.integers(0, len(ids), len(ids))])
+        for row, table in tables.items():
+            values = from_table(table, pick)
+            for m in METRICS:
+                draws[row][m].append(counted(m, values[m]))
+    interval = {row: {m: _percentiles(v) for m, v in d.items()} for row, d in draws.items()}
+    ref = draws[reference]
+    difference = {row: {m: _percentiles(np.subtract(v, ref[m])) for m, v in d.items()}
+                  for row, d in draws.items() if row != reference}
+    return interval, difference
+
+
+def _percentiles(values) -> tuple[float, float]:
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))

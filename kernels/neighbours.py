@@ -60,3 +60,16 @@ def neighbour_pairs(positions, cell, cutoff):
     i, j, d = i[ok], j[ok], d[ok]
     order = np.lexsort((j, i))
     return i[order], j[order], d[order]
+
+
+def bond_vectors(positions, cell, i, j):
+    """r_j - r_i (P, 3) Å of the pairs (i (P,), j (P,)) to the periodic image of j nearest to i, in
+    any box, tilted ones included (the nearest of the 27 images around the rounded fractional
+    difference). positions (N, 3) Å, cell (3, 3) rows a, b, c (Å)."""
+    cell = np.asarray(cell, dtype=float)
+    s = np.asarray(positions, dtype=float) @ np.linalg.inv(cell)
+    ds = s[j] - s[i]
+    ds -= np.round(ds)
+    candidates = (ds[:, None, :] + _SHIFTS[None]) @ cell                      # (P, 27, 3)
+    nearest = np.argmin(np.einsum("pkc,pkc->pk", candidates, candidates), axis=1)
+    return candidates[np.arange(len(ds)), nearest]

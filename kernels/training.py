@@ -1,7 +1,7 @@
 """Training GAT models on in-memory graphs: standardisation, losses, the stacked training loop.
 
 Graphs are dicts of numpy arrays: x (n, F) float32 (F = 19 for the study's features), edge_index (2, E) int64,
-y (n,) int64; every graph of a campaign has the same n (the specimen's atoms),
+y (n,) int64, and for a direction-aware model edge_attr (E, D) float32; every graph of a campaign has the same n (the specimen's atoms),
 which is what lets ``fit`` train F models on F different training sets as one
 ``StackedGAT``.
 """
@@ -68,18 +68,26 @@ class Prepared:
         self.x = [torch.from_numpy((g["x"] - mean) / std).to(device) for g in graphs]
         self.edges = [torch.from_numpy(g["edge_index"]).to(device) for g in graphs]
         self.y = [torch.from_numpy(g["y"].astype(np.int64)).to(device) for g in graphs]
+        self.edge_attr = ([torch.from_numpy(g["edge_attr"]).to(device) for g in graphs]
+                          if "edge_attr" in graphs[0] else None)
         self.n = graphs[0]["x"].shape[0]
 
+    @property
+    def edge_dim(self) -> int:
+        """Features per edge (0: none)."""
+        return 0 if self.edge_attr is None else self.edge_attr[0].shape[1]
+
     def batch(self, idx: list[int]):
-        """Graphs idx as one disjoint union: x (B·n, F), edges (2, E), y (B·n,)."""
+        """Graphs idx as one disjoint union: x (B·n, F), edges (2, E), y (B·n,), edge features (E, D) or None."""
         x = torch.cat([self.x[i] for i in idx])
         edges = torch.cat([self.edges[i] + k * self.n for k, i in enumerate(idx)], dim=1)
-        return x, edges, torch.cat([self.y[i] for i in idx])
+        attrs = None if self.edge_attr is None else torch.cat([self.edge_attr[i] for i in idx])
+        return x, edges, torch.cat([self.y[i] for i in idx]), attrs
 
 
 def _select(model: StackedGAT, f: int) -> StackedGAT:
     """Model f of a stack as a folds=1 model (a copy)."""
-    single = StackedGAT(model.convs[0].in_dim, model.layers, model.width, model.heads, folds=1)
+    single = model.like(folds=1)
     state = {k: v[f:f + 1].detach().clone() for k, v in model.state_dict().items()}
     single.load_state_dict(state)
     return single.to(next(model.parameters()).device)
@@ -110,8 +118,8 @@ def predict(model: StackedGAT, data: Prepared, batch: int = 8, weight: torch.Ten
     scores, total, norm = [], 0.0, 0.0
     for start in range(0, len(data.x), batch):
         idx = list(range(start, min(start + batch, len(data.x))))
-        x, edges, y = data.batch(idx)
-        logits = model(x[None], union_edges([edges], len(x)))[0]
+        x, edges, y, attrs = data.batch(idx)
+        logits = model(x[None], *union_edges([edges], len(x), None if attrs is None else [attrs]))[0]
         scores.append(torch.softmax(logits, -1)[:, 1].cpu())
         s, w = loss_terms(logits, y, weight, opts)
         total, norm = total + s.item(), norm + w.item()
@@ -121,8 +129,7 @@ def predict(model: StackedGAT, data: Prepared, batch: int = 8, weight: torch.Ten
 
 def stack(models: list[StackedGAT]) -> StackedGAT:
     """folds=1 models of one architecture as one stacked model (weights copied)."""
-    first = models[0]
-    out = StackedGAT(first.convs[0].in_dim, first.layers, first.width, first.heads, folds=len(models))
+    out = models[0].like(folds=len(models))
     states = [m.state_dict() for m in models]
     out.load_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
     return out
@@ -184,8 +191,10 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     singles = []
     for seed in seeds:
         torch.manual_seed(seed)
-        singles.append(StackedGAT(train_sets[0].x[0].shape[1], layers, width, heads, folds=1))
+        singles.append(StackedGAT(train_sets[0].x[0].shape[1], layers, width, heads, folds=1,
+                                  edge_dim=train_sets[0].edge_dim))
     model = stack(singles).to(device)
+    architecture = [layers, width, heads] + ([model.edge_dim] if model.edge_dim else [])  # a checkpoint's check
     gens = [torch.Generator().manual_seed(seed) for seed in seeds]
     optimiser = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
     weights = [w.to(device) for w in weights]
@@ -197,9 +206,9 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     stale = [0] * n_models
     start = 0
     if resume is not None:
-        if resume["seeds"] != list(seeds) or resume["architecture"] != [layers, width, heads]:
+        if resume["seeds"] != list(seeds) or resume["architecture"] != architecture:
             raise CheckpointMismatch(f"the checkpoint is of models {resume['architecture']} with seeds {resume['seeds']}, "
-                             f"not {[layers, width, heads]} with seeds {list(seeds)}")
+                             f"not {architecture} with seeds {list(seeds)}")
         model.load_state_dict(resume["model"])
         optimiser.load_state_dict(resume["optimiser"])
         for gen, state in zip(gens, resume["generators"]):
@@ -217,7 +226,8 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
             parts = [s.batch(o[step * b:(step + 1) * b]) for s, o in zip(train_sets, orders)]
             n = parts[0][0].shape[0]
             x = torch.stack([p[0] for p in parts])
-            logits = model(x, union_edges([p[1] for p in parts], n))
+            attrs = None if parts[0][3] is None else [p[3] for p in parts]
+            logits = model(x, *union_edges([p[1] for p in parts], n, attrs))
             losses = torch.stack([loss_fn(logits[f], parts[f][2], weights[f], opts, gens[f])
                                   for f in range(n_models)])
             optimiser.zero_grad(set_to_none=True)
@@ -247,7 +257,7 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
         last = done or epoch + 1 == opts["epochs"]
         if save is not None and save_every > 0 and (epoch + 1) % save_every == 0 and not last:
             save(_state(epoch, model, optimiser, gens, history, best, best_loss, stale, seeds,
-                        [layers, width, heads]))
+                        architecture))
         if done:
             break
     models = []

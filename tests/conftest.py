@@ -1,4 +1,7 @@
-"""Helpers shared by the test modules."""
+"""Helpers shared by the test modules, and the smoke campaign the slow modules share."""
+import time
+
+import pytest
 
 
 class OneRank:
@@ -18,3 +21,14 @@ def flip_a_byte(path, at: int | None = None) -> None:
     data[len(data) // 2 if at is None else at] ^= 0xFF
     with open(path, "wb") as f:
         f.write(bytes(data))
+
+
+@pytest.fixture(scope="session")
+def full_run(tmp_path_factory):
+    """The smoke campaign, launched once for every slow module: (store, the launch's result, seconds)."""
+    from smoke_campaign import launch
+
+    store = tmp_path_factory.mktemp("full") / "smoke.zarr"
+    t0 = time.time()
+    res = launch(store)
+    return store, res, time.time() - t0

@@ -1,67 +1,21 @@
 """The smoke campaign end to end, for real: launch, relaunch, kill -9 and resume."""
 import os
 import random
-import re
 import signal
 import subprocess
 import sys
 import time
 
 import numpy as np
-import psutil
 import pytest
 import zarr
 
 from campaign import config, plan
 from conftest import flip_a_byte
+from smoke_campaign import arrays, copy_of, group, launch, records, survivors
 from store import records as store_records
 
 pytestmark = pytest.mark.slow
-
-
-def launch(store, *extra, timeout=900):
-    return subprocess.run([sys.executable, "-m", "campaign", "launch", "--store", str(store), "--cores", "2", *extra],
-                          capture_output=True, text=True, timeout=timeout)
-
-
-def records(store):
-    return store_records.read_all(str(store))
-
-
-def arrays(store):
-    out = {}
-    root = zarr.open_group(str(store), mode="r")
-    for path, arr in root.members(max_depth=None):
-        if isinstance(arr, zarr.Array):
-            out[path] = arr[...]
-    return out
-
-
-def group(store, stage, **match):
-    """The data group of the smoke plan's task of ``stage`` with the given fields, through its record."""
-    task = next(t for t in plan.plan(config.load("smoke", overrides={"store": str(store)}))
-                if t.STAGE == stage and all(getattr(t, k) == v for k, v in match.items()))
-    return zarr.open_group(str(store), mode="r")[records(store)[task.key]["path"]]
-
-
-def survivors(store):
-    """Processes whose command line names the store: workers, mpiexec, LAMMPS ranks."""
-    found = []
-    for p in psutil.process_iter(["pid", "cmdline"]):
-        try:
-            if any(str(store) in part for part in (p.info["cmdline"] or [])):
-                found.append(p)
-        except psutil.Error:
-            pass
-    return found
-
-
-@pytest.fixture(scope="module")
-def full_run(tmp_path_factory):
-    store = tmp_path_factory.mktemp("full") / "smoke.zarr"
-    t0 = time.time()
-    res = launch(store)
-    return store, res, time.time() - t0
 
 
 def test_smoke_campaign_runs_end_to_end(full_run):
@@ -242,14 +196,6 @@ def test_a_second_launcher_is_refused_while_the_first_runs_and_a_dead_ones_lock_
     resume_and_compare(store, store_full, 0.0, expect_in_output="took over the store's lock from a dead launcher")
 
 
-def copy_of(store, tmp_path, name):
-    import shutil
-
-    copy = tmp_path / name
-    shutil.copytree(store, copy)
-    return copy
-
-
 def test_a_corrupted_chunk_is_caught_by_verify_and_only_that_task_runs_again(full_run, tmp_path):
     store_full, _, _ = full_run
     store = copy_of(store_full, tmp_path, "verify.zarr")
@@ -296,98 +242,3 @@ def test_launch_checks_a_tasks_inputs_and_runs_a_damaged_one_again(full_run, tmp
         np.testing.assert_array_equal(a[path], b[path], err_msg=path)
 
 
-def test_a_changed_threshold_relabels_without_shearing_again_and_both_configs_keep_their_data(full_run, tmp_path):
-    store_full, _, _ = full_run
-    store = copy_of(store_full, tmp_path, "two-configs.zarr")
-    first = records(store)
-    other = tmp_path / "other.yaml"
-    other.write_text("labels:\n  thresholds_A2: [0.05, 0.1, 0.2, 0.3]\n")
-    res = launch(store, "--config", str(other))
-    assert res.returncode == 0, res.stdout + res.stderr
-    ran = stages_run(res.stdout)
-    assert "shear" not in ran and ran.count("labels") == 30 and ran.count("graph") == 30, res.stdout
-    after = records(store)
-    assert all(after[k] == r for k, r in first.items()), "a finished task of the first config changed"
-    again = launch(store)  # the first configuration: still all done, its data untouched
-    assert again.returncode == 0 and "0 to run" in again.stdout
-    for cfg_args in ([], ["--config", str(other)]):
-        res = subprocess.run([sys.executable, "-m", "campaign", "verify", "--store", str(store), *cfg_args],
-                             capture_output=True, text=True)
-        assert res.returncode == 0 and "0 damaged" in res.stdout, res.stdout + res.stderr
-    # each configuration's labels are its own: 0.3 in the second, 0.4 in the first (the last launched)
-    from store.graphs import load_graph
-    first_hash = config.science_hash(config.load("smoke"))
-    other_hash = config.science_hash(config.load("smoke", str(other)))
-    assert other_hash != first_hash
-    assert load_graph(str(store), 0, "xy", threshold=0.4).threshold == 0.4
-    assert load_graph(str(store), 0, "xy", threshold=0.3, config_hash=other_hash).threshold == 0.3
-
-
-def stages_run(stdout: str) -> list[str]:
-    """The stage of every task a launch printed as done ('[ 12/138] done   shear s000 xy ...')."""
-    return re.findall(r"^\[\s*\d+/\d+\] done\s+(\S+)", stdout, flags=re.MULTILINE)
-
-
-def test_a_larger_threshold_shears_further_the_shears_that_stopped_early(full_run, tmp_path):
-    """Threshold 0.5 above the stored 0.4 (directions xy only, to keep it short): every xy shear that
-    stopped on the 0.4 rule runs again under its key to the 0.5 rule (further, or to the same step
-    when both fire at once, as in smoke's poor glasses); its first steps are bit for bit the old
-    ones, and the first configuration's tasks stay done with their data."""
-    store_full, _, _ = full_run
-    store = copy_of(store_full, tmp_path, "further.zarr")
-    first = records(store)
-    cfg = config.load("smoke", overrides={"store": str(store)})
-    xy = [t for t in plan.plan(cfg) if t.STAGE == "shear" and t.direction == "xy"]
-    stopped = [t for t in xy if not first[t.key]["summary"]["reached_max_strain"]]
-    assert stopped, "no xy shear stopped early"
-    old_d2 = {t.key: zarr.open_group(str(store))[t.path]["d2min_A2"][...] for t in stopped}
-    further = tmp_path / "further.yaml"
-    further.write_text("shear:\n  directions: [xy]\nlabels:\n  thresholds_A2: [0.05, 0.1, 0.2, 0.5]\n")
-    res = launch(store, "--config", str(further))
-    assert res.returncode == 0, res.stdout + res.stderr
-    assert stages_run(res.stdout).count("shear") == len(stopped), res.stdout
-    after = records(store)
-    for t in stopped:
-        s = after[t.key]["summary"]
-        assert after[t.key]["time"] != first[t.key]["time"]  # it ran again
-        assert s["reached_max_strain"] or s["stopped_on"]["threshold_A2"] == 0.5
-        assert s["steps"] >= first[t.key]["summary"]["steps"]  # 0.5 may fire at the step 0.4 did
-        d2 = zarr.open_group(str(store))[t.path]["d2min_A2"][...]
-        np.testing.assert_array_equal(d2[:len(old_d2[t.key])], old_d2[t.key])
-    further = sum(after[t.key]["summary"]["steps"] > first[t.key]["summary"]["steps"] for t in stopped)
-    print(f"{len(stopped)} xy shears ran again to the 0.5 rule, {further} of them further")
-    again = launch(store)  # the first configuration: its shears are covered, its labels untouched
-    assert again.returncode == 0 and "0 to run" in again.stdout, again.stdout
-    assert all(after[k] == r for k, r in first.items() if r["stage"] != "shear")
-
-
-def test_a_response_feature_set_adds_its_stage_and_columns_and_re_runs_nothing_upstream(full_run, tmp_path):
-    store = copy_of(full_run[0], tmp_path, "response.zarr")
-    sets = tmp_path / "sets.yaml"
-    sets.write_text("shear:\n  directions: [xy]\nfeatures:\n  sets: [study19, study19+response]\n")
-    res = launch(store, "--config", str(sets))
-    assert res.returncode == 0, res.stdout + res.stderr
-    ran = stages_run(res.stdout)
-    assert ran.count("response") == 5 and ran.count("graph") == 5, res.stdout
-    assert not {"liquid", "quench", "shear", "labels", "elastic", "structure"} & set(ran), res.stdout
-    graph = store_records.read_checked(str(store), next(t.key for t in plan.plan(
-        config.load("smoke", str(sets), {"store": str(store)})) if t.STAGE == "graph" and t.specimen == 0), ("x",))
-    assert graph["x"].shape[1] == 22
-    with open(str(store)[:-5] + ".report/report.md") as f:
-        assert "baseline: logistic on study19+response" in f.read()
-
-
-def test_export_writes_a_test_specimens_atoms_with_labels_features_and_scores(full_run):
-    import ase.io
-
-    from campaign.stages.learning import split
-
-    store = full_run[0]
-    k = split(config.load("smoke"))[2][0]  # a test specimen: it has the model's scores
-    res = subprocess.run([sys.executable, "-m", "campaign", "export", "--store", str(store), "--specimen", str(k),
-                          "--direction", "xy", "--model", "opt-mcc"], capture_output=True, text=True)
-    assert res.returncode == 0, res.stdout + res.stderr
-    atoms = ase.io.read(str(store)[:-5] + f".export/s{k:03d}-xy-t0.1-opt-mcc.xyz", format="extxyz")
-    assert len(atoms) == 300 and {"d2min_A2", "label", "participation_fraction", "score"} <= set(atoms.arrays)
-    assert np.isfinite(atoms.arrays["score"]).all() and set(np.unique(atoms.arrays["label"])) <= {0, 1}
-    assert atoms.info["config"] == config.science_hash(config.load("smoke"))

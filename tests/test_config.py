@@ -69,6 +69,10 @@ BAD = [
     ("cluster:\n  slurm:\n    memory: '4'\n", "cluster.slurm.memory"),
     ("cluster:\n  slurm:\n    walltime: 90m\n", "cluster.slurm.walltime"),
     ("cluster:\n  slurm:\n    security: {cert: a.pem}\n", "cluster.slurm.security"),
+    ("compare:\n  folds: 1\n", "compare.folds"),
+    ("compare:\n  folds: 6\n", "compare.folds"),  # more folds than smoke's 5 specimens
+    ("compare:\n  point: [2, 20]\n", "compare.point"),
+    ("compare:\n  scores: [participation]\n", "compare.scores"),
 ]
 
 

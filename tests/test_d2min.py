@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from kernels.d2min import d2min
-from kernels.neighbours import neighbour_pairs
+from kernels.neighbours import bond_vectors, neighbour_pairs
 
 CUTOFF = 4.0        # Å
 DENSITY = 0.06      # atoms / Å³, like a metallic glass
@@ -84,6 +84,21 @@ def test_pairs_match_brute_force(box):
     expected = brute_force_pairs(positions, cell, CUTOFF)
     assert sorted(expected) == list(zip(i.tolist(), j.tolist()))
     np.testing.assert_allclose(d, [expected[p] for p in zip(i.tolist(), j.tolist())], atol=1e-10)
+
+
+@pytest.mark.parametrize("box", BOXES)
+def test_bond_vectors_are_the_nearest_images_found_by_the_pair_search(box):
+    """The direction-aware model's edge features: r_j - r_i to j's nearest image, from positions of any
+    image, tilted boxes included."""
+    rng = np.random.default_rng(4)
+    cell = cube(300, BOXES[box])
+    positions = random_images(random_system(300, cell, rng), cell, rng)
+    i, j, d = neighbour_pairs(positions, cell, CUTOFF)
+    np.testing.assert_allclose(bond_vectors(positions, cell, i, j), d, atol=1e-10)
+    # a far pair in a tilted box, where the rounded fractional difference is not the nearest image
+    tilted = lammps_cell(10.0, 10.0, 10.0, xy=5.0)
+    pair = np.array([[0.0, 0.0, 0.0], np.array([0.49, 0.49, 0.0]) @ tilted])
+    np.testing.assert_allclose(bond_vectors(pair, tilted, [0], [1])[0], np.array([-0.51, 0.49, 0.0]) @ tilted)
 
 
 def test_pairs_reject_cutoff_of_half_the_smallest_width():

@@ -131,6 +131,42 @@ def test_a_task_reads_the_columns_of_its_feature_set(tmp_path):
     np.testing.assert_array_equal(full["x"][:, 19:], response)
 
 
+def test_the_response_and_the_bond_vectors_are_joined_to_the_graph_as_it_is_read(tmp_path):
+    """A compared model's rows: the graph's 19 columns, then its shear's response columns (by direction,
+    from the response task); edges carrying r_j - r_i to the nearest image, in the shear frame."""
+    from kernels.frames import shear_rotation
+
+    job = graph_store(tmp_path, {(0, "xy"): [3, 5], (0, "-yz"): [2, 4]}, feature_set="study19+response")
+    store, rng = job.spec.store, np.random.default_rng(1)
+    root = zarr.open_group(store)
+    response = rng.random((2, 10, 3)).astype(np.float32)
+    cell = np.diag([10.0, 11.0, 12.0])
+    positions = rng.random((10, 3)) @ cell
+    for key, arrays, params in (("r0", {"features": response}, {"directions": ["-yz", "xy"]}),
+                                ("q0", {"positions": positions, "cell": cell}, {})):
+        g = root.require_group(f"other/{key}")
+        layout.write_arrays(g, arrays)
+        records.write(store, key, records.DONE, "test", stage="x", path=f"other/{key}", params=params,
+                      checksums=records.checksums(g))
+    edges = np.array([[0, 1, 2], [1, 0, 9]])
+    for key in ("g0xy", "g0-yz"):  # give the graphs edges
+        g = root[f"graphs/{key}"]
+        layout.write_arrays(g, {"edge_index": edges})
+        records.write(store, key, records.DONE, "test", stage="graph", path=f"graphs/{key}",
+                      checksums=records.checksums(g))
+    job.p.update(responses=[[0, "r0"]], quenches=[[0, "q0"]])
+    graphs, _ = load(job, [0], ["xy", "-yz"], 0.1)
+    for graph, d, r in zip(graphs, ["xy", "-yz"], [1, 0]):
+        assert graph["x"].shape == (10, 22)
+        np.testing.assert_array_equal(graph["x"][:, 19:], response[r])
+        bonds = positions[edges[1]] - positions[edges[0]]
+        bonds -= np.round(bonds / np.diag(cell)) * np.diag(cell)  # nearest image in the orthogonal box
+        np.testing.assert_allclose(graph["edge_attr"], bonds @ shear_rotation(d).T, rtol=1e-5, atol=1e-5)
+    job.p.update(feature_set=None, quenches=None)
+    plain = load(job, [0], ["xy"], 0.1)[0][0]
+    assert plain["x"].shape == (10, 19) and "edge_attr" not in plain
+
+
 def test_the_standardiser_leaves_one_hot_columns_and_scales_every_other():
     from kernels.training import standardiser
 

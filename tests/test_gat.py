@@ -29,10 +29,39 @@ def test_layer_equals_pyg_gatconv():
     torch.testing.assert_close(out, ref(x, EDGES), rtol=1e-5, atol=1e-6)
 
 
+def test_a_layer_with_edge_features_equals_pyg_gatconv_with_edge_dim():
+    """Edge features enter the attention as in GATConv(edge_dim=3): self loops get the mean of their
+    node's incoming edges' features; every fold of a stack is its own GATConv."""
+    x, attr = torch.randn(2, 4, 5), torch.randn(2, EDGES.shape[1], 3)
+    ours = StackedGATLayer(5, 3, heads=2, folds=2, edge_dim=3)
+    edges, attrs = union_edges([EDGES, EDGES], 4, [attr[0], attr[1]])
+    out = ours(x, edges, attrs)
+    for f in range(2):
+        ref = GATConv(5, 3, heads=2, edge_dim=3)
+        with torch.no_grad():
+            ref.lin.weight.copy_(ours.weight[f].T)
+            ref.lin_edge.weight.copy_(ours.lin_edge[f].T)
+            for name in ("att_src", "att_dst", "att_edge"):
+                getattr(ref, name).copy_(getattr(ours, name)[f][None])
+            ref.bias.copy_(ours.bias[f])
+        torch.testing.assert_close(out[f], ref(x[f], EDGES, attr[f]), rtol=1e-5, atol=1e-6)
+    flipped = ours(x, edges, -attrs)  # the bond's direction matters: reversed vectors, other attention
+    assert not torch.allclose(out, flipped)
+
+
+def test_the_edge_maps_start_as_pyg_initialises_them():
+    layer = StackedGATLayer(19, 20, heads=6, folds=3, edge_dim=3)
+    ref = GATConv(19, 20, heads=6, edge_dim=3)
+    bound = np.sqrt(6 / (3 + 120))  # Glorot of a (3, H·C) map
+    assert layer.lin_edge.abs().max() <= bound and ref.lin_edge.weight.abs().max() <= bound
+    assert layer.lin_edge.std().item() == pytest.approx(ref.lin_edge.weight.std().item(), rel=0.2)
+    assert layer.att_edge.std().item() == pytest.approx(ref.att_edge.std().item(), rel=0.2)
+
+
 def test_output_shape_repr_and_attention_range():
     model = StackedGAT(5, layers=2, width=3, heads=4, folds=2)
     x = torch.randn(2, 4, 5)
-    edges = union_edges([EDGES, EDGES[:, :6]], 4)
+    edges, _ = union_edges([EDGES, EDGES[:, :6]], 4)
     assert model(x, edges).shape == (2, 4, 2)
     assert repr(model) == "StackedGAT(L=2, M=3, N=4, folds=2)"
     _, alpha = model.convs[0](x, edges, return_attention=True)
@@ -47,7 +76,7 @@ def test_folds_are_independent_models():
     """Model f's output depends only on its own nodes, edges and weights."""
     model = StackedGAT(5, layers=2, width=3, heads=2, folds=2)
     x = torch.randn(2, 4, 5)
-    edges = union_edges([EDGES, EDGES], 4)
+    edges, _ = union_edges([EDGES, EDGES], 4)
     out = model(x, edges)
     x2 = x.clone()
     x2[1] += 1.0
@@ -61,7 +90,7 @@ def test_gradient_step_lowers_the_weighted_loss():
     x = torch.randn(1, 4, 5)
     y = torch.tensor([0, 1, 0, 0])
     w = torch.tensor([1.0, 3.0])
-    edges = union_edges([EDGES], 4)
+    edges, _ = union_edges([EDGES], 4)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(5):

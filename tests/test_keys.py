@@ -88,7 +88,8 @@ PROPAGATION = [  # (section.key, new value, stages whose keys change)
     ("features.face_area_fraction", 0.02, {"structure"} | GRAPHS_ON),
     ("features.eigensolver", "dense", {"structure"} | GRAPHS_ON),
     ("features.stiffness_ftol", 1e-7, {"elastic"} | GRAPHS_ON),
-    ("features.sets", ["study19", "study19+response"], {"response"} | GRAPHS_ON),  # nothing upstream
+    # the response joins the graphs when a model reads them: no graph, no task of the GAT re-keyed
+    ("features.sets", ["study19", "study19+response"], {"response", "baseline"}),
     ("split.fractions", [2, 2, 1], {"train", "final", "baseline"}),
     ("split.folds", 3, {"train", "final"}),
     ("grid.layers", [2], {"final"}),  # fewer points: their folds keep their keys
@@ -103,6 +104,12 @@ PROPAGATION = [  # (section.key, new value, stages whose keys change)
     ("train.seed", 1, {"train", "final", "baseline"}),
     ("report.sweep_metric", "f1", {"final"}),
     ("report.strategies", ["focal"], set()),
+    # smoke has no comparison: compare.folds opens it (its default scores read the response); what
+    # the other compare keys re-key is tested in tests/test_compare.py
+    ("compare.folds", 2, {"response", "compare-gnn", "compare-baseline"}),
+    ("compare.models", ["logistic"], set()),
+    ("compare.scores", [], set()),
+    ("compare.point", [3, 4, 5], set()),
 ]
 # not stated above, besides cluster.* and mpi.* (where and how tasks run): the store's path, and the
 # potential, whose name is in every stage's key like any system key (another file would have to exist)

@@ -82,3 +82,44 @@ def test_undefined_resamples_count_as_zero_and_are_counted():
     ci, undefined = bootstrap(y, s, groups, n=400, seed=3)
     assert 0.15 * 400 < undefined["precision"] < 0.35 * 400
     assert ci["precision"][0] == 0.0 and ci["precision"][1] == 0.5
+
+
+def _graphs(rng, n_graphs=12, atoms=200, signal=1.0):
+    """Labels (N,), graph ids (N,) and a score whose separation of the classes grows with ``signal``."""
+    y = rng.random(n_graphs * atoms) < 0.05
+    graph = np.repeat(np.arange(n_graphs), atoms)
+    return y, graph, rng.standard_normal(len(y)) + signal * y
+
+
+def test_a_graph_table_gives_the_pooled_confusion_and_the_mean_of_per_graph_rankings():
+    from kernels.metrics import from_table, graph_table
+
+    rng = np.random.default_rng(0)
+    y, graph, score = _graphs(rng)
+    table = graph_table(y, score, graph, threshold=0.5)
+    got = from_table(table)
+    pooled = metrics(y, score, threshold=0.5)
+    for m in ("recall", "precision", "f1", "mcc"):
+        assert got[m] == pytest.approx(pooled[m])
+    per_graph = [skm.roc_auc_score(y[graph == g], score[graph == g]) for g in range(12)]
+    assert got["auc"] == pytest.approx(np.mean(per_graph))
+    assert from_table(table, np.array([3, 3]))["ap"] == pytest.approx(
+        skm.average_precision_score(y[graph == 3], score[graph == 3]))
+
+
+def test_a_paired_difference_tells_apart_what_separate_intervals_do_not():
+    """Two scores share most of their noise: their intervals overlap, the paired difference's excludes 0."""
+    from kernels.metrics import graph_table, paired_bootstrap
+
+    rng = np.random.default_rng(1)
+    y, graph, common = _graphs(rng, n_graphs=12, signal=0.0)
+    hardness = np.repeat(rng.normal(0, 1.5, 12), 200)  # how well a glass can be read at all: shared
+    base = common + (1.0 + hardness) * y
+    better = base + 0.3 * y
+    tables = {"base": graph_table(y, base, graph), "better": graph_table(y, better, graph),
+              "same": graph_table(y, base.copy(), graph)}
+    groups = np.arange(12) // 2  # two graphs per specimen
+    interval, difference = paired_bootstrap(tables, groups, "base", n=300, seed=0)
+    assert interval["better"]["auc"][0] < interval["base"]["auc"][1]  # the intervals overlap
+    assert difference["better"]["auc"][0] > 0  # the paired difference does not reach zero
+    assert difference["same"]["auc"] == (0.0, 0.0) and "base" not in difference

@@ -178,14 +178,14 @@ def test_the_response_job_writes_each_directions_features_through_the_records(po
 
 
 def test_a_feature_set_selects_its_columns_of_the_graph():
-    from kernels.features import FEATURE_NAMES, FEATURE_SETS, RESPONSE_NAMES, columns_of, graph_columns
+    from kernels.features import FEATURE_NAMES, FEATURE_SETS, RESPONSE_NAMES, columns_of, needs_response
 
-    assert graph_columns(["study19"]) == FEATURE_NAMES
-    both = graph_columns(["study19", "response"])
-    assert both == FEATURE_NAMES + RESPONSE_NAMES
+    assert not needs_response(["study19"]) and not needs_response(["study19"], ["participation_fraction"])
+    assert needs_response(["study19", "study19+response"]) and needs_response(columns=["response_u_A"])
+    both = FEATURE_NAMES + RESPONSE_NAMES
     assert list(columns_of("study19", len(both))) == list(range(19))
     assert list(columns_of("response", len(both))) == [19, 20, 21]
     with pytest.raises(ValueError, match="does not carry"):
         columns_of("response", 19)
-    from campaign.schema import FEATURE_SETS as NAMED
-    assert set(NAMED) == set(FEATURE_SETS)
+    from campaign.schema import COLUMNS, FEATURE_SETS as NAMED
+    assert set(NAMED) == set(FEATURE_SETS) and COLUMNS == both  # the schema (lowest layer) names them too

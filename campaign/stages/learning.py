@@ -8,7 +8,7 @@ from typing import ClassVar
 from campaign.config import runtime_keys, split_sizes
 from campaign.schema import METRICS
 from campaign.tasks import Section, Task, optional, upstream
-from kernels.features import STUDY
+from kernels.features import STUDY, needs_response
 from kernels.split import cv_folds, inner_validation, split_specimens
 
 
@@ -33,6 +33,14 @@ def feature_field(feature_set: str) -> str | None:
 def gat_features(cfg: dict) -> str | None:
     """The GAT's ``feature_set`` field: the first of ``features.sets``."""
     return feature_field(cfg["features"]["sets"][0])
+
+
+def responses_of(planned: dict, feature_set: str | None) -> tuple | None:
+    """A task's ``responses`` field: ((specimen, response key), ...) when ``feature_set`` needs the
+    linear response (joined to the graphs as they are read), else None."""
+    if not needs_response([feature_set or STUDY]):
+        return None
+    return tuple((t.specimen, t.key) for t in planned["response"])
 
 
 def train_options(cfg: dict) -> dict:
@@ -80,15 +88,19 @@ class TrainFold(_Learning, Task):
     train: Section
     steps_per_epoch: int    # batches per epoch, the same for every fold of the point
     graphs: tuple = upstream("rows")  # ((specimen, direction, graph key), ...) of train + validation
-    feature_set: str | None = optional()  # the graphs' columns it trains on; None: the study's 19
+    feature_set: str | None = optional()  # the columns it trains on; None: the study's 19
+    responses: tuple | None = optional("rows")  # ((specimen, response key), ...) if the set needs them
+    quenches: tuple | None = optional("rows")   # ((specimen, quench key), ...): bond vectors on the edges
 
     @property
     def point(self) -> str:
         return f"L{self.layers}-M{self.width}-N{self.heads}"
 
+    STACK: ClassVar[str] = "train {point}"  # the folds stacked into one job (a template over its fields)
+
     def batch(self, cfg) -> str:
         """With ``train.stack_folds`` the folds of one grid point train as one stacked model."""
-        return f"train {self.point}" if cfg["train"]["stack_folds"] else self.key
+        return self.fill(self.STACK) if cfg["train"]["stack_folds"] else self.key
 
     @classmethod
     def batch_params(cls, batch) -> dict:
@@ -116,7 +128,7 @@ class TrainFold(_Learning, Task):
         return [cls(layers=L, width=M, heads=N, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
                     directions=directions, threshold_A2=cfg["train"]["threshold_A2"],
                     train=Section.of(train_options(cfg)), steps_per_epoch=steps, graphs=graphs,
-                    feature_set=gat_features(cfg))
+                    feature_set=gat_features(cfg), responses=responses_of(planned, gat_features(cfg)))
                 for L in grid["layers"] for M in grid["width"] for N in grid["heads"]
                 for f, (held, fit_on, stop_on) in enumerate(fold_sets)]
 
@@ -149,6 +161,7 @@ class Final(_Learning, Task):
     bootstrap: int
     graphs: tuple = upstream("rows")     # ((specimen, direction, graph key), ...) of every specimen
     feature_set: str | None = optional()  # as TrainFold's
+    responses: tuple | None = optional("rows")
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -163,7 +176,7 @@ class Final(_Learning, Task):
             return cls(name=name, select_metric=metric, cv_keys=cv_keys, split=parts,
                        directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
                        train=Section.of({**opts, **changes}), bootstrap=cfg["report"]["bootstrap"], graphs=graphs,
-                       feature_set=gat_features(cfg))
+                       feature_set=gat_features(cfg), responses=responses_of(planned, gat_features(cfg)))
 
         return ([final(f"opt-{m}", m, threshold) for m in METRICS]
                 + [final(f"sweep-{sweep}-t{t:g}", sweep, t) for t in cfg["labels"]["thresholds_A2"] if t != threshold]
@@ -188,7 +201,8 @@ class Baseline(Task):
     bootstrap: int
     seed: int
     graphs: tuple = upstream("rows")  # ((specimen, direction, graph key), ...) of every specimen
-    feature_set: str | None = optional()  # the graphs' columns it is fitted on; None: the study's 19
+    feature_set: str | None = optional()  # the columns it is fitted on; None: the study's 19
+    responses: tuple | None = optional("rows")  # as TrainFold's
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -196,7 +210,7 @@ class Baseline(Task):
         return [cls(name=f"{kind}-t{t:g}" + ("" if fs == STUDY else f"-{fs}"), kind=kind,
                     split=parts, directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
                     bootstrap=cfg["report"]["bootstrap"], seed=cfg["train"]["seed"], graphs=graphs,
-                    feature_set=feature_field(fs))
+                    feature_set=feature_field(fs), responses=responses_of(planned, fs))
                 for fs in cfg["features"]["sets"] for kind in cfg["report"]["baselines"]
                 for t in cfg["labels"]["thresholds_A2"]
                 if kind != "random" or fs == cfg["features"]["sets"][0]]  # random scores read no feature

@@ -8,8 +8,8 @@ from typing import ClassVar
 import numpy as np
 
 from campaign.config import n_snapshots, runtime_keys
-from campaign.tasks import Section, Task, optional, upstream
-from kernels.features import FEATURE_NAMES, graph_columns
+from campaign.tasks import Section, Task, upstream
+from kernels.features import needs_response
 
 
 def microstates(cfg: dict) -> list[int]:
@@ -250,7 +250,7 @@ class Response(Task):
 
     @classmethod
     def plan(cls, cfg, planned):
-        if graph_columns(cfg["features"]["sets"]) == FEATURE_NAMES:  # no set needs the response
+        if not needs_response(cfg["features"]["sets"], cfg["compare"]["scores"] if cfg["compare"]["folds"] else ()):
             return []
         feat = cfg["features"]
         return _per_specimen(cls, cfg, planned, low_mode_fraction=feat["low_mode_fraction"],
@@ -276,7 +276,6 @@ class Graph(Task):
     labels_key: str = upstream()
     specimen: int
     direction: str
-    response_key: str | None = optional("key")  # with a response feature set: its columns too
 
     @staticmethod
     def describe(summary):
@@ -285,10 +284,9 @@ class Graph(Task):
     @classmethod
     def plan(cls, cfg, planned):
         of_specimen = {stage: {t.specimen: t for t in planned[stage]}
-                       for stage in ("quench", "structure", "elastic", "response")}
+                       for stage in ("quench", "structure", "elastic")}
         return [cls(quench_key=of_specimen["quench"][lab.specimen].key,
                     structure_key=of_specimen["structure"][lab.specimen].key,
                     elastic_key=of_specimen["elastic"][lab.specimen].key, labels_key=lab.key,
-                    specimen=lab.specimen, direction=lab.direction,
-                    response_key=of_specimen["response"][lab.specimen].key if planned["response"] else None)
+                    specimen=lab.specimen, direction=lab.direction)
                 for lab in planned["labels"]]

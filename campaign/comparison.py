@@ -1,0 +1,124 @@
+"""The report's section "What predicts the first STZ" (beyond the study).
+
+Rows are the compared models and single scores of ``campaign.stages.compare``, each pooled over its
+outer folds, so that every specimen is tested once and every row is scored on the same atoms.
+Recall, precision, F1 and MCC are those of the pooled atoms (a score >= 0.5 is a predicted STZ);
+ROC-AUC and AP are the mean over graphs of each graph's own (how well a row ranks the atoms of one
+sheared glass). Intervals and differences come from one set of specimen resamples
+(``kernels.metrics.paired_bootstrap``): a row is said to beat the reference only where the interval
+of its paired difference excludes zero.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kernels import metrics as M
+from store import layout
+
+THRESHOLDED = ("recall", "precision", "f1", "mcc")  # not shown for a single score: its 0.5 means nothing
+KINDS = {"gat": "GAT", "gat_edges": "direction-aware GAT (bond vectors on the edges)", "logistic": "logistic regression",
+         "boosted_trees": "boosted trees", "random": "random"}
+
+
+def is_score(row: str) -> bool:
+    """Whether a row is a single column used as a score (named by the column) rather than a model."""
+    return row.partition("-")[0] not in KINDS
+
+
+def _label(row: str, point: str) -> str:
+    """A row's name for readers: 'gat_edges-study19' -> 'direction-aware GAT (...) L2-M20-N6 on study19'."""
+    kind, _, feature_set = row.partition("-")
+    if is_score(row):
+        return f"single score: {row}"
+    if kind == "random":
+        return "random"
+    return f"{KINDS[kind]}{' ' + point if kind.startswith('gat') else ''} on {feature_set}"
+
+
+def pooled_rows(data) -> tuple[dict[str, dict], list[str]]:
+    """{row: arrays y, score, specimen, direction of every outer fold, atoms in one order} of the rows
+    whose folds are all done, the trees' permutation importance per fold under "importance"; and
+    the rows not complete yet."""
+    folds: dict[str, list] = {}
+    for task in data.of("compare-gnn") + data.of("compare-baseline"):
+        folds.setdefault(task.model, []).append(task)
+    rows, incomplete = {}, []
+    for row, tasks in folds.items():
+        groups = [data.group(t) for t in tasks]
+        if any(g is None for g in groups):
+            incomplete.append(row)
+            continue
+        parts = [layout.read(data.root, g.path, ("y", "score", "specimen", "direction")) for g in groups]
+        arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+        order = np.lexsort((arrays["direction"], arrays["specimen"]))  # stable: atoms keep their order
+        rows[row] = {k: v[order] for k, v in arrays.items()}
+        rows[row]["importance"] = [dict(g.attrs)["importance_ap"] for g in groups if "importance_ap" in g.attrs]
+    return rows, incomplete
+
+
+def section(rep, data, cfg: dict) -> None:
+    """Write the comparison, if the configuration has one (``compare.folds``)."""
+    if not cfg["compare"]["folds"]:
+        return
+    rep.heading("What predicts the first STZ (beyond the study)")
+    rows, incomplete = pooled_rows(data)
+    point = "L{}-M{}-N{}".format(*cfg["compare"]["point"])
+    if incomplete:
+        rep.text(f"Not complete yet: {', '.join(sorted(incomplete))}.")
+    if not rows:
+        return
+    reference = "gat-study19" if "gat-study19" in rows else next(iter(rows))
+    ref = rows[reference]
+    n_directions = len(cfg["shear"]["directions"])
+    graph = ref["specimen"].astype(np.int64) * n_directions + ref["direction"]
+    for row, arrays in rows.items():
+        if not np.array_equal(arrays["y"], ref["y"]) or not np.array_equal(arrays["specimen"], ref["specimen"]):
+            raise ValueError(f"comparison rows {row} and {reference} were not scored on the same atoms")
+    tables = {row: M.graph_table(a["y"], a["score"], graph) for row, a in rows.items()}
+    groups = np.unique(graph) // n_directions
+    n_boot = max(cfg["report"]["bootstrap"], 1)
+    interval, difference = M.paired_bootstrap(tables, groups, reference, n=n_boot, seed=cfg["train"]["seed"])
+    shown = ("mcc", "auc", "ap")
+    header = ["row", "Recall", "Precision", "F1", "MCC", "ROC-AUC (per graph)", "AP (per graph)",
+              *(f"Δ{m.upper()} vs reference" for m in shown)]
+    body, better, worse = [], [], []
+    for row, table in tables.items():
+        point_values, score_row = M.from_table(table), is_score(row)
+        cells = [_label(row, point) + (" (reference)" if row == reference else "")]
+        for m in M.METRICS:
+            lo, hi = interval[row][m]
+            cells.append("–" if score_row and m in THRESHOLDED else f"{point_values[m]:.3f} [{lo:.3f}, {hi:.3f}]")
+        for m in shown:
+            if row == reference or (score_row and m in THRESHOLDED):
+                cells.append("–")
+                continue
+            lo, hi = difference[row][m]
+            delta = M.counted(m, point_values[m]) - M.counted(m, M.from_table(tables[reference])[m])
+            cells.append(f"{delta:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+            (better if lo > 0 else worse if hi < 0 else []).append(f"{_label(row, point)} ({m.upper()})")
+        body.append(cells)
+    specimens = len(np.unique(groups))
+    rep.table(header, body, f"Outer {cfg['compare']['folds']}-fold cross-validation over all {specimens} specimens "
+              f"(each tested once, {len(np.unique(graph))} graphs with an event) at D²thres = "
+              f"{cfg['train']['threshold_A2']:g} Å²; 95% intervals and paired differences from {n_boot} resamples "
+              "of specimens. ROC-AUC and AP: mean over graphs of each graph's own; the other metrics pool the atoms")
+    rep.text("Paired differences whose interval excludes zero: better than the reference: "
+             f"{'; '.join(better) or 'none'}; worse: {'; '.join(worse) or 'none'}. Nothing else is told apart "
+             "by these specimens.")
+    _importance(rep, rows, point)
+
+
+def _importance(rep, rows: dict, point: str) -> None:
+    """Permutation importance of the trees' features (drop of AP on the held-out fold when shuffled)."""
+    for row, arrays in rows.items():
+        folds = arrays["importance"]
+        if not folds:
+            continue
+        names = list(folds[0])
+        mean = {n: float(np.mean([f[n] for f in folds])) for n in names}
+        spread = {n: float(np.std([f[n] for f in folds])) for n in names}
+        top = sorted(names, key=lambda n: -mean[n])[:10]
+        rep.table(["feature", "AP drop when shuffled", "sd over folds"],
+                  [[n, f"{mean[n]:+.4f}", f"{spread[n]:.4f}"] for n in top],
+                  f"Permutation importance, {_label(row, point)}: the 10 features whose shuffling lowers the "
+                  f"held-out AP most, mean over {len(folds)} outer folds (scikit-learn permutation_importance)")

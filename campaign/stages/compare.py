@@ -1,0 +1,101 @@
+"""The comparison "What predicts the first STZ" (beyond the study): models and single scores in an
+outer, specimen-grouped cross-validation over every specimen, so that each is tested once.
+
+Each model trains on the other folds' specimens and early-stops on an inner share of them (the
+final models' protocol), then scores its fold's. The GATs reuse the grid's job (one architecture,
+``compare.point``, for every feature set; its outer folds train as one stack); the non-graph models
+and the single scores reuse the baselines' job. ``campaign.comparison`` pools the folds into
+the report's rows.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from campaign.stages.learning import Baseline, TrainFold, feature_field, responses_of, train_options
+from campaign.tasks import Section
+from kernels.features import FEATURE_NAMES, STUDY
+from kernels.split import cv_folds, inner_validation
+
+
+def outer_folds(cfg: dict, planned: dict) -> list[tuple[tuple, tuple, tuple]]:
+    """(tested, fitted on, stopped on) specimens of each outer fold of ``compare.folds``."""
+    specimens = sorted(q.specimen for q in planned["quench"])
+    seed = cfg["split"]["seed"]
+    out = []
+    for f, held in enumerate(cv_folds(specimens, cfg["compare"]["folds"], seed)):
+        rest = sorted(set(specimens) - set(held))
+        stop_on = inner_validation(rest, cfg["split"]["fractions"], seed + 100 + f)
+        out.append((tuple(held), tuple(s for s in rest if s not in stop_on), tuple(stop_on)))
+    return out
+
+
+def _graphs(planned: dict) -> tuple:
+    return tuple(sorted(((g.specimen, g.direction, g.key) for g in planned["graph"]), key=lambda row: row[0]))
+
+
+@dataclass(frozen=True)
+class CompareGNN(TrainFold):
+    """Outer fold ``fold`` of a compared GAT: the study's (``gat``) or the direction-aware one
+    (``gat_edges``: each edge carries its bond vector in the shear frame), on one feature set."""
+    STAGE: ClassVar[str] = "compare-gnn"
+    VERSION: ClassVar[int] = 1
+    PLACE: ClassVar[str] = "training/compare/{model}/fold{fold}"
+    LABEL: ClassVar[str] = "compare {model} f{fold}"
+    STACK: ClassVar[str] = "compare {model}"  # the outer folds of one row train as one stack
+
+    @property
+    def model(self) -> str:
+        """The comparison's row: e.g. gat_edges-study19."""
+        return f"{'gat_edges' if self.quenches else 'gat'}-{self.feature_set or STUDY}"
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        if not cfg["compare"]["folds"]:
+            return []
+        folds, directions = outer_folds(cfg, planned), tuple(cfg["shear"]["directions"])
+        steps = -(-max(len(fit_on) for _, fit_on, _ in folds) * len(directions) // cfg["train"]["batch_graphs"])
+        layers, width, heads = cfg["compare"]["point"]
+        quenches = tuple((q.specimen, q.key) for q in planned["quench"])
+        return [cls(layers=layers, width=width, heads=heads, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
+                    directions=directions, threshold_A2=cfg["train"]["threshold_A2"],
+                    train=Section.of(train_options(cfg)), steps_per_epoch=steps, graphs=_graphs(planned),
+                    feature_set=feature_field(fs), responses=responses_of(planned, fs),
+                    quenches=quenches if model == "gat_edges" else None)
+                for model in cfg["compare"]["models"] if model in ("gat", "gat_edges")
+                for fs in cfg["features"]["sets"] for f, (held, fit_on, stop_on) in enumerate(folds)]
+
+
+@dataclass(frozen=True)
+class CompareBaseline(Baseline):
+    """Outer fold of a compared non-graph model (logistic, boosted_trees, random) on one feature set,
+    or of a single column used as a score as it is (kind ``score:<column>``)."""
+    STAGE: ClassVar[str] = "compare-baseline"
+    VERSION: ClassVar[int] = 1
+    PLACE: ClassVar[str] = "training/compare/{name}"
+    LABEL: ClassVar[str] = "compare {name}"
+
+    @property
+    def model(self) -> str:
+        """The comparison's row: the name less its fold."""
+        return self.name.rsplit("/", 1)[0]
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        if not cfg["compare"]["folds"]:
+            return []
+        sets, compare = cfg["features"]["sets"], cfg["compare"]
+        rows = [(kind, fs) for kind in compare["models"] if kind in ("logistic", "boosted_trees") for fs in sets]
+        rows += [("random", sets[0])] if "random" in compare["models"] else []
+        # a column is read through the smallest set that holds it
+        rows += [(f"score:{c}", STUDY if c in FEATURE_NAMES else "study19+response") for c in compare["scores"]]
+        tasks = []
+        for f, (held, fit_on, stop_on) in enumerate(outer_folds(cfg, planned)):
+            for kind, fs in rows:
+                name = kind.removeprefix("score:") if kind.startswith("score:") else f"{kind}-{fs}"
+                tasks.append(cls(name=f"{name}/fold{f}", kind=kind,
+                                 split=Section.of({"train": fit_on, "val": stop_on, "test": held}),
+                                 directions=tuple(cfg["shear"]["directions"]), threshold_A2=cfg["train"]["threshold_A2"],
+                                 bootstrap=0, seed=cfg["train"]["seed"], graphs=_graphs(planned),
+                                 feature_set=feature_field(fs), responses=responses_of(planned, fs)))
+        return tasks
