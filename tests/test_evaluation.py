@@ -206,3 +206,50 @@ def test_an_export_round_trips_through_ase_with_every_column(tmp_path):
     with open(tmp_path / "a.dump") as f:
         header = [line for line in f if line.startswith("ITEM: ATOMS")][0].split()[2:]
     assert header == ["id", "type", "x", "y", "z", "d2min_A2", "label", "participation_fraction", "score"]
+
+
+def test_the_comparison_pools_each_rows_folds_and_claims_only_what_its_paired_intervals_show(tmp_path):
+    """Rows of two outer folds over 6 specimens: a model far better than the reference is said to beat
+    it, a copy of the reference is told apart from nothing, a single score shows no thresholded metric."""
+    from types import SimpleNamespace
+
+    from campaign import comparison
+    from campaign.config import load as load_config
+    from campaign.report import Report
+
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    rng = np.random.default_rng(0)
+    y = {k: rng.random((2, 300)) < 0.05 for k in range(6)}  # 2 directions x 300 atoms per specimen
+    noise = {k: rng.standard_normal((2, 300)) for k in range(6)}
+    signal = {"gat-study19": 0.5, "gat_edges-study19": 0.5, "logistic-study19": 3.0, "participation_fraction": 1.0,
+              "random-study19": 0.0, "boosted_trees-study19": 0.5}  # the trees: as good, with noise of their own
+    own = {k: rng.standard_normal((2, 300)) for k in range(6)}
+    tasks = []
+    for row, strength in signal.items():
+        for fold, specimens in enumerate([(0, 2, 4), (1, 3, 5)]):
+            g = root.require_group(f"compare/{row}/fold{fold}")
+            ks = np.repeat(specimens, 600)
+            layout.write_arrays(g, {
+                "y": np.concatenate([y[k].ravel() for k in specimens]).astype(np.int8),
+                "score": 1 / (1 + np.exp(-np.concatenate([(own if row.startswith("boosted") else noise)[k].ravel()
+                                                          + strength * y[k].ravel() - 2 for k in specimens]))),
+                "specimen": ks.astype(np.int32), "direction": np.tile(np.repeat([0, 1], 300), 3).astype(np.int8)})
+            tasks.append(SimpleNamespace(model=row, path=g.path, STAGE="compare-gnn" if row.startswith("gat")
+                                         else "compare-baseline"))
+    data = SimpleNamespace(root=root, of=lambda stage: [t for t in tasks if t.STAGE == stage],
+                           group=lambda t: root[t.path])
+    cfg = load_config("smoke", overrides={"compare": {"folds": 2}, "shear": {"directions": ["xy", "yz"]},
+                                          "report": {"bootstrap": 200}})
+    rep = Report(str(tmp_path / "report"), "stamp")
+    comparison.section(rep, data, cfg)
+    text = "\n".join(rep.md)
+    claims = next(line for line in rep.md if line.startswith("Paired differences"))
+    assert claims.split(": ", 1)[1] == (
+        "better than the reference: logistic regression on study19 (MCC); logistic regression on study19 (AUC); "
+        "logistic regression on study19 (AP); single score: participation_fraction (AUC); single score: "
+        "participation_fraction (AP); worse: random (MCC); random (AUC); random (AP). Nothing else is told apart by these specimens.\n")
+    assert "direction-aware GAT (bond vectors on the edges) L2-M20-N6 on study19" in text
+    row = next(line for line in rep.md if line.startswith("| single score: participation_fraction"))
+    assert row.split(" | ")[1:5] == ["–"] * 4  # no recall, precision, F1, MCC for a bare score
+    copy = next(line for line in rep.md if line.startswith("| direction-aware GAT"))
+    assert "+0.000 [+0.000, +0.000]" in copy  # the same scores as the reference: no difference at all
