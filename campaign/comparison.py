@@ -106,6 +106,7 @@ def section(rep, data, cfg: dict) -> None:
              f"{'; '.join(better) or 'none'}; worse: {'; '.join(worse) or 'none'}. Nothing else is told apart "
              "by these specimens.")
     _importance(rep, rows, point)
+    _picture(rep, data, cfg, rows, tables, reference, point)
 
 
 def _importance(rep, rows: dict, point: str) -> None:
@@ -122,3 +123,60 @@ def _importance(rep, rows: dict, point: str) -> None:
                   [[n, f"{mean[n]:+.4f}", f"{spread[n]:.4f}"] for n in top],
                   f"Permutation importance, {_label(row, point)}: the 10 features whose shuffling lowers the "
                   f"held-out AP most, mean over {len(folds)} outer folds (scikit-learn permutation_importance)")
+
+
+SLAB_A, WINDOW_A = 2.5, 12.0  # half-width of the pictured slab, and of its window in the plane (Å)
+
+
+def _picture(rep, data, cfg: dict, rows: dict, tables: dict, reference: str, point: str) -> None:
+    """The first STZ of one graph and where rows put it: a slab through the STZ, in the plane of shear.
+
+    The graph is the first of the lowest specimen (chosen by no score). Positions are rotated into the
+    shear frame (the shear is +yz there) and centred on the STZ's centroid; atoms within ``SLAB_A``
+    of it along x' are drawn in the (y', z') plane, coloured by each row's score rank within the
+    graph, the STZ's atoms ringed: the reference row beside the row of best mean AP."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from kernels.frames import shear_rotation
+
+    ref = rows[reference]
+    k, d = int(ref["specimen"][0]), int(ref["direction"][0])
+    quench = next((t for t in data.of("quench") if t.specimen == k), None)
+    if quench is None or data.group(quench) is None:
+        return
+    q = layout.read(data.root, data.group(quench).path, ("positions", "cell"))
+    sel = (ref["specimen"] == k) & (ref["direction"] == d)
+    stz = ref["y"][sel].astype(bool)
+    if not stz.any():
+        return
+    direction = cfg["shear"]["directions"][d]
+    frac = q["positions"] @ np.linalg.inv(q["cell"])
+    centre = frac[np.flatnonzero(stz)[0]]
+    offset = frac[stz] - centre
+    centre = centre + (offset - np.round(offset)).mean(0)  # the STZ's centroid, periodic images resolved
+    delta = frac - centre
+    delta -= np.round(delta)
+    r = (delta @ q["cell"]) @ shear_rotation(direction).T  # Å, shear frame
+    slab = (np.abs(r[:, 0]) < SLAB_A) & (np.abs(r[:, 1:]) < WINDOW_A).all(1)
+    best = max((row for row in rows if row != reference), key=lambda row: M.from_table(tables[row])["ap"],
+               default=None)
+    shown = [reference] + ([best] if best else [])
+    fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown), 4.8), squeeze=False)
+    for ax, row in zip(axes[0], shown):
+        score = rows[row]["score"][sel]
+        rank = np.argsort(np.argsort(score)) / max(len(score) - 1, 1)  # 0 lowest .. 1 highest in this graph
+        drawn = ax.scatter(r[slab, 1], r[slab, 2], c=rank[slab], cmap="viridis", s=28, vmin=0, vmax=1)
+        ring = slab & stz
+        ax.scatter(r[ring, 1], r[ring, 2], facecolors="none", edgecolors="red", s=90, linewidths=1.4,
+                   label="first STZ (labels)")
+        ax.set(xlabel="y' (Å, the shear's displacement)", ylabel="z' (Å, its gradient)" if ax is axes[0][0] else "",
+               aspect="equal",
+               title=f"{_label(row, point)}\nAP {M.from_table(tables[row], np.array([0]))['ap']:.3f} on this graph")
+        ax.legend(loc="upper right", fontsize=7)
+    fig.colorbar(drawn, ax=axes[0].tolist(), label="score rank in the graph (0 lowest, 1 highest)")
+    rep.figure(fig, "compare_stz", f"The first STZ of specimen {k} sheared {direction} at D²thres = "
+               f"{cfg['train']['threshold_A2']:g} Å² (the first graph, chosen by no score): atoms within {SLAB_A} Å of "
+               f"the STZ's centroid along x' (normal to the plane of shear), {WINDOW_A} Å either way in that plane, coloured by the rank of each row's score; red rings: "
+               f"the STZ's atoms. Left: the reference; right: the row of best mean AP")

@@ -236,6 +236,9 @@ def test_the_comparison_pools_each_rows_folds_and_claims_only_what_its_paired_in
                 "specimen": ks.astype(np.int32), "direction": np.tile(np.repeat([0, 1], 300), 3).astype(np.int8)})
             tasks.append(SimpleNamespace(model=row, path=g.path, STAGE="compare-gnn" if row.startswith("gat")
                                          else "compare-baseline"))
+    q = root.require_group("quench0")
+    layout.write_arrays(q, {"positions": rng.random((300, 3)) * 20.0, "cell": np.diag([20.0, 20.0, 20.0])})
+    tasks.append(SimpleNamespace(STAGE="quench", specimen=0, path=q.path))
     data = SimpleNamespace(root=root, of=lambda stage: [t for t in tasks if t.STAGE == stage],
                            group=lambda t: root[t.path])
     cfg = load_config("smoke", overrides={"compare": {"folds": 2}, "shear": {"directions": ["xy", "yz"]},
@@ -251,5 +254,6 @@ def test_the_comparison_pools_each_rows_folds_and_claims_only_what_its_paired_in
     assert "direction-aware GAT (bond vectors on the edges) L2-M20-N6 on study19" in text
     row = next(line for line in rep.md if line.startswith("| single score: participation_fraction"))
     assert row.split(" | ")[1:5] == ["–"] * 4  # no recall, precision, F1, MCC for a bare score
+    assert (tmp_path / "report" / "compare_stz.png").stat().st_size > 10_000  # the STZ pictured
     copy = next(line for line in rep.md if line.startswith("| direction-aware GAT"))
     assert "+0.000 [+0.000, +0.000]" in copy  # the same scores as the reference: no difference at all
