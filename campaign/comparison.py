@@ -20,18 +20,16 @@ KINDS = {"gat": "GAT", "gat_edges": "direction-aware GAT (bond vectors on the ed
          "boosted_trees": "boosted trees", "random": "random"}
 
 
-def is_score(row: str) -> bool:
-    """Whether a row is a single column used as a score (named by the column) rather than a model."""
-    return row.partition("-")[0] not in KINDS
-
-
-def _label(row: str, point: str) -> str:
+def _label(row: str, point: str, score: bool) -> str:
     """A row's name for readers: 'gat_edges-study19' -> 'direction-aware GAT (...) L2-M20-N6 on study19'."""
     kind, _, feature_set = row.partition("-")
-    if is_score(row):
+    if score:
         return f"single score: {row}"
     if kind == "random":
         return "random"
+    if kind not in KINDS:  # a PyG convolution of compare.convs
+        conv, edges = kind.removesuffix("_edges"), kind.endswith("_edges")
+        return f"PyG {conv}{' with bond vectors on the edges' if edges else ''} {point} on {feature_set}"
     return f"{KINDS[kind]}{' ' + point if kind.startswith('gat') else ''} on {feature_set}"
 
 
@@ -53,6 +51,7 @@ def pooled_rows(data) -> tuple[dict[str, dict], list[str]]:
         order = np.lexsort((arrays["direction"], arrays["specimen"]))  # stable: atoms keep their order
         rows[row] = {k: v[order] for k, v in arrays.items()}
         rows[row]["importance"] = [dict(g.attrs)["importance_ap"] for g in groups if "importance_ap" in g.attrs]
+        rows[row]["score_only"] = getattr(tasks[0], "kind", "").startswith("score:")
     return rows, incomplete
 
 
@@ -83,8 +82,9 @@ def section(rep, data, cfg: dict) -> None:
               *(f"Δ{m.upper()} vs reference" for m in shown)]
     body, better, worse = [], [], []
     for row, table in tables.items():
-        point_values, score_row = M.from_table(table), is_score(row)
-        cells = [_label(row, point) + (" (reference)" if row == reference else "")]
+        point_values, score_row = M.from_table(table), rows[row]["score_only"]
+        label = _label(row, point, score_row)
+        cells = [label + (" (reference)" if row == reference else "")]
         for m in M.METRICS:
             lo, hi = interval[row][m]
             cells.append("–" if score_row and m in THRESHOLDED else f"{point_values[m]:.3f} [{lo:.3f}, {hi:.3f}]")
@@ -95,7 +95,7 @@ def section(rep, data, cfg: dict) -> None:
             lo, hi = difference[row][m]
             delta = M.counted(m, point_values[m]) - M.counted(m, M.from_table(tables[reference])[m])
             cells.append(f"{delta:+.3f} [{lo:+.3f}, {hi:+.3f}]")
-            (better if lo > 0 else worse if hi < 0 else []).append(f"{_label(row, point)} ({m.upper()})")
+            (better if lo > 0 else worse if hi < 0 else []).append(f"{label} ({m.upper()})")
         body.append(cells)
     specimens = len(np.unique(groups))
     rep.table(header, body, f"Outer {cfg['compare']['folds']}-fold cross-validation over all {specimens} specimens "
@@ -121,7 +121,7 @@ def _importance(rep, rows: dict, point: str) -> None:
         top = sorted(names, key=lambda n: -mean[n])[:10]
         rep.table(["feature", "AP drop when shuffled", "sd over folds"],
                   [[n, f"{mean[n]:+.4f}", f"{spread[n]:.4f}"] for n in top],
-                  f"Permutation importance, {_label(row, point)}: the 10 features whose shuffling lowers the "
+                  f"Permutation importance, {_label(row, point, False)}: the 10 features whose shuffling lowers the "
                   f"held-out AP most, mean over {len(folds)} outer folds (scikit-learn permutation_importance)")
 
 
@@ -173,7 +173,7 @@ def _picture(rep, data, cfg: dict, rows: dict, tables: dict, reference: str, poi
                    label="first STZ (labels)")
         ax.set(xlabel="y' (Å, the shear's displacement)", ylabel="z' (Å, its gradient)" if ax is axes[0][0] else "",
                aspect="equal",
-               title=f"{_label(row, point)}\nAP {M.from_table(tables[row], np.array([0]))['ap']:.3f} on this graph")
+               title=f"{_label(row, point, rows[row]['score_only'])}\nAP {M.from_table(tables[row], np.array([0]))['ap']:.3f} on this graph")
         ax.legend(loc="upper right", fontsize=7)
     fig.colorbar(drawn, ax=axes[0].tolist(), label="score rank in the graph (0 lowest, 1 highest)")
     rep.figure(fig, "compare_stz", f"The first STZ of specimen {k} sheared {direction} at D²thres = "

@@ -150,6 +150,13 @@ def validate(cfg: dict) -> None:
     if outer and not (2 <= outer <= n and n - -(-n // outer) >= 2):
         raise ConfigError(f"'compare.folds' ({outer}) must be 0 (no comparison) or at least 2 folds of the {n} "
                           "specimens that leave each fold two or more to train and early-stop on")
+    if cfg["compare"]["convs"]:
+        from kernels.pyg_stack import conv_class  # imports PyG: only when asked for
+        for name in cfg["compare"]["convs"]:
+            try:
+                conv_class(name)
+            except ValueError as e:
+                raise ConfigError(f"'compare.convs': {e}") from None
     need = cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]
     if cfg["cluster"]["kind"] == "local":
         cores = cfg["cluster"]["cores"]

@@ -186,6 +186,10 @@ KEYS = (
         "on every set of features.sets (random once): gat (the study's GAT at compare.point), gat_edges (the "
         "same with each bond's vector in the shear frame on its edge: GATConv(edge_dim=3), direction-aware), "
         "logistic, boosted_trees (with the permutation importance of its features), random", added_later=True),
+    Key("compare.convs", [], List(Text("a class name of torch_geometric.nn"), empty=True, distinct=True),
+        "other PyG convolutions compared as GNN rows on every feature set, at compare.point, with the bond "
+        "vectors on the edges where the convolution takes edge features (edge_dim), e.g. [GATv2Conv, "
+        "TransformerConv] (kernels/pyg_stack.py: slower than the stacked GAT)", added_later=True),
     Key("compare.scores", ["participation_fraction", "response_u_A", "response_mode_drive_A2"],
         List(Choice(COLUMNS), empty=True, distinct=True), "single per-atom columns compared as scores "
         "(higher: more likely in the first STZ), credited with ROC-AUC and AP only", added_later=True),

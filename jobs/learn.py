@@ -76,7 +76,8 @@ class TrainFoldsJob(Job):
 
     params: layers, width, heads, folds [f...], fold_keys [key...], fold_paths {key: group},
     fold_described {key: fields}, held_out, fit_on, stop_on [[specimens] per fold], directions,
-    threshold_A2, graphs, train options. Each fold trains on fit_on, keeps its epoch of lowest
+    threshold_A2, graphs, train options; optionally feature_set, responses, quenches (bond vectors
+    on the edges) and conv (a PyG convolution instead of the stacked GAT). Each fold trains on fit_on, keeps its epoch of lowest
     loss on stop_on (the final models' protocol), and is scored on held_out.
     """
 
@@ -102,7 +103,7 @@ class TrainFoldsJob(Job):
         seeds = [p["seed"] * 1000 + f for f in p["folds"]]  # fold f trains the same, stacked or alone
         checkpoint = Checkpoint(self)
         models, history = checkpoint.fit(train_sets, weights, p["layers"], p["width"], p["heads"], p,
-                                         val_sets=val_sets, device=device, seeds=seeds)
+                                         val_sets=val_sets, device=device, seeds=seeds, conv=p.get("conv"))
         seconds = time.time() - t0
         for key, model, hist, (ho, prepared), out in zip(p["fold_keys"], models, history, held, left_out):
             scores, _ = predict(model, prepared)

@@ -154,6 +154,20 @@ class StackedGAT(nn.Module):
         """A new stack of ``folds`` models of this architecture (fresh weights)."""
         return StackedGAT(self.convs[0].in_dim, self.layers, self.width, self.heads, folds, self.edge_dim)
 
+    def select(self, f: int) -> "StackedGAT":
+        """Model f of the stack as a folds=1 model (a copy, on the same device)."""
+        single = self.like(folds=1)
+        single.load_state_dict({k: v[f:f + 1].detach().clone() for k, v in self.state_dict().items()})
+        return single.to(next(self.parameters()).device)
+
+    @staticmethod
+    def stack(models: list["StackedGAT"]) -> "StackedGAT":
+        """folds=1 models of one architecture as one stacked model (weights copied)."""
+        out = models[0].like(folds=len(models))
+        states = [m.state_dict() for m in models]
+        out.load_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
+        return out
+
     def __repr__(self) -> str:
         edges = f", edge_dim={self.edge_dim}" if self.edge_dim else ""
         return (f"{self.__class__.__name__}(L={self.layers}, M={self.width}, N={self.heads}, "

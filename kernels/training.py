@@ -85,14 +85,6 @@ class Prepared:
         return x, edges, torch.cat([self.y[i] for i in idx]), attrs
 
 
-def _select(model: StackedGAT, f: int) -> StackedGAT:
-    """Model f of a stack as a folds=1 model (a copy)."""
-    single = model.like(folds=1)
-    state = {k: v[f:f + 1].detach().clone() for k, v in model.state_dict().items()}
-    single.load_state_dict(state)
-    return single.to(next(model.parameters()).device)
-
-
 def loss_terms(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, opts: dict | None):
     """(sum of per-atom losses, sum of their weights) of the loss a model trains on, over all atoms
     (no resampling): the focal loss, or the cross-entropy weighted by the training class weights
@@ -127,12 +119,13 @@ def predict(model: StackedGAT, data: Prepared, batch: int = 8, weight: torch.Ten
     return torch.cat(scores).numpy(), total / norm
 
 
-def stack(models: list[StackedGAT]) -> StackedGAT:
-    """folds=1 models of one architecture as one stacked model (weights copied)."""
-    out = models[0].like(folds=len(models))
-    states = [m.state_dict() for m in models]
-    out.load_state_dict({k: torch.cat([s[k] for s in states]) for k in states[0]})
-    return out
+def new_model(in_dim: int, layers: int, width: int, heads: int, edge_dim: int = 0, conv: str | None = None):
+    """One fresh model: the stacked GAT (``conv`` None: the study's, the fast path) or L layers of any
+    PyG convolution named by ``conv`` (``kernels.pyg_stack``)."""
+    if conv is None:
+        return StackedGAT(in_dim, layers, width, heads, folds=1, edge_dim=edge_dim)
+    from kernels.pyg_stack import PyGStack
+    return PyGStack(conv, in_dim, layers, width, heads, folds=1, edge_dim=edge_dim)
 
 
 class CheckpointMismatch(ValueError):
@@ -162,7 +155,8 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
         opts: dict, val_sets: list[Prepared] | None = None, device="cpu",
         seeds: list[int] | None = None, resume: dict | None = None,
         save: Callable[[dict], None] | None = None, save_every: int = 0,
-        on_epoch: Callable[[int, list[float]], None] | None = None) -> tuple[list[StackedGAT], list[dict]]:
+        on_epoch: Callable[[int, list[float]], None] | None = None,
+        conv: str | None = None) -> tuple[list, list[dict]]:
     """Train len(train_sets) models of one architecture as one stack.
 
     Model f is initialised, shuffled and sampled from its own seed (``seeds[f]``,
@@ -176,8 +170,10 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     when all have). The validation loss is the loss the model trains on, with its training class
     weights (early_stop_loss "training"), or the unweighted cross-entropy ("unweighted"), which
     at 1:100 rewards drifting towards the prior rather than ranking atoms better.
-    Without ``val_sets`` every model trains ``epochs`` epochs. Returns the F trained folds=1
-    models and their histories.
+    Without ``val_sets`` every model trains ``epochs`` epochs. ``conv``: None for the stacked GAT
+    (the study's model, the fast path), or the name of any PyG convolution (``kernels.pyg_stack``,
+    F plain PyG models run one after another). Graphs with edge features (``Prepared.edge_dim``)
+    give every layer edge features. Returns the F trained folds=1 models and their histories.
 
     Checkpoints: with ``save`` and ``save_every`` > 0, ``save(state)`` is called after every
     ``save_every``-th epoch with the whole training state (weights, optimiser, each model's
@@ -191,10 +187,10 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     singles = []
     for seed in seeds:
         torch.manual_seed(seed)
-        singles.append(StackedGAT(train_sets[0].x[0].shape[1], layers, width, heads, folds=1,
-                                  edge_dim=train_sets[0].edge_dim))
-    model = stack(singles).to(device)
-    architecture = [layers, width, heads] + ([model.edge_dim] if model.edge_dim else [])  # a checkpoint's check
+        singles.append(new_model(train_sets[0].x[0].shape[1], layers, width, heads, train_sets[0].edge_dim, conv))
+    model = type(singles[0]).stack(singles).to(device)
+    # what a checkpoint is checked against: the study's GAT as before, other models with what differs
+    architecture = [layers, width, heads] + ([model.edge_dim] if model.edge_dim else []) + ([conv] if conv else [])
     gens = [torch.Generator().manual_seed(seed) for seed in seeds]
     optimiser = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
     weights = [w.to(device) for w in weights]
@@ -245,11 +241,11 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
             if stale[f] >= opts["patience"]:
                 continue
             weight = weights[f] if opts.get("early_stop_loss", "training") == "training" else None
-            _, vloss = predict(_select(model, f), val_sets[f], weight=weight, opts=opts)
+            _, vloss = predict(model.select(f), val_sets[f], weight=weight, opts=opts)
             history[f]["val_loss"].append(vloss)
             if vloss < best_loss[f]:
                 best_loss[f], stale[f] = vloss, 0
-                best[f] = {k: v[f:f + 1].detach().clone() for k, v in model.state_dict().items()}
+                best[f] = model.select(f).state_dict()
                 history[f]["best_epoch"] = epoch
             else:
                 stale[f] += 1
@@ -262,7 +258,7 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
             break
     models = []
     for f in range(n_models):
-        single = _select(model, f)
+        single = model.select(f)
         if best[f] is not None:
             single.load_state_dict(best[f])
         models.append(single)

@@ -235,7 +235,8 @@ def test_the_comparison_pools_each_rows_folds_and_claims_only_what_its_paired_in
                                                           + strength * y[k].ravel() - 2 for k in specimens]))),
                 "specimen": ks.astype(np.int32), "direction": np.tile(np.repeat([0, 1], 300), 3).astype(np.int8)})
             tasks.append(SimpleNamespace(model=row, path=g.path, STAGE="compare-gnn" if row.startswith("gat")
-                                         else "compare-baseline"))
+                                         else "compare-baseline",
+                                         kind=f"score:{row}" if "-" not in row else row.partition("-")[0]))
     q = root.require_group("quench0")
     layout.write_arrays(q, {"positions": rng.random((300, 3)) * 20.0, "cell": np.diag([20.0, 20.0, 20.0])})
     tasks.append(SimpleNamespace(STAGE="quench", specimen=0, path=q.path))

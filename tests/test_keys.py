@@ -110,6 +110,7 @@ PROPAGATION = [  # (section.key, new value, stages whose keys change)
     ("compare.models", ["logistic"], set()),
     ("compare.scores", [], set()),
     ("compare.point", [3, 4, 5], set()),
+    ("compare.convs", ["GATv2Conv"], set()),
 ]
 # not stated above, besides cluster.* and mpi.* (where and how tasks run): the store's path, and the
 # potential, whose name is in every stage's key like any system key (another file would have to exist)

@@ -14,9 +14,10 @@ MAX_LINES = 400
 # only, jobs compute into the store, the campaign plans and runs jobs (as programs, by name)
 MAY_IMPORT = {"kernels": set(), "store": {"kernels"}, "jobs": {"kernels", "store"},
               "campaign": {"kernels", "store"}}
-# within the campaign, the configuration is the lowest layer
+# within the campaign, the configuration is the lowest layer (it checks a potential file and a PyG
+# convolution's name through the kernels that read them)
 LOWEST = {"campaign.values": set(), "campaign.schema": {"campaign.values"},
-          "campaign.config": {"campaign.schema", "campaign.values", "kernels.eam"}}
+          "campaign.config": {"campaign.schema", "campaign.values", "kernels.eam", "kernels.pyg_stack"}}
 
 
 def _modules() -> dict[str, pathlib.Path]:

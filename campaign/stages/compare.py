@@ -36,8 +36,9 @@ def _graphs(planned: dict) -> tuple:
 
 @dataclass(frozen=True)
 class CompareGNN(TrainFold):
-    """Outer fold ``fold`` of a compared GAT: the study's (``gat``) or the direction-aware one
-    (``gat_edges``: each edge carries its bond vector in the shear frame), on one feature set."""
+    """Outer fold ``fold`` of a compared GNN on one feature set: the study's GAT (``gat``), the
+    direction-aware one (``gat_edges``: each edge carries its bond vector in the shear frame), or
+    another PyG convolution (``compare.convs``)."""
     STAGE: ClassVar[str] = "compare-gnn"
     VERSION: ClassVar[int] = 1
     PLACE: ClassVar[str] = "training/compare/{model}/fold{fold}"
@@ -46,8 +47,8 @@ class CompareGNN(TrainFold):
 
     @property
     def model(self) -> str:
-        """The comparison's row: e.g. gat_edges-study19."""
-        return f"{'gat_edges' if self.quenches else 'gat'}-{self.feature_set or STUDY}"
+        """The comparison's row: e.g. gat_edges-study19, or GATv2Conv_edges-study19."""
+        return f"{self.conv or 'gat'}{'_edges' if self.quenches else ''}-{self.feature_set or STUDY}"
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -57,13 +58,19 @@ class CompareGNN(TrainFold):
         steps = -(-max(len(fit_on) for _, fit_on, _ in folds) * len(directions) // cfg["train"]["batch_graphs"])
         layers, width, heads = cfg["compare"]["point"]
         quenches = tuple((q.specimen, q.key) for q in planned["quench"])
+        # (conv, with bond vectors): the stacked GAT without and with, then each PyG convolution, with
+        # the bond vectors where it takes edge features
+        models = [(None, m == "gat_edges") for m in cfg["compare"]["models"] if m in ("gat", "gat_edges")]
+        if cfg["compare"]["convs"]:
+            from kernels.pyg_stack import takes_edge_features
+            models += [(conv, takes_edge_features(conv)) for conv in cfg["compare"]["convs"]]
         return [cls(layers=layers, width=width, heads=heads, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
                     directions=directions, threshold_A2=cfg["train"]["threshold_A2"],
                     train=Section.of(train_options(cfg)), steps_per_epoch=steps, graphs=_graphs(planned),
                     feature_set=feature_field(fs), responses=responses_of(planned, fs),
-                    quenches=quenches if model == "gat_edges" else None)
-                for model in cfg["compare"]["models"] if model in ("gat", "gat_edges")
-                for fs in cfg["features"]["sets"] for f, (held, fit_on, stop_on) in enumerate(folds)]
+                    quenches=quenches if edges else None, conv=conv)
+                for conv, edges in models for fs in cfg["features"]["sets"]
+                for f, (held, fit_on, stop_on) in enumerate(folds)]
 
 
 @dataclass(frozen=True)

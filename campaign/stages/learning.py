@@ -91,6 +91,7 @@ class TrainFold(_Learning, Task):
     feature_set: str | None = optional()  # the columns it trains on; None: the study's 19
     responses: tuple | None = optional("rows")  # ((specimen, response key), ...) if the set needs them
     quenches: tuple | None = optional("rows")   # ((specimen, quench key), ...): bond vectors on the edges
+    conv: str | None = optional()  # a PyG convolution's name (kernels.pyg_stack); None: the stacked GAT
 
     @property
     def point(self) -> str:
