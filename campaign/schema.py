@@ -32,12 +32,13 @@ METRICS = ("recall", "precision", "f1", "mcc", "auc", "ap")
 EIGENSOLVERS = ("auto", "dense", "shift-invert", "sparse", "lobpcg", "torch")
 STRATEGIES = ("focal", "undersample", "oversample")
 BASELINES = ("random", "logistic", "boosted_trees")
-FEATURE_SETS = ("study19", "response", "study19+response")  # kernels.features.FEATURE_SETS
+FEATURE_SETS = ("study19", "response", "study19+response", "lys", "study19+lys")  # kernels.features.FEATURE_SETS
 COLUMNS = (  # kernels.features.FEATURE_NAMES + RESPONSE_NAMES
     "Cu", "Zr", "icosahedral", "not_icosahedral", "voronoi_volume_A3", "potential_energy_eV",
     "participation_fraction", "C14_GPa", "C24_GPa", "C34_GPa", "C44_GPa", "C54_GPa", "C64_GPa",
     "sigma11_GPa", "sigma22_GPa", "sigma33_GPa", "sigma12_GPa", "sigma23_GPa", "sigma31_GPa",
-    "response_u_A", "response_low_u_A", "response_mode_drive_A2")
+    "response_u_A", "response_low_u_A", "response_mode_drive_A2", "lys_dtau_c_GPa")
+SCORES = COLUMNS + tuple("-" + c for c in COLUMNS)  # a leading '-': the column negated (lower: more likely)
 COMPARED = ("gat", "gat_edges", "logistic", "boosted_trees", "random")
 
 KEYS = (
@@ -178,6 +179,22 @@ KEYS = (
         "training goes on from it (0: never)", runtime=True),
     Key("train.seed", 0, Int(0), "seeds initialisation, batches and sampling"),
 
+    Key("lys.regions_per_axis", 0, Int(0), "local yield stress (README): n regions along each axis of the box, "
+        "n^3 per (specimen, direction), spacing L/n; 0: none", added_later=True),
+    Key("lys.regions_per_task", 27, Int(1), "regions of one task (a LAMMPS job, resumable as a whole)",
+        added_later=True),
+    Key("lys.radius_A", 10.0, Number(0, open_lo=True), "radius of a region: its atoms shear, every other follows "
+        "the affine deformation (about 250 atoms at 10 A; regions of 5 A, about 35 atoms, held rigidly, had not "
+        "yielded at a strain of 0.2)", "A", added_later=True),
+    Key("lys.shell_A", 15.2, Number(0, open_lo=True), "width of the frozen shell the program carries around a region; "
+        "two cutoffs (2 x 7.6 A for CuZr_mm) keep the eam/fs forces on its atoms those of the whole glass; less "
+        "than one cutoff is refused", "A", added_later=True),
+    Key("lys.strain_step", 1.0e-3, Number(0, open_lo=True), "AQS strain step of a region's shear", added_later=True),
+    Key("lys.max_strain", 0.2, Number(0, open_lo=True), "a region that has not yielded by this strain has no tau_c",
+        added_later=True),
+    Key("lys.drop_GPa", 0.01, Number(0, open_lo=True), "a fall of the region's resolved stress larger than this "
+        "between two steps is its first plastic event", "GPa", added_later=True),
+
     Key("compare.folds", 0, Int(0), "outer cross-validation over every specimen (grouped by specimen) for "
         "the comparison 'What predicts the first STZ': each model trains on the other folds' specimens, "
         "early-stopping on an inner share of them, and is tested on its fold, so every specimen is tested "
@@ -191,8 +208,9 @@ KEYS = (
         "vectors on the edges where the convolution takes edge features (edge_dim), e.g. [GATv2Conv, "
         "TransformerConv] (kernels/pyg_stack.py: slower than the stacked GAT)", added_later=True),
     Key("compare.scores", ["participation_fraction", "response_u_A", "response_mode_drive_A2"],
-        List(Choice(COLUMNS), empty=True, distinct=True), "single per-atom columns compared as scores "
-        "(higher: more likely in the first STZ), credited with ROC-AUC and AP only", added_later=True),
+        List(Choice(SCORES), empty=True, distinct=True), "single per-atom columns compared as scores "
+        "(higher: more likely in the first STZ; a leading '-' negates one, e.g. -lys_dtau_c_GPa, the local "
+        "residual strength, low where the glass yields first), credited with ROC-AUC and AP only", added_later=True),
     Key("compare.point", [2, 20, 6], List(Int(1), length=3), "(L, M, N) of the compared GATs: one "
         "architecture for every feature set and edge choice", added_later=True),
 

@@ -41,8 +41,9 @@ class BaselineJob(Job):
         rng = np.random.default_rng(p["seed"])
         t0 = time.time()
         extra = {}
-        if p["kind"].startswith("score:"):  # a column as it is: nothing fitted
-            scores = xt[:, names.index(p["kind"].removeprefix("score:"))]
+        if p["kind"].startswith("score:"):  # a column as it is, or negated ('-'): nothing fitted
+            column = p["kind"].removeprefix("score:")
+            scores = xt[:, names.index(column.lstrip("-"))] * (-1.0 if column.startswith("-") else 1.0)
         elif p["kind"] == "random":
             scores = rng.random(len(xt))
         elif p["kind"] == "logistic":

@@ -7,8 +7,9 @@ import numpy as np
 
 from jobs.common import Job
 from kernels import metrics as M
-from kernels.features import FEATURE_NAMES, STUDY, columns_of
+from kernels.features import FEATURE_NAMES, LYS_NAMES, RESPONSE_NAMES, STUDY, columns_of
 from kernels.frames import shear_rotation
+from kernels.lys import interpolate
 from kernels.neighbours import bond_vectors
 from store import graphs as store_graphs
 from store import layout, records
@@ -24,11 +25,15 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
     study's 19): the graph's, joined with the linear response of its shear when the set needs it
     (params "responses": [[specimen, response key], ...]). With params "quenches" ([[specimen,
     quench key], ...]) each edge carries its bond vector r_j - r_i in the shear frame (Å):
-    edge_attr (E, 3), what the direction-aware GAT attends with."""
+    edge_attr (E, 3), what the direction-aware GAT attends with. With params "lys" ([[specimen,
+    direction, lys key], ...], every batch of regions) the local residual strength is joined too."""
     keys = {(k, d): key for k, d, key in job.p["graphs"]}
     feature_set = job.p.get("feature_set") or STUDY
     responses = {k: key for k, key in job.p.get("responses") or ()}
     quenches = {k: key for k, key in job.p.get("quenches") or ()}
+    lys: dict = {}
+    for k, d, key in job.p.get("lys") or ():
+        lys.setdefault((k, d), []).append(key)
     out, left_out = [], []
     for k in specimens:
         response = _response(job, responses[k]) if k in responses else None
@@ -39,10 +44,18 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
             if g["first_step"][row] < 0:
                 left_out.append([k, d])
                 continue
-            x = g["x"]
-            if response is not None and x.shape[1] == len(FEATURE_NAMES):  # (a graph of layout 2 may carry it)
-                x = np.concatenate([x, response[d]], axis=1)
-            graph = {"x": x[:, columns_of(feature_set, x.shape[1])], "edge_index": g["edge_index"],
+            # a graph's columns: the study's 19 (a graph written by the first version of features.sets also
+            # holds the response's), then what is joined to it
+            names = list(FEATURE_NAMES + RESPONSE_NAMES[:g["x"].shape[1] - len(FEATURE_NAMES)])
+            columns = [g["x"]]
+            if response is not None and RESPONSE_NAMES[0] not in names:
+                columns.append(response[d])
+                names += RESPONSE_NAMES
+            if (k, d) in lys:
+                columns.append(_lys_column(job, lys[(k, d)])[:, None])
+                names += LYS_NAMES
+            x = np.concatenate(columns, axis=1)
+            graph = {"x": x[:, columns_of(feature_set, names)], "edge_index": g["edge_index"],
                      "y": g["y"][row].astype(np.int64), "d2min": g["event_d2min_A2"][row], "specimen": k,
                      "direction": d}
             if quench is not None:
@@ -60,6 +73,26 @@ def _response(job: Job, key: str) -> dict[str, np.ndarray]:
     features = job.input(key, ("features",))["features"]
     directions = records.read(job.spec.store, key)["params"]["directions"]
     return {d: features[i] for i, d in enumerate(directions)}
+
+
+def _lys_column(job: Job, keys: list[str]) -> np.ndarray:
+    """(N,) GPa: the residual strength Δτ_c of the regions of one (specimen, direction) (its lys tasks'
+    batches), interpolated at the atoms of the quenched specimen (``kernels.lys.interpolate``). A
+    region that did not yield by lys.max_strain counts as the strongest that did (a lower bound)."""
+    params = records.read(job.spec.store, keys[0])["params"]
+    shape = tuple(params["shape"])
+    values = np.full(int(np.prod(shape)), np.nan)
+    seen = np.zeros(len(values), bool)
+    for key in keys:
+        batch = job.input(key, ("region", "dtau_c_GPa"))
+        values[batch["region"]], seen[batch["region"]] = batch["dtau_c_GPa"], True
+    if not seen.all():
+        raise layout.StoreError(f"the local yield stress of regions {np.flatnonzero(~seen).tolist()} is missing")
+    yielded = np.isfinite(values)
+    values[~yielded] = values[yielded].max() if yielded.any() else 0.0
+    q = job.input(params["quench_key"], ("positions", "cell", "origin"))
+    frac = (q["positions"] - q["origin"]) @ np.linalg.inv(q["cell"])
+    return interpolate(values.reshape(shape), frac)
 
 
 def evaluation_arrays(graphs: list[dict], scores: np.ndarray, directions: list[str]) -> dict[str, np.ndarray]:

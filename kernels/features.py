@@ -52,26 +52,40 @@ def node_features(types, icosahedral, volume, energy, participation, stress, sti
     return np.stack([np.asarray(c, dtype=np.float64) for c in columns], axis=1)
 
 
-# What a model's rows may hold beyond the study's 19: the linear response to its shear (kernels.response)
+# What a model's rows may hold beyond the study's 19: the linear response to its shear (kernels.response),
+# and the local yield stress in its direction (kernels.lys: the region's residual strength, interpolated)
 RESPONSE_NAMES = ("response_u_A", "response_low_u_A", "response_mode_drive_A2")
+LYS_NAMES = ("lys_dtau_c_GPa",)
 STUDY = "study19"  # the study's own set: what a task without a feature_set uses
-FEATURE_SETS = {STUDY: FEATURE_NAMES, "response": RESPONSE_NAMES, "study19+response": FEATURE_NAMES + RESPONSE_NAMES}
+FEATURE_SETS = {STUDY: FEATURE_NAMES, "response": RESPONSE_NAMES, "study19+response": FEATURE_NAMES + RESPONSE_NAMES,
+                "lys": LYS_NAMES, "study19+lys": FEATURE_NAMES + LYS_NAMES}
+
+
+def _wanted(feature_sets, columns) -> set:
+    return {c.lstrip("-") for c in columns} | {name for s in feature_sets for name in FEATURE_SETS[s]}
 
 
 def needs_response(feature_sets=(), columns=()) -> bool:
-    """Whether any of ``feature_sets`` (names of FEATURE_SETS) or ``columns`` (names of columns) holds
-    a column of the linear response, which a response task computes."""
-    wanted = set(columns) | {name for s in feature_sets for name in FEATURE_SETS[s]}
-    return bool(wanted & set(RESPONSE_NAMES))
+    """Whether any of ``feature_sets`` (names of FEATURE_SETS) or ``columns`` (names of columns, a
+    leading '-' for a negated score) holds a column of the linear response (a response task's)."""
+    return bool(_wanted(feature_sets, columns) & set(RESPONSE_NAMES))
 
 
-def columns_of(feature_set: str, n_columns: int) -> np.ndarray:
-    """Indices of ``feature_set``'s columns in rows of ``n_columns`` columns: the study's 19, then
-    the response's first n_columns - 19 (a graph joined with its response, ``jobs.evaluation.load``)."""
-    if not len(FEATURE_NAMES) <= n_columns <= len(FEATURE_NAMES) + len(RESPONSE_NAMES):
-        raise ValueError(f"rows of {n_columns} feature columns are not the study's 19 and the response's 3")
-    carried = FEATURE_NAMES + RESPONSE_NAMES[: n_columns - len(FEATURE_NAMES)]
-    missing = [n for n in FEATURE_SETS[feature_set] if n not in carried]
+def needs_lys(feature_sets=(), columns=()) -> bool:
+    """Whether any of them holds the local yield stress (the lys tasks')."""
+    return bool(_wanted(feature_sets, columns) & set(LYS_NAMES))
+
+
+def set_holding(column: str) -> str:
+    """The smallest feature set holding ``column`` (through which a single score reads it)."""
+    return min((s for s, names in FEATURE_SETS.items() if column in names), key=lambda s: len(FEATURE_SETS[s]))
+
+
+def columns_of(feature_set: str, names) -> np.ndarray:
+    """Indices of ``feature_set``'s columns in rows whose columns are ``names``; ValueError naming
+    the columns the rows lack."""
+    names = list(names)
+    missing = [n for n in FEATURE_SETS[feature_set] if n not in names]
     if missing:
         raise ValueError(f"feature set {feature_set}: the graph does not carry {missing}")
-    return np.array([carried.index(n) for n in FEATURE_SETS[feature_set]])
+    return np.array([names.index(n) for n in FEATURE_SETS[feature_set]])

@@ -111,6 +111,14 @@ PROPAGATION = [  # (section.key, new value, stages whose keys change)
     ("compare.scores", [], set()),
     ("compare.point", [3, 4, 5], set()),
     ("compare.convs", ["GATv2Conv"], set()),
+    # smoke has no local yield stress: regions_per_axis opens it; the protocol keys re-key only it
+    ("lys.regions_per_axis", 2, {"lys"}),
+    ("lys.regions_per_task", 4, set()),
+    ("lys.radius_A", 4.0, set()),
+    ("lys.shell_A", 8.0, set()),
+    ("lys.strain_step", 1e-3, set()),
+    ("lys.max_strain", 0.1, set()),
+    ("lys.drop_GPa", 0.02, set()),
 ]
 # not stated above, besides cluster.* and mpi.* (where and how tasks run): the store's path, and the
 # potential, whose name is in every stage's key like any system key (another file would have to exist)

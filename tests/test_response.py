@@ -178,14 +178,19 @@ def test_the_response_job_writes_each_directions_features_through_the_records(po
 
 
 def test_a_feature_set_selects_its_columns_of_the_graph():
-    from kernels.features import FEATURE_NAMES, FEATURE_SETS, RESPONSE_NAMES, columns_of, needs_response
+    from kernels.features import (FEATURE_NAMES, FEATURE_SETS, LYS_NAMES, RESPONSE_NAMES, columns_of, needs_lys,
+                                  needs_response, set_holding)
 
     assert not needs_response(["study19"]) and not needs_response(["study19"], ["participation_fraction"])
     assert needs_response(["study19", "study19+response"]) and needs_response(columns=["response_u_A"])
+    assert needs_lys(columns=["-lys_dtau_c_GPa"]) and not needs_lys(["study19+response"])
+    assert set_holding("lys_dtau_c_GPa") == "lys" and set_holding("participation_fraction") == "study19"
     both = FEATURE_NAMES + RESPONSE_NAMES
-    assert list(columns_of("study19", len(both))) == list(range(19))
-    assert list(columns_of("response", len(both))) == [19, 20, 21]
+    assert list(columns_of("study19", both)) == list(range(19))
+    assert list(columns_of("response", both)) == [19, 20, 21]
+    assert list(columns_of("study19+lys", FEATURE_NAMES + LYS_NAMES)) == list(range(20))
     with pytest.raises(ValueError, match="does not carry"):
-        columns_of("response", 19)
+        columns_of("response", FEATURE_NAMES)
     from campaign.schema import COLUMNS, FEATURE_SETS as NAMED
+    both = both + LYS_NAMES
     assert set(NAMED) == set(FEATURE_SETS) and COLUMNS == both  # the schema (lowest layer) names them too

@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from campaign.stages.learning import Baseline, TrainFold, feature_field, responses_of, train_options
+from campaign.stages.learning import Baseline, TrainFold, joined, train_options
 from campaign.tasks import Section
-from kernels.features import FEATURE_NAMES, STUDY
+from kernels.features import STUDY, set_holding
 from kernels.split import cv_folds, inner_validation
 
 
@@ -67,8 +67,7 @@ class CompareGNN(TrainFold):
         return [cls(layers=layers, width=width, heads=heads, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
                     directions=directions, threshold_A2=cfg["train"]["threshold_A2"],
                     train=Section.of(train_options(cfg)), steps_per_epoch=steps, graphs=_graphs(planned),
-                    feature_set=feature_field(fs), responses=responses_of(planned, fs),
-                    quenches=quenches if edges else None, conv=conv)
+                    quenches=quenches if edges else None, conv=conv, **joined(planned, fs))
                 for conv, edges in models for fs in cfg["features"]["sets"]
                 for f, (held, fit_on, stop_on) in enumerate(folds)]
 
@@ -95,14 +94,16 @@ class CompareBaseline(Baseline):
         rows = [(kind, fs) for kind in compare["models"] if kind in ("logistic", "boosted_trees") for fs in sets]
         rows += [("random", sets[0])] if "random" in compare["models"] else []
         # a column is read through the smallest set that holds it
-        rows += [(f"score:{c}", STUDY if c in FEATURE_NAMES else "study19+response") for c in compare["scores"]]
+        rows += [(f"score:{c}", set_holding(c.lstrip("-"))) for c in compare["scores"]]
         tasks = []
         for f, (held, fit_on, stop_on) in enumerate(outer_folds(cfg, planned)):
             for kind, fs in rows:
-                name = kind.removeprefix("score:") if kind.startswith("score:") else f"{kind}-{fs}"
+                column = kind.removeprefix("score:")
+                name = (column.lstrip("-") + ("_negated" if column.startswith("-") else "")
+                        if kind.startswith("score:") else f"{kind}-{fs}")
                 tasks.append(cls(name=f"{name}/fold{f}", kind=kind,
                                  split=Section.of({"train": fit_on, "val": stop_on, "test": held}),
                                  directions=tuple(cfg["shear"]["directions"]), threshold_A2=cfg["train"]["threshold_A2"],
                                  bootstrap=0, seed=cfg["train"]["seed"], graphs=_graphs(planned),
-                                 feature_set=feature_field(fs), responses=responses_of(planned, fs)))
+                                 **joined(planned, fs)))
         return tasks

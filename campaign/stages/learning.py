@@ -8,7 +8,7 @@ from typing import ClassVar
 from campaign.config import runtime_keys, split_sizes
 from campaign.schema import METRICS
 from campaign.tasks import Section, Task, optional, upstream
-from kernels.features import STUDY, needs_response
+from kernels.features import STUDY, needs_lys, needs_response
 from kernels.split import cv_folds, inner_validation, split_specimens
 
 
@@ -30,17 +30,26 @@ def feature_field(feature_set: str) -> str | None:
     return None if feature_set == STUDY else feature_set
 
 
-def gat_features(cfg: dict) -> str | None:
-    """The GAT's ``feature_set`` field: the first of ``features.sets``."""
-    return feature_field(cfg["features"]["sets"][0])
-
-
 def responses_of(planned: dict, feature_set: str | None) -> tuple | None:
     """A task's ``responses`` field: ((specimen, response key), ...) when ``feature_set`` needs the
     linear response (joined to the graphs as they are read), else None."""
     if not needs_response([feature_set or STUDY]):
         return None
     return tuple((t.specimen, t.key) for t in planned["response"])
+
+
+def lys_of(planned: dict, feature_set: str | None) -> tuple | None:
+    """A task's ``lys`` field: ((specimen, direction, lys key), ...) of every batch of regions when
+    ``feature_set`` needs the local yield stress, else None."""
+    if not needs_lys([feature_set or STUDY]):
+        return None
+    return tuple((t.specimen, t.direction, t.key) for t in planned["lys"])
+
+
+def joined(planned: dict, feature_set: str | None) -> dict:
+    """The fields a learning task of ``feature_set`` needs beside its graphs: feature_set, responses, lys."""
+    return {"feature_set": feature_field(feature_set or STUDY), "responses": responses_of(planned, feature_set),
+            "lys": lys_of(planned, feature_set)}
 
 
 def train_options(cfg: dict) -> dict:
@@ -91,6 +100,7 @@ class TrainFold(_Learning, Task):
     feature_set: str | None = optional()  # the columns it trains on; None: the study's 19
     responses: tuple | None = optional("rows")  # ((specimen, response key), ...) if the set needs them
     quenches: tuple | None = optional("rows")   # ((specimen, quench key), ...): bond vectors on the edges
+    lys: tuple | None = optional("rows")        # ((specimen, direction, lys key), ...) if the set needs them
     conv: str | None = optional()  # a PyG convolution's name (kernels.pyg_stack); None: the stacked GAT
 
     @property
@@ -129,7 +139,7 @@ class TrainFold(_Learning, Task):
         return [cls(layers=L, width=M, heads=N, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
                     directions=directions, threshold_A2=cfg["train"]["threshold_A2"],
                     train=Section.of(train_options(cfg)), steps_per_epoch=steps, graphs=graphs,
-                    feature_set=gat_features(cfg), responses=responses_of(planned, gat_features(cfg)))
+                    **joined(planned, cfg["features"]["sets"][0]))
                 for L in grid["layers"] for M in grid["width"] for N in grid["heads"]
                 for f, (held, fit_on, stop_on) in enumerate(fold_sets)]
 
@@ -163,6 +173,7 @@ class Final(_Learning, Task):
     graphs: tuple = upstream("rows")     # ((specimen, direction, graph key), ...) of every specimen
     feature_set: str | None = optional()  # as TrainFold's
     responses: tuple | None = optional("rows")
+    lys: tuple | None = optional("rows")
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -177,7 +188,7 @@ class Final(_Learning, Task):
             return cls(name=name, select_metric=metric, cv_keys=cv_keys, split=parts,
                        directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
                        train=Section.of({**opts, **changes}), bootstrap=cfg["report"]["bootstrap"], graphs=graphs,
-                       feature_set=gat_features(cfg), responses=responses_of(planned, gat_features(cfg)))
+                       **joined(planned, cfg["features"]["sets"][0]))
 
         return ([final(f"opt-{m}", m, threshold) for m in METRICS]
                 + [final(f"sweep-{sweep}-t{t:g}", sweep, t) for t in cfg["labels"]["thresholds_A2"] if t != threshold]
@@ -204,6 +215,7 @@ class Baseline(Task):
     graphs: tuple = upstream("rows")  # ((specimen, direction, graph key), ...) of every specimen
     feature_set: str | None = optional()  # the columns it is fitted on; None: the study's 19
     responses: tuple | None = optional("rows")  # as TrainFold's
+    lys: tuple | None = optional("rows")        # as TrainFold's
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -211,7 +223,7 @@ class Baseline(Task):
         return [cls(name=f"{kind}-t{t:g}" + ("" if fs == STUDY else f"-{fs}"), kind=kind,
                     split=parts, directions=tuple(cfg["shear"]["directions"]), threshold_A2=t,
                     bootstrap=cfg["report"]["bootstrap"], seed=cfg["train"]["seed"], graphs=graphs,
-                    feature_set=feature_field(fs), responses=responses_of(planned, fs))
+                    **joined(planned, fs))
                 for fs in cfg["features"]["sets"] for kind in cfg["report"]["baselines"]
                 for t in cfg["labels"]["thresholds_A2"]
                 if kind != "random" or fs == cfg["features"]["sets"][0]]  # random scores read no feature

@@ -1,0 +1,111 @@
+"""Local yield stress on a few graphs of a finished store: how well -Δτ_c ranks the first STZ's atoms.
+
+    python bench/local_yield.py --store small.zarr --preset small --specimens 0 --directions xy -xy
+                                [--regions-per-axis 2] [--config my.yaml] [--threshold 0.1]
+
+Runs the campaign's own job (``jobs.lys``, ``python -m jobs``, one rank) for every region of the
+given specimens and directions, in a scratch store beside the store (``<store>.lys-bench``; the
+store itself is only read), with the configuration's lys protocol. Then per graph with a first event
+at the threshold: ROC-AUC and AP of −Δτ_c interpolated at the atoms (low residual strength: likely
+first), of −Δτ_c of the opposite shear sign (a control: the sign matters if this one ranks worse),
+and of the participation fraction. Prints seconds per region. Reads through the records (checked).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import zarr
+from sklearn.metrics import average_precision_score, roc_auc_score
+
+from campaign import config, plan
+from campaign.launch import _spec
+from kernels.lys import interpolate
+from store import layout, records
+from store.graphs import threshold_row
+
+
+def _copy_task(store: str, scratch: str, task, names: tuple[str, ...]) -> None:
+    """The task's arrays and a done record in the scratch store (what the job reads)."""
+    arrays = records.read_checked(store, task.key, names)
+    g = zarr.open_group(scratch).require_group(task.path)
+    layout.write_arrays(g, arrays)
+    records.write(scratch, task.key, records.DONE, "bench", stage=task.STAGE, path=task.path,
+                  checksums=records.checksums(g))
+
+
+def _dtau(scratch: str, tasks: list, q: dict) -> np.ndarray:
+    """(N,) GPa: Δτ_c of one (specimen, direction)'s regions interpolated at its atoms."""
+    shape = tasks[0].shape
+    values = np.full(int(np.prod(shape)), np.nan)
+    for t in tasks:
+        g = records.read_checked(scratch, t.key, ("region", "dtau_c_GPa"))
+        values[g["region"]] = g["dtau_c_GPa"]
+    yielded = np.isfinite(values)
+    values[~yielded] = values[yielded].max() if yielded.any() else 0.0
+    return interpolate(values.reshape(shape), (q["positions"] - q["origin"]) @ np.linalg.inv(q["cell"]))
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--store", required=True)
+    p.add_argument("--preset", default="smoke")
+    p.add_argument("--config")
+    p.add_argument("--specimens", type=int, nargs="+", default=[0])
+    p.add_argument("--directions", nargs="+", default=["xy", "-xy"])
+    p.add_argument("--regions-per-axis", type=int, default=2)
+    p.add_argument("--threshold", type=float, default=None, help="D2min threshold (default train.threshold_A2)")
+    args = p.parse_args()
+    store = os.path.abspath(args.store)
+    cfg = config.load(args.preset, args.config, {"store": store, "lys": {"regions_per_axis": args.regions_per_axis}})
+    threshold = args.threshold or cfg["train"]["threshold_A2"]
+    tasks = plan.plan(cfg)
+    scratch = layout.beside(store, ".lys-bench")
+    zarr.open_group(scratch, mode="a").require_group("tasks")
+    by = {(t.STAGE, getattr(t, "specimen", None), getattr(t, "direction", None)): t for t in tasks}
+    seconds, rows = [], {}
+    for k in args.specimens:
+        quench = by[("quench", k, None)]
+        _copy_task(store, scratch, quench, ("types", "positions", "cell", "origin"))
+        q = records.read_checked(store, quench.key, ("positions", "cell", "origin"))
+        participation = records.read_checked(store, by[("structure", k, None)].key, ("participation",))["participation"]
+        dtau = {}
+        for d in args.directions:
+            mine = [t for t in tasks if t.STAGE == "lys" and t.specimen == k and t.direction == d]
+            for t in mine:
+                if records.read(scratch, t.key) is None:
+                    t0 = time.time()
+                    res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(_spec(t, scratch, 1))])
+                    if res.returncode != 0:
+                        raise SystemExit(f"{t.label} failed: see {layout.log_path(scratch, f'lys-{t.key}.log')}")
+                    seconds.append((time.time() - t0) / t.count)
+            dtau[d] = _dtau(scratch, mine, q)
+        for d in args.directions:
+            lab = records.read_checked(store, by[("labels", k, d)].key, ("thresholds_A2", "first_step", "mask"))
+            row = threshold_row(lab["thresholds_A2"], threshold)
+            if lab["first_step"][row] < 0:
+                continue
+            y = lab["mask"][row]
+            opposite = d[1:] if d.startswith("-") else "-" + d
+            scores = {"-dtau_c (its own shear)": -dtau[d], "participation fraction": participation}
+            if opposite in dtau:
+                scores["-dtau_c of the opposite sign (control)"] = -dtau[opposite]
+            for name, s in scores.items():
+                rows.setdefault(name, []).append((roc_auc_score(y, s), average_precision_score(y, s)))
+            rows.setdefault("chance", []).append((0.5, float(y.mean())))
+    print(f"lys protocol {json.dumps({k: cfg['lys'][k] for k in cfg['lys']})}; config {config.science_hash(cfg)}")
+    if seconds:
+        print(f"{np.mean(seconds):.1f} s per region (this machine, one rank), {len(seconds)} batches run")
+    print(f"{'score':<42} {'graphs':>6} {'mean AUC':>9} {'mean AP':>8}")
+    for name, values in rows.items():
+        auc, ap = np.mean(values, axis=0)
+        print(f"{name:<42} {len(values):>6} {auc:>9.3f} {ap:>8.3f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,48 @@
+"""The local yield stress stage (beyond the study): batches of regions of each (specimen, direction)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+from campaign.tasks import Section, Task, upstream
+
+PROTOCOL = ("radius_A", "shell_A", "strain_step", "max_strain", "drop_GPa")  # lys keys a region's result reads
+
+
+@dataclass(frozen=True)
+class LocalYield(Task):
+    """Regions ``first`` .. ``first + count - 1`` of the ``shape`` grid of specimen ``specimen``, each
+    sheared locally in ``direction`` to its first plastic drop (``jobs.lys``): τ_0, τ_c, Δτ_c."""
+    STAGE: ClassVar[str] = "lys"
+    VERSION: ClassVar[int] = 1
+    JOB: ClassVar[str] = "jobs.lys:LocalYieldJob"
+    PLACE: ClassVar[str] = "specimens/s{specimen:03d}/lys/{direction}/r{first}"
+    LABEL: ClassVar[str] = "lys s{specimen:03d} {direction} r{first}"
+    quench_key: str = upstream()
+    specimen: int
+    direction: str
+    system: Section
+    lys: Section            # the protocol (PROTOCOL keys)
+    minimize: Section
+    shape: tuple            # regions along a, b, c
+    first: int
+    count: int
+
+    @staticmethod
+    def describe(summary):
+        mean = summary["mean_dtau_c_GPa"]
+        return (f"{summary['yielded']}/{summary['regions']} regions yielded, mean residual strength "
+                f"{'-' if mean is None else f'{mean:.2f}'} GPa, {summary['seconds_per_region']:.1f} s a region")
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        lys = cfg["lys"]
+        n = lys["regions_per_axis"]
+        if not n:
+            return []
+        shape, total, size = (n, n, n), n ** 3, lys["regions_per_task"]
+        protocol = Section.of({k: lys[k] for k in PROTOCOL})
+        return [cls(quench_key=q.key, specimen=q.specimen, direction=d, system=Section.of(cfg["system"]),
+                    lys=protocol, minimize=Section.of(cfg["minimize"]), shape=shape, first=first,
+                    count=min(size, total - first))
+                for q in planned["quench"] for d in cfg["shear"]["directions"] for first in range(0, total, size)]

@@ -1,0 +1,67 @@
+"""Local yield stress (Patinet, Vandembroucq & Falk, PRL 117, 045501 (2016); in 3D Barbot et al.,
+PRE 97, 033001 (2018)): the geometry and the reading of one region's shear, no LAMMPS here.
+
+A region is the sphere of radius ``radius_A`` around a centre of a regular grid; its atoms are
+sheared quasi-statically (AQS) in the direction and sign of the applied shear while every other atom
+follows the affine deformation (frozen in scaled coordinates). τ(γ) is the region's stress resolved
+on that shear (GPa); τ_0 = τ(0), τ_c the last τ before the first plastic drop, and Δτ_c = τ_c − τ_0
+the residual strength: where it is low, the glass yields first. The program carries only the atoms
+within ``radius_A + shell_A`` of the centre (all of them in a small box): with a shell two
+potential cutoffs wide, the forces on the region's atoms are those of the whole glass (an eam/fs
+force on atom i reads the density of each neighbour j, which reads j's neighbours).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from kernels import frames
+
+
+def grid_shape(cell: np.ndarray, spacing_A: float) -> tuple[int, int, int]:
+    """Regions along a, b, c of an orthogonal cell (3, 3) Å: about one per ``spacing_A``, at least one."""
+    return tuple(max(1, int(round(np.linalg.norm(cell[k]) / spacing_A))) for k in range(3))
+
+
+def region_centres(cell: np.ndarray, origin: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """(G, 3) Å: centres at fractional ((i, j, k) + 1/2) / shape, in C order (k fastest)."""
+    idx = np.stack(np.meshgrid(*(np.arange(n) for n in shape), indexing="ij"), axis=-1).reshape(-1, 3)
+    return origin + ((idx + 0.5) / np.array(shape)) @ cell
+
+
+def distances(positions: np.ndarray, cell: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """(N,) Å from ``centre`` to each atom's nearest periodic image (orthogonal or tilted cell)."""
+    from kernels.neighbours import bond_vectors
+
+    both = np.vstack([centre[None], positions])
+    return np.linalg.norm(bond_vectors(both, cell, np.zeros(len(positions), int), np.arange(1, len(both))), axis=1)
+
+
+def resolved(stress_voigt: np.ndarray, direction: str) -> np.ndarray:
+    """Stress (..., 6) GPa, Voigt xx yy zz yz xz xy -> its component on the shear ``direction`` (...),
+    positive when it resists the applied shear (the sign of '-xy' and the like taken into account)."""
+    disp, grad, sign = frames.shear_axes(direction)
+    voigt = {frozenset((1, 2)): 3, frozenset((0, 2)): 4, frozenset((0, 1)): 5}[frozenset((disp, grad))]
+    return sign * np.asarray(stress_voigt)[..., voigt]
+
+
+def first_drop(tau: np.ndarray, drop_GPa: float) -> int | None:
+    """The step k of τ_c: the last before the first fall of more than ``drop_GPa`` (τ[k+1] < τ[k] −
+    drop_GPa), or None if τ (S,) never falls that much."""
+    falls = np.flatnonzero(np.diff(tau) < -drop_GPa)
+    return int(falls[0]) if len(falls) else None
+
+
+def interpolate(values: np.ndarray, frac: np.ndarray) -> np.ndarray:
+    """Per-region values on the periodic grid (shape (na, nb, nc), centres at (i + 1/2)/n) at
+    fractional positions (N, 3): trilinear between the eight surrounding centres, periodic."""
+    shape = np.array(values.shape)
+    u = (np.asarray(frac) % 1.0) * shape - 0.5          # grid coordinates of each point
+    lo = np.floor(u).astype(int)
+    w = u - lo
+    out = np.zeros(len(u))
+    for corner in np.ndindex(2, 2, 2):
+        c = np.array(corner)
+        weight = np.prod(np.where(c == 1, w, 1 - w), axis=1)
+        i, j, k = ((lo + c) % shape).T
+        out += weight * values[i, j, k]
+    return out
