@@ -1,6 +1,6 @@
 """Local yield stress on a few graphs of a finished store: how well -Δτ_c ranks the first STZ's atoms.
 
-    python bench/local_yield.py --store small.zarr --preset small --specimens 0 --directions xy -xy
+    python bench/local_yield.py --store small.zarr --preset small --specimens 0 --directions xy,-xy
                                 [--regions-per-axis 2] [--config my.yaml] [--threshold 0.1]
 
 Runs the campaign's own job (``jobs.lys``, ``python -m jobs``, one rank) for every region of the
@@ -57,10 +57,11 @@ def main() -> None:
     p.add_argument("--preset", default="smoke")
     p.add_argument("--config")
     p.add_argument("--specimens", type=int, nargs="+", default=[0])
-    p.add_argument("--directions", nargs="+", default=["xy", "-xy"])
+    p.add_argument("--directions", default="xy,-xy", help="comma-separated, e.g. xy,-xy")
     p.add_argument("--regions-per-axis", type=int, default=2)
     p.add_argument("--threshold", type=float, default=None, help="D2min threshold (default train.threshold_A2)")
     args = p.parse_args()
+    args.directions = args.directions.split(",")
     store = os.path.abspath(args.store)
     cfg = config.load(args.preset, args.config, {"store": store, "lys": {"regions_per_axis": args.regions_per_axis}})
     threshold = args.threshold or cfg["train"]["threshold_A2"]
