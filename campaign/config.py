@@ -150,11 +150,17 @@ def validate(cfg: dict) -> None:
     if outer and not (2 <= outer <= n and n - -(-n // outer) >= 2):
         raise ConfigError(f"'compare.folds' ({outer}) must be 0 (no comparison) or at least 2 folds of the {n} "
                           "specimens that leave each fold two or more to train and early-stop on")
+    from kernels.features import needs_lys
+
+    scores = cfg["compare"]["scores"] if outer else []
+    if needs_lys(cfg["features"]["sets"], scores) and not cfg["lys"]["regions_per_axis"]:
+        raise ConfigError("'features.sets' or 'compare.scores' read the local yield stress, but "
+                          "'lys.regions_per_axis' is 0 (no lys tasks compute it)")
     if cfg["compare"]["convs"]:
-        from kernels.pyg_stack import conv_class  # imports PyG: only when asked for
+        from kernels.pyg_stack import PyGNet, takes_edge_features  # imports PyG: only when asked for
         for name in cfg["compare"]["convs"]:
-            try:
-                conv_class(name)
+            try:  # a model of two small layers, with edge features where it takes them, made and run once
+                PyGNet(name, 19, 2, 4, 2, edge_dim=3 if takes_edge_features(name) else 0)
             except ValueError as e:
                 raise ConfigError(f"'compare.convs': {e}") from None
     need = cfg["mpi"]["ranks"] * cfg["mpi"]["threads"]

@@ -12,7 +12,8 @@ from kernels.features import FEATURE_SETS, STUDY
 
 class BaselineJob(Job):
     """A non-graph baseline on the same split and with the same data as the GAT's final models:
-    random scores, logistic regression or gradient-boosted trees on the 19 features of each atom,
+    random scores, logistic regression or gradient-boosted trees on the features of each atom
+    (the columns of the task's feature set),
     fitted on the training specimens; the trees early-stop on the validation specimens (with the
     training class weights), as the GAT does; logistic regression has nothing to stop.
 
@@ -21,7 +22,7 @@ class BaselineJob(Job):
     on the test specimens (the drop of AP when it is shuffled).
 
     params: name, kind, train, val, test, directions, threshold_A2, bootstrap, seed, graphs, feature_set,
-    responses.
+    responses, lys.
     """
 
     def run(self) -> None:

@@ -76,8 +76,9 @@ class TrainFoldsJob(Job):
 
     params: layers, width, heads, folds [f...], fold_keys [key...], fold_paths {key: group},
     fold_described {key: fields}, held_out, fit_on, stop_on [[specimens] per fold], directions,
-    threshold_A2, graphs, train options; optionally feature_set, responses, quenches (bond vectors
-    on the edges) and conv (a PyG convolution instead of the stacked GAT). Each fold trains on fit_on, keeps its epoch of lowest
+    threshold_A2, graphs, train options; optionally feature_set with the responses and lys its
+    columns are joined from, quenches (bond vectors on the edges) and conv (a PyG convolution
+    instead of the stacked GAT). Each fold trains on fit_on, keeps its epoch of lowest
     loss on stop_on (the final models' protocol), and is scored on held_out.
     """
 

@@ -29,7 +29,7 @@ class LocalYieldJob(Job):
         p = self.p
         q = self.input_on_rank0(p["quench_key"], ("types", "positions", "cell", "origin"))
         cutoff = eam.load_potential(p["potential"]).cutoff
-        if p["shell_A"] < cutoff:
+        if p["shell_A"] < cutoff:  # (two cutoffs make the forces exact; between one and two, nearly)
             raise ValueError(f"lys.shell_A ({p['shell_A']} A) is narrower than the potential's cutoff ({cutoff} A): "
                              "the region's atoms would miss neighbours")
         centres = region_centres(q["cell"], q["origin"], tuple(p["shape"]))[p["first"]:p["first"] + p["count"]]
@@ -63,6 +63,9 @@ class LocalYieldJob(Job):
         d = distances(q["positions"], q["cell"], centre)
         keep = d < p["radius_A"] + p["shell_A"]
         inner = np.flatnonzero(d[keep] < p["radius_A"])
+        if not len(inner):
+            raise ValueError(f"the region of radius {p['radius_A']} A around {np.round(centre, 2).tolist()} holds no "
+                             "atom: raise lys.radius_A")
         volume = len(inner) * abs(np.linalg.det(q["cell"])) / len(q["types"])  # Å³, their share of the glass
         taus = []
         with Lammps(self.comm, self.spec.log_path, self.spec.threads) as lmp:

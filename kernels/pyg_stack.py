@@ -34,26 +34,41 @@ def takes_edge_features(name: str) -> bool:
     return "edge_dim" in inspect.signature(conv_class(name)).parameters
 
 
+def _layer(cls: type, in_dim: int, width: int, kwargs: dict) -> tuple[nn.Module, int]:
+    """One convolution ``cls(in_dim, width, **kwargs)`` and the width of what it returns, found by a
+    forward pass on a three-node graph; ValueError naming the convolution if either fails (one that
+    needs other arguments, like GINConv's network, cannot be a layer here)."""
+    try:
+        layer = cls(in_dim, width, **kwargs)
+        edges = torch.tensor([[0, 1, 2, 1], [1, 2, 0, 0]])
+        args = (torch.zeros(3, in_dim), edges) + ((torch.zeros(4, kwargs["edge_dim"]),) if "edge_dim" in kwargs else ())
+        with torch.no_grad():
+            out = layer(*args)
+    except Exception as e:  # any failure of a foreign class: say which and why
+        raise ValueError(f"{cls.__name__}({in_dim}, {width}, {kwargs}) cannot be a layer of this model: {e}") from None
+    if not isinstance(out, torch.Tensor) or out.shape[0] != 3:
+        raise ValueError(f"{cls.__name__} does not return one row per node")
+    return layer, out.shape[1]
+
+
 class PyGNet(nn.Module):
-    """One model: x (n, in_dim), edge_index (2, E), edge_attr (E, edge_dim) or None -> logits (n, 2)."""
+    """One model: x (n, in_dim), edge_index (2, E), edge_attr (E, edge_dim) or None -> logits (n, 2).
+    Each convolution sees the graph as given (it adds self loops itself, or not, as in plain PyG)."""
 
     def __init__(self, conv: str, in_dim: int, layers: int, width: int, heads: int, edge_dim: int = 0):
         super().__init__()
         cls = conv_class(conv)
         options = inspect.signature(cls).parameters
-        kwargs, out = {}, width
-        if "heads" in options:
-            kwargs["heads"], out = heads, width * heads
+        kwargs = {"heads": heads} if "heads" in options else {}
         if edge_dim:
             if "edge_dim" not in options:
                 raise ValueError(f"{conv} takes no edge features (it has no edge_dim)")
             kwargs["edge_dim"] = edge_dim
-        dims = [in_dim] + [out] * layers
-        try:
-            self.convs = nn.ModuleList(cls(dims[i], width, **kwargs) for i in range(layers))
-        except TypeError as e:
-            raise ValueError(f"{conv}({in_dim}, {width}, {kwargs}) cannot be made: {e}") from None
-        self.fc1, self.fc2 = nn.Linear(out, width), nn.Linear(width, 2)
+        self.convs, dim = nn.ModuleList(), in_dim
+        for _ in range(layers):
+            layer, dim = _layer(cls, dim, width, kwargs)
+            self.convs.append(layer)
+        self.fc1, self.fc2 = nn.Linear(dim, width), nn.Linear(width, 2)
         self.edge_dim = edge_dim
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
@@ -64,7 +79,9 @@ class PyGNet(nn.Module):
 
 class PyGStack(nn.Module):
     """F ``PyGNet`` models: forward(x (F, n, in_dim), edge_index (2, E) over the union (node f·n + i is
-    node i of model f), edge_attr (E, D) or None) -> logits (F, n, 2), as ``StackedGAT``."""
+    node i of model f), edge_attr (E, D) or None) -> logits (F, n, 2), as ``StackedGAT``. The self
+    loops the union carries for the stacked GAT are removed: each model sees its graph as plain PyG
+    would."""
 
     def __init__(self, conv: str, in_dim: int, layers: int, width: int, heads: int, folds: int = 1,
                  edge_dim: int = 0, nets: list[PyGNet] | None = None):
@@ -76,7 +93,10 @@ class PyGStack(nn.Module):
         self.folds = len(self.nets)
 
     def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
+        from torch_geometric.utils import remove_self_loops
+
         n = x.shape[1]
+        edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)  # the stacked GAT's, not PyG's
         model_of_edge = edge_index[0] // n
         out = []
         for f, net in enumerate(self.nets):

@@ -108,7 +108,9 @@ def remove_leftovers(path: str) -> int:
     Only where no live process writes (the launcher, holding the lock, after its jobs ended; a job
     in its own task's group): the files are otherwise harmless, but Zarr warns at each one it lists."""
     removed = 0
-    for folder, _, files in os.walk(path):
+    for folder, subfolders, files in os.walk(path):
+        if "launch_lock" in subfolders:  # the lock's heartbeat writes there while the launcher runs
+            subfolders.remove("launch_lock")
         for name in files:
             if LEFTOVER.search(name):
                 with contextlib.suppress(FileNotFoundError):

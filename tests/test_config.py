@@ -73,6 +73,7 @@ BAD = [
     ("compare:\n  folds: 6\n", "compare.folds"),  # more folds than smoke's 5 specimens
     ("compare:\n  point: [2, 20]\n", "compare.point"),
     ("compare:\n  scores: [participation]\n", "compare.scores"),
+    ("features:\n  sets: [study19, study19+lys]\n", "lys.regions_per_axis"),  # nothing computes it
 ]
 
 

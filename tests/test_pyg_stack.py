@@ -18,8 +18,8 @@ def test_a_stacked_model_is_its_plain_pyg_model_on_its_own_graph_only():
     x, attrs = torch.randn(2, 4, 5), [torch.randn(10, 3), torch.randn(10, 3)]
     edges, attr = union_edges([EDGES, EDGES], 4, attrs)
     out = stack(x, edges, attr)
+    torch.testing.assert_close(out[1], stack.nets[1](x[1], EDGES, attrs[1]))  # as plain PyG, on the plain graph
     local, local_attr = union_edges([EDGES], 4, attrs[1:])
-    torch.testing.assert_close(out[1], stack.nets[1](x[1], local, local_attr))
     x2 = x.clone()
     x2[0] += 1.0
     torch.testing.assert_close(stack(x2, edges, attr)[1], out[1])  # model 1 sees nothing of model 0
@@ -51,3 +51,17 @@ def test_a_convolution_that_is_not_one_or_takes_no_edge_features_is_named():
     with pytest.raises(ValueError, match="GCNConv takes no edge features"):
         PyGNet("GCNConv", 5, 1, 3, 2, edge_dim=3)
     PyGNet("GCNConv", 5, 2, 3, 2)  # without edge features it is a model like any other
+    with pytest.raises(ValueError, match="GINConv.*cannot be a layer of this model"):
+        PyGNet("GINConv", 5, 1, 3, 2)  # it needs a network, not two widths
+    fea = PyGNet("FeaStConv", 5, 2, 3, 2)  # heads, but not concatenated: the width is found, not assumed
+    assert fea(torch.randn(4, 5), EDGES).shape == (4, 2)
+
+
+def test_a_convolution_without_self_loops_of_its_own_sees_none():
+    """TransformerConv adds no self loops: on the stack's union (which carries the GAT's) it must see
+    the graph as given, the same as alone."""
+    torch.manual_seed(1)
+    stack = PyGStack("TransformerConv", 5, layers=1, width=3, heads=2, folds=1, edge_dim=3)
+    x, attr = torch.randn(1, 4, 5), torch.randn(10, 3)
+    edges, attrs = union_edges([EDGES], 4, [attr])
+    torch.testing.assert_close(stack(x, edges, attrs)[0], stack.nets[0](x[0], EDGES, attr))

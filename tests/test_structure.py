@@ -14,10 +14,11 @@ MAX_LINES = 400
 # only, jobs compute into the store, the campaign plans and runs jobs (as programs, by name)
 MAY_IMPORT = {"kernels": set(), "store": {"kernels"}, "jobs": {"kernels", "store"},
               "campaign": {"kernels", "store"}}
-# within the campaign, the configuration is the lowest layer (it checks a potential file and a PyG
-# convolution's name through the kernels that read them)
+# within the campaign, the configuration is the lowest layer (it checks a potential file, what a
+# feature set reads and a PyG convolution's name through the kernels that know them)
 LOWEST = {"campaign.values": set(), "campaign.schema": {"campaign.values"},
-          "campaign.config": {"campaign.schema", "campaign.values", "kernels.eam", "kernels.pyg_stack"}}
+          "campaign.config": {"campaign.schema", "campaign.values", "kernels.eam", "kernels.features",
+                              "kernels.pyg_stack"}}
 
 
 def _modules() -> dict[str, pathlib.Path]:

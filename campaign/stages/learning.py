@@ -41,7 +41,7 @@ def responses_of(planned: dict, feature_set: str | None) -> tuple | None:
 def lys_of(planned: dict, feature_set: str | None) -> tuple | None:
     """A task's ``lys`` field: ((specimen, direction, lys key), ...) of every batch of regions when
     ``feature_set`` needs the local yield stress, else None."""
-    if not needs_lys([feature_set or STUDY]):
+    if not needs_lys([feature_set or STUDY]) or not planned["lys"]:
         return None
     return tuple((t.specimen, t.direction, t.key) for t in planned["lys"])
 
