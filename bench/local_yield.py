@@ -69,7 +69,7 @@ def main() -> None:
     scratch = layout.beside(store, ".lys-bench")
     zarr.open_group(scratch, mode="a").require_group("tasks")
     by = {(t.STAGE, getattr(t, "specimen", None), getattr(t, "direction", None)): t for t in tasks}
-    seconds, rows = [], {}
+    seconds, rows, pooled = [], {}, {}  # per-graph (AUC, AP) per score; and (y, score, graph, specimen) rows
     for k in args.specimens:
         quench = by[("quench", k, None)]
         _copy_task(store, scratch, quench, ("types", "positions", "cell", "origin"))
@@ -96,8 +96,10 @@ def main() -> None:
             scores = {"-dtau_c (its own shear)": -dtau[d], "participation fraction": participation}
             if opposite in dtau:
                 scores["-dtau_c of the opposite sign (control)"] = -dtau[opposite]
+            graph = len(rows.get("chance", []))
             for name, s in scores.items():
                 rows.setdefault(name, []).append((roc_auc_score(y, s), average_precision_score(y, s)))
+                pooled.setdefault(name, []).append((y, s, np.full(len(y), graph), k))
             rows.setdefault("chance", []).append((0.5, float(y.mean())))
     print(f"lys protocol {json.dumps({k: cfg['lys'][k] for k in cfg['lys']})}; config {config.science_hash(cfg)}")
     if seconds:
@@ -106,6 +108,30 @@ def main() -> None:
     for name, values in rows.items():
         auc, ap = np.mean(values, axis=0)
         print(f"{name:<42} {len(values):>6} {auc:>9.3f} {ap:>8.3f}")
+    _intervals(pooled, reference="participation fraction")
+
+
+def _intervals(pooled: dict, reference: str, n: int = 1000) -> None:
+    """95% intervals of each score's per-graph AUC and AP, and of its paired difference from
+    ``reference``, over resamples of specimens (kernels.metrics.paired_bootstrap)."""
+    from kernels.metrics import from_table, graph_table, paired_bootstrap
+
+    tables, groups = {}, None
+    for name, parts in pooled.items():
+        y, s, g = (np.concatenate([p[i] for p in parts]) for i in range(3))
+        tables[name] = graph_table(y, s, g)
+        groups = np.array([p[3] for p in parts])
+    if groups is None or len(np.unique(groups)) < 2:
+        print("(one specimen: no intervals)")
+        return
+    interval, difference = paired_bootstrap(tables, groups, reference, n=n)
+    print(f"95% intervals over {n} resamples of {len(np.unique(groups))} specimens; Δ paired, from {reference}:")
+    for name, table in tables.items():
+        point = from_table(table)
+        cells = [f"{m} {point[m]:.3f} [{interval[name][m][0]:.3f}, {interval[name][m][1]:.3f}]" for m in ("auc", "ap")]
+        if name != reference:
+            cells += [f"Δ{m} [{difference[name][m][0]:+.3f}, {difference[name][m][1]:+.3f}]" for m in ("auc", "ap")]
+        print(f"  {name:<42} " + "  ".join(cells))
 
 
 if __name__ == "__main__":

@@ -167,6 +167,38 @@ def test_the_response_and_the_bond_vectors_are_joined_to_the_graph_as_it_is_read
     assert plain["x"].shape == (10, 19) and "edge_attr" not in plain
 
 
+def test_the_local_yield_stress_is_joined_from_every_batch_of_regions_interpolated_at_the_atoms(tmp_path):
+    """lys rows: each (specimen, direction) reads all its batches, places each region's Δτ_c on the
+    grid, counts a region that did not yield as the strongest that did, and interpolates at the atoms."""
+    from kernels.lys import interpolate
+
+    job = graph_store(tmp_path, {(0, "xy"): [3, 5]}, feature_set="study19+lys")
+    store, rng = job.spec.store, np.random.default_rng(2)
+    root = zarr.open_group(store)
+    cell, origin = np.diag([10.0, 10.0, 10.0]), np.array([-5.0, -5.0, -5.0])
+    positions = origin + rng.random((10, 3)) * 10.0
+    g = root.require_group("other/q0")
+    layout.write_arrays(g, {"positions": positions, "cell": cell, "origin": origin})
+    records.write(store, "q0", records.DONE, "test", stage="quench", path="other/q0", checksums=records.checksums(g))
+    dtau = np.array([1.0, 2.0, np.nan, 4.0, 5.0, 6.0, 7.0, 3.0])  # region 2 never yielded
+    rows = []
+    for first in (0, 4):
+        key = f"lys{first}"
+        g = root.require_group(f"other/{key}")
+        layout.write_arrays(g, {"region": np.arange(first, first + 4), "dtau_c_GPa": dtau[first:first + 4]})
+        records.write(store, key, records.DONE, "test", stage="lys", path=f"other/{key}",
+                      params={"shape": [2, 2, 2], "quench_key": "q0"}, checksums=records.checksums(g))
+        rows.append([0, "xy", key])
+    job.p.update(lys=rows)
+    x = load(job, [0], ["xy"], 0.1)[0][0]["x"]
+    assert x.shape == (10, 20)
+    filled = np.where(np.isnan(dtau), 7.0, dtau).reshape(2, 2, 2)
+    np.testing.assert_allclose(x[:, 19], interpolate(filled, (positions - origin) / 10.0), rtol=1e-6)
+    job.p.update(lys=rows[:1])
+    with pytest.raises(layout.StoreError, match=r"regions \[4, 5, 6, 7\] is missing"):
+        load(job, [0], ["xy"], 0.1)
+
+
 def test_the_standardiser_leaves_one_hot_columns_and_scales_every_other():
     from kernels.training import standardiser
 
