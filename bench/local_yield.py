@@ -8,7 +8,8 @@ given specimens and directions, in a scratch store beside the store (``<store>.l
 store itself is only read), with the configuration's lys protocol. Then per graph with a first event
 at the threshold: ROC-AUC and AP of −Δτ_c interpolated at the atoms (low residual strength: likely
 first), of −Δτ_c of the opposite shear sign (a control: the sign matters if this one ranks worse),
-and of the participation fraction. Prints seconds per region. Reads through the records (checked).
+of the participation fraction, and of the study's GAT where the configuration has the comparison
+(``compare.folds``: its outer folds score every specimen). Prints seconds per region. Reads through the records (checked).
 """
 from __future__ import annotations
 
@@ -49,6 +50,19 @@ def _dtau(scratch: str, tasks: list, q: dict) -> np.ndarray:
     yielded = np.isfinite(values)
     values[~yielded] = values[yielded].max() if yielded.any() else 0.0
     return interpolate(values.reshape(shape), (q["positions"] - q["origin"]) @ np.linalg.inv(q["cell"]))
+
+
+def _compared_gat(store: str, tasks: list, k: int, d: str) -> np.ndarray | None:
+    """The study's GAT's scores (N,) of graph (k, d) from the comparison's outer fold that tested k
+    (``compare.folds`` in the configuration, done), else None."""
+    for t in tasks:
+        if t.STAGE == "compare-gnn" and t.model == "gat-study19" and k in t.held_out:
+            if records.read(store, t.key) is None:
+                return None
+            ev = records.read_checked(store, t.key, ("score", "specimen", "direction"))
+            sel = (ev["specimen"] == k) & (ev["direction"] == list(t.directions).index(d))
+            return ev["score"][sel] if sel.any() else None
+    return None
 
 
 def main() -> None:
@@ -94,6 +108,9 @@ def main() -> None:
             y = lab["mask"][row]
             opposite = d[1:] if d.startswith("-") else "-" + d
             scores = {"-dtau_c (its own shear)": -dtau[d], "participation fraction": participation}
+            gat = _compared_gat(store, tasks, k, d)
+            if gat is not None:
+                scores["GAT (the comparison's outer CV)"] = gat
             if opposite in dtau:
                 scores["-dtau_c of the opposite sign (control)"] = -dtau[opposite]
             graph = len(rows.get("chance", []))

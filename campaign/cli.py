@@ -70,8 +70,19 @@ def _load(args) -> dict:
     return config_mod.load(preset, args.config, overrides)
 
 
+def _glued(argv: list[str]) -> list[str]:
+    """``--direction -yz`` as ``--direction=-yz``: argparse takes a value starting with '-' for an option."""
+    out = []
+    for a in argv:
+        if out and out[-1] == "--direction" and a.startswith("-"):
+            out[-1] = f"--direction={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = _parser().parse_args(_glued(sys.argv[1:] if argv is None else argv))
     if args.command != "launch":
         # `status | head` ends quietly. Not for launch: the launcher holds sockets (the dashboard,
         # TLS connections to workers) whose peers may go away, and a write to one must be an

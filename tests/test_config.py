@@ -165,3 +165,10 @@ def test_a_store_that_cannot_be_made_is_named_before_anything_is_written(tmp_pat
     err = capsys.readouterr().err
     assert "cannot be made" in err and "a-file is not a folder" in err
     assert os.listdir(tmp_path) == ["a-file"]
+
+
+def test_a_direction_of_the_negative_sense_is_a_value_not_an_option(tmp_path, capsys):
+    """``export --direction -yz`` (argparse alone would take '-yz' for an unknown option and exit 2)."""
+    assert cli.main(["export", "--store", str(tmp_path / "s.zarr"), "--specimen", "0", "--direction", "-yz"]) == 1
+    err = capsys.readouterr().err
+    assert "quench s000" in err and "not done" in err, err  # it got as far as reading the store
