@@ -21,8 +21,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--debug", action="store_true", help="show tracebacks")
     p = argparse.ArgumentParser(prog="python -m campaign", description=(
         "Campaign manager for the Lee & Ryu (2022) STZ study: melt, quench and AQS-shear Cu64Zr36 glasses "
-        "with LAMMPS, label the first D2min events, compute the 19 per-atom features (optionally the linear response too) and graphs, run the "
-        "GAT grid search, final models and baselines, and report; all resumable from one Zarr store."))
+        "with LAMMPS, label the first D2min events, compute the 19 per-atom features (optionally the linear response "
+        "and the local yield stress too) and graphs, run the GAT grid search, final models and baselines (optionally "
+        "an outer-CV comparison of models and single scores), and report; all resumable from one Zarr store."))
     from campaign.version import code_version
     p.add_argument("--version", action="version", version=f"stz-campaign {code_version()}")
     sub = p.add_subparsers(dest="command", required=True)
