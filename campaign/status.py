@@ -21,9 +21,12 @@ def status(cfg: dict, out=None) -> int:
         state.check_store(store)
     states = state.task_states(tasks, store, cfg)
     print(f"store {store}" + ("" if os.path.isdir(store) else " (not created yet)"), file=out)
-    print(f"{'stage':<10} {'done':>6} {'failed':>6} {'pending':>7}", file=out)
-    for stage, counts in state.by_stage(tasks, states).items():
-        print(f"{stage:<10} {counts[state.DONE]:>6} {counts[state.FAILED]:>6} {counts[state.PENDING]:>7}", file=out)
+    stages = state.by_stage(tasks, states)
+    width = max([10] + [len(s) for s in stages])
+    print(f"{'stage':<{width}} {'done':>6} {'failed':>6} {'pending':>7}", file=out)
+    for stage, counts in stages.items():
+        print(f"{stage:<{width}} {counts[state.DONE]:>6} {counts[state.FAILED]:>6} {counts[state.PENDING]:>7}",
+              file=out)
     holder = lock.read_holder(store)
     alive = progress.launcher(store, duration_seconds(cfg["cluster"]["lock_stale_after"]))
     if alive is not None:
