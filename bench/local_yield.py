@@ -26,7 +26,7 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from campaign import config, plan
 from campaign.launch import _spec
-from kernels.lys import interpolate
+from kernels.lys import atom_values
 from store import layout, records
 from store.graphs import threshold_row
 
@@ -41,15 +41,12 @@ def _copy_task(store: str, scratch: str, task, names: tuple[str, ...]) -> None:
 
 
 def _dtau(scratch: str, tasks: list, q: dict) -> np.ndarray:
-    """(N,) GPa: Δτ_c of one (specimen, direction)'s regions interpolated at its atoms."""
-    shape = tasks[0].shape
-    values = np.full(int(np.prod(shape)), np.nan)
+    """(N,) GPa: Δτ_c of one (specimen, direction)'s regions at its atoms (``kernels.lys.atom_values``)."""
+    values = np.full(int(np.prod(tasks[0].shape)), np.nan)
     for t in tasks:
         g = records.read_checked(scratch, t.key, ("region", "dtau_c_GPa"))
         values[g["region"]] = g["dtau_c_GPa"]
-    yielded = np.isfinite(values)
-    values[~yielded] = values[yielded].max() if yielded.any() else 0.0
-    return interpolate(values.reshape(shape), (q["positions"] - q["origin"]) @ np.linalg.inv(q["cell"]))
+    return atom_values(values, tasks[0].shape, q["positions"], q["cell"], q["origin"])
 
 
 def _compared_gat(store: str, tasks: list, k: int, d: str) -> np.ndarray | None:

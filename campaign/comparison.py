@@ -51,7 +51,7 @@ def pooled_rows(data) -> tuple[dict[str, dict], list[str]]:
         order = np.lexsort((arrays["direction"], arrays["specimen"]))  # stable: atoms keep their order
         rows[row] = {k: v[order] for k, v in arrays.items()}
         rows[row]["importance"] = [dict(g.attrs)["importance_ap"] for g in groups if "importance_ap" in g.attrs]
-        rows[row]["score_only"] = getattr(tasks[0], "kind", "").startswith("score:")
+        rows[row]["score_only"] = tasks[0].STAGE == "compare-baseline" and tasks[0].kind.startswith("score:")
     return rows, incomplete
 
 
@@ -81,8 +81,9 @@ def section(rep, data, cfg: dict) -> None:
     header = ["row", "Recall", "Precision", "F1", "MCC", "ROC-AUC (per graph)", "AP (per graph)",
               *(f"Δ{m.upper()} vs reference" for m in shown)]
     body, better, worse = [], [], []
-    for row, table in tables.items():
-        point_values, score_row = M.from_table(table), rows[row]["score_only"]
+    points = {row: M.from_table(table) for row, table in tables.items()}  # every graph: the point estimates
+    for row in tables:
+        point_values, score_row = points[row], rows[row]["score_only"]
         label = _label(row, point, score_row)
         cells = [label + (" (reference)" if row == reference else "")]
         for m in M.METRICS:
@@ -93,7 +94,7 @@ def section(rep, data, cfg: dict) -> None:
                 cells.append("–")
                 continue
             lo, hi = difference[row][m]
-            delta = M.counted(m, point_values[m]) - M.counted(m, M.from_table(tables[reference])[m])
+            delta = M.counted(m, point_values[m]) - M.counted(m, points[reference][m])
             cells.append(f"{delta:+.3f} [{lo:+.3f}, {hi:+.3f}]")
             (better if lo > 0 else worse if hi < 0 else []).append(f"{label} ({m.upper()})")
         body.append(cells)
@@ -106,7 +107,7 @@ def section(rep, data, cfg: dict) -> None:
              f"{'; '.join(better) or 'none'}; worse: {'; '.join(worse) or 'none'}. Nothing else is told apart "
              "by these specimens.")
     _importance(rep, rows, point)
-    _picture(rep, data, cfg, rows, tables, reference, point)
+    _picture(rep, data, cfg, rows, tables, points, reference, point)
 
 
 def _importance(rep, rows: dict, point: str) -> None:
@@ -128,7 +129,7 @@ def _importance(rep, rows: dict, point: str) -> None:
 SLAB_A, WINDOW_A = 2.5, 12.0  # half-width of the pictured slab, and of its window in the plane (Å)
 
 
-def _picture(rep, data, cfg: dict, rows: dict, tables: dict, reference: str, point: str) -> None:
+def _picture(rep, data, cfg: dict, rows: dict, tables: dict, points: dict, reference: str, point: str) -> None:
     """The first STZ of one graph and where rows put it: a slab through the STZ, in the plane of shear.
 
     The graph is the first of the lowest specimen (chosen by no score). Positions are rotated into the
@@ -160,8 +161,7 @@ def _picture(rep, data, cfg: dict, rows: dict, tables: dict, reference: str, poi
     delta -= np.round(delta)
     r = (delta @ q["cell"]) @ shear_rotation(direction).T  # Å, shear frame
     slab = (np.abs(r[:, 0]) < SLAB_A) & (np.abs(r[:, 1:]) < WINDOW_A).all(1)
-    best = max((row for row in rows if row != reference), key=lambda row: M.from_table(tables[row])["ap"],
-               default=None)
+    best = max((row for row in rows if row != reference), key=lambda row: points[row]["ap"], default=None)
     shown = [reference] + ([best] if best else [])
     fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown), 4.8), squeeze=False)
     for ax, row in zip(axes[0], shown):
@@ -171,12 +171,13 @@ def _picture(rep, data, cfg: dict, rows: dict, tables: dict, reference: str, poi
         ring = slab & stz
         ax.scatter(r[ring, 1], r[ring, 2], facecolors="none", edgecolors="red", s=90, linewidths=1.4,
                    label="first STZ (labels)")
+        ap_here = M.from_table(tables[row], np.array([0]))["ap"]  # graph 0 is the pictured one
         ax.set(xlabel="y' (Å, the shear's displacement)", ylabel="z' (Å, its gradient)" if ax is axes[0][0] else "",
-               aspect="equal",
-               title=f"{_label(row, point, rows[row]['score_only'])}\nAP {M.from_table(tables[row], np.array([0]))['ap']:.3f} on this graph")
+               aspect="equal", title=f"{_label(row, point, rows[row]['score_only'])}\nAP {ap_here:.3f} on this graph")
         ax.legend(loc="upper right", fontsize=7)
     fig.colorbar(drawn, ax=axes[0].tolist(), label="score rank in the graph (0 lowest, 1 highest)")
     rep.figure(fig, "compare_stz", f"The first STZ of specimen {k} sheared {direction} at D²thres = "
-               f"{cfg['train']['threshold_A2']:g} Å² (the first graph, chosen by no score): atoms within {SLAB_A} Å of "
-               f"the STZ's centroid along x' (normal to the plane of shear), {WINDOW_A} Å either way in that plane, coloured by the rank of each row's score; red rings: "
-               f"the STZ's atoms. Left: the reference; right: the row of best mean AP")
+               f"{cfg['train']['threshold_A2']:g} Å² (the first graph, chosen by no score): atoms within {SLAB_A} Å "
+               f"of the STZ's centroid along x' (normal to the plane of shear), {WINDOW_A} Å either way in that "
+               "plane, coloured by the rank of each row's score; red rings: the STZ's atoms. Left: the reference; "
+               "right: the row of best mean AP")

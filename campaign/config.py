@@ -107,6 +107,12 @@ def _flat(cfg: dict, prefix: str = ""):
             yield name, value
 
 
+def _each_fold_leaves_two(specimens: int, folds: int) -> bool:
+    """Whether holding out the largest of ``folds`` specimen-grouped folds leaves two specimens or
+    more, one to train on and one to early-stop on."""
+    return specimens - -(-specimens // folds) >= 2
+
+
 def validate(cfg: dict) -> None:
     """Raise ConfigError naming the first key with a wrong value, or keys that cannot go together."""
     for name, value in _flat(cfg):
@@ -141,13 +147,13 @@ def validate(cfg: dict) -> None:
                           f"'labels.thresholds_A2' {cfg['labels']['thresholds_A2']}")
     sizes = split_sizes(cfg)
     pooled, folds = sizes[0] + sizes[1], cfg["split"]["folds"]
-    if min(sizes) < 1 or pooled - -(-pooled // folds) < 2:
+    if min(sizes) < 1 or not _each_fold_leaves_two(pooled, folds):
         raise ConfigError(f"'quench.specimens' ({cfg['quench']['specimens']}) gives a train/validation/test split "
                           f"of {sizes}: need at least one test specimen, and 'split.folds' ({folds}) folds of the "
                           f"{pooled} train + validation specimens that leave each fold two or more to train and "
                           "early-stop on")
     outer, n = cfg["compare"]["folds"], cfg["quench"]["specimens"]
-    if outer and not (2 <= outer <= n and n - -(-n // outer) >= 2):
+    if outer and not (2 <= outer <= n and _each_fold_leaves_two(n, outer)):
         raise ConfigError(f"'compare.folds' ({outer}) must be 0 (no comparison) or at least 2 folds of the {n} "
                           "specimens that leave each fold two or more to train and early-stop on")
     from kernels.features import needs_lys

@@ -36,6 +36,11 @@ class Section(tuple):
     def of(cls, mapping: dict) -> "Section":
         return cls(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in mapping.items()))
 
+    @classmethod
+    def pick(cls, mapping: dict, keys) -> "Section":
+        """The ``keys`` of ``mapping`` (a config section) as a Section."""
+        return cls.of({k: mapping[k] for k in keys})
+
     def dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in self}
 

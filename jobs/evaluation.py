@@ -9,7 +9,7 @@ from jobs.common import Job
 from kernels import metrics as M
 from kernels.features import FEATURE_NAMES, LYS_NAMES, RESPONSE_NAMES, STUDY, columns_of
 from kernels.frames import shear_rotation
-from kernels.lys import interpolate
+from kernels.lys import atom_values
 from kernels.neighbours import bond_vectors
 from store import graphs as store_graphs
 from store import layout, records
@@ -38,6 +38,7 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
     for k in specimens:
         response = _response(job, responses[k]) if k in responses else None
         quench = job.input(quenches[k], ("positions", "cell")) if k in quenches else None
+        strength = _lys_columns(job, {d: lys[(k, d)] for d in directions if (k, d) in lys})
         for d in directions:
             g = job.input(keys[(k, d)], ("x", "edge_index", "y", "thresholds_A2", "first_step", "event_d2min_A2"))
             row = store_graphs.threshold_row(g["thresholds_A2"], threshold)
@@ -51,8 +52,8 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
             if response is not None and RESPONSE_NAMES[0] not in names:
                 columns.append(response[d])
                 names += RESPONSE_NAMES
-            if (k, d) in lys:
-                columns.append(_lys_column(job, lys[(k, d)])[:, None])
+            if d in strength:
+                columns.append(strength[d][:, None])
                 names += LYS_NAMES
             x = np.concatenate(columns, axis=1)
             graph = {"x": x[:, columns_of(feature_set, names)], "edge_index": g["edge_index"],
@@ -75,24 +76,24 @@ def _response(job: Job, key: str) -> dict[str, np.ndarray]:
     return {d: features[i] for i, d in enumerate(directions)}
 
 
-def _lys_column(job: Job, keys: list[str]) -> np.ndarray:
-    """(N,) GPa: the residual strength Δτ_c of the regions of one (specimen, direction) (its lys tasks'
-    batches), interpolated at the atoms of the quenched specimen (``kernels.lys.interpolate``). A
-    region that did not yield by lys.max_strain counts as the strongest that did (a lower bound)."""
-    params = records.read(job.spec.store, keys[0])["params"]
-    shape = tuple(params["shape"])
-    values = np.full(int(np.prod(shape)), np.nan)
-    seen = np.zeros(len(values), bool)
-    for key in keys:
-        batch = job.input(key, ("region", "dtau_c_GPa"))
-        values[batch["region"]], seen[batch["region"]] = batch["dtau_c_GPa"], True
-    if not seen.all():
-        raise layout.StoreError(f"the local yield stress of regions {np.flatnonzero(~seen).tolist()} is missing")
-    yielded = np.isfinite(values)
-    values[~yielded] = values[yielded].max() if yielded.any() else 0.0
-    q = job.input(params["quench_key"], ("positions", "cell", "origin"))
-    frac = (q["positions"] - q["origin"]) @ np.linalg.inv(q["cell"])
-    return interpolate(values.reshape(shape), frac)
+def _lys_columns(job: Job, keys: dict[str, list[str]]) -> dict[str, np.ndarray]:
+    """{direction: (N,) GPa} of one specimen: the residual strength Δτ_c of each direction's regions
+    (every batch of its lys tasks, ``keys[direction]``) at the atoms of the quenched specimen
+    (``kernels.lys.atom_values``; read once for all directions)."""
+    out, q = {}, None
+    for d, batches in keys.items():
+        params = records.read(job.spec.store, batches[0])["params"]
+        n = int(np.prod(params["shape"]))
+        values, seen = np.full(n, np.nan), np.zeros(n, bool)
+        for key in batches:
+            batch = job.input(key, ("region", "dtau_c_GPa"))
+            values[batch["region"]], seen[batch["region"]] = batch["dtau_c_GPa"], True
+        if not seen.all():
+            raise layout.StoreError(f"the local yield stress of regions {np.flatnonzero(~seen).tolist()} is missing")
+        if q is None:
+            q = job.input(params["quench_key"], ("positions", "cell", "origin"))
+        out[d] = atom_values(values, tuple(params["shape"]), q["positions"], q["cell"], q["origin"])
+    return out
 
 
 def evaluation_arrays(graphs: list[dict], scores: np.ndarray, directions: list[str]) -> dict[str, np.ndarray]:

@@ -65,3 +65,15 @@ def interpolate(values: np.ndarray, frac: np.ndarray) -> np.ndarray:
         i, j, k = ((lo + c) % shape).T
         out += weight * values[i, j, k]
     return out
+
+
+def atom_values(region_values: np.ndarray, shape: tuple, positions: np.ndarray, cell: np.ndarray,
+                origin: np.ndarray) -> np.ndarray:
+    """(N,) per-atom values of per-region ones (G,), in ``region_centres``' order, on the grid
+    ``shape``: a region without a value (NaN: it did not yield by the maximum strain) counts as the
+    largest that has one (a lower bound; 0 if none has), then ``interpolate`` at the atoms
+    (positions (N, 3) Å in the cell (3, 3) Å from ``origin`` (3,) Å)."""
+    values = np.array(region_values, dtype=float)
+    known = np.isfinite(values)
+    values[~known] = values[known].max() if known.any() else 0.0
+    return interpolate(values.reshape(shape), (positions - origin) @ np.linalg.inv(cell))

@@ -75,21 +75,25 @@ def bootstrap(y_true: np.ndarray, score: np.ndarray, groups: np.ndarray, n: int 
     dropped: dropping them would favour models that rarely predict an STZ).
 
     Empty with fewer than two groups: one specimen gives no interval."""
-    rng = np.random.default_rng(seed)
-    ids = np.unique(groups)
-    if len(ids) < 2:
+    if len(np.unique(groups)) < 2:
         return {}, {}
-    members = [np.flatnonzero(groups == g) for g in ids]
     samples = {m: [] for m in METRICS}
-    for _ in range(n):
-        pick = np.concatenate([members[k] for k in rng.integers(0, len(ids), len(ids))])
+    for pick in resamples(groups, n, seed):
         values = metrics(y_true[pick], score[pick], threshold)
         for m in METRICS:
             samples[m].append(values[m])
     undefined = {m: int(np.isnan(v).sum()) for m, v in samples.items()}
-    filled = {m: [counted(m, x) for x in v] for m, v in samples.items()}
-    return ({m: (float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))) for m, v in filled.items()},
-            undefined)
+    return {m: _percentiles([counted(m, x) for x in v]) for m, v in samples.items()}, undefined
+
+
+def resamples(groups: np.ndarray, n: int, seed: int):
+    """``n`` bootstrap resamples of whole groups: each the indices (of ``groups``' entries) of as many
+    groups as there are, drawn with replacement."""
+    rng = np.random.default_rng(seed)
+    ids = np.unique(groups)
+    members = [np.flatnonzero(groups == g) for g in ids]
+    for _ in range(n):
+        yield np.concatenate([members[k] for k in rng.integers(0, len(ids), len(ids))])
 
 
 # --- comparing models on the same atoms: per-graph tables, resampled by specimen ----------------
@@ -131,12 +135,8 @@ def paired_bootstrap(tables: dict[str, dict], groups: np.ndarray, reference: str
     table in one order): ({row: {metric: (lo, hi)}}, {row: {metric: (lo, hi)}}). The difference is
     paired: both rows are scored on the same resampled specimens, so what the specimens share cancels.
     An undefined value counts as IF_UNDEFINED, as in model selection."""
-    rng = np.random.default_rng(seed)
-    ids = np.unique(groups)
-    members = [np.flatnonzero(groups == g) for g in ids]
     draws = {row: {m: [] for m in METRICS} for row in tables}
-    for _ in range(n):
-        pick = np.concatenate([members[k] for k in rng.integers(0, len(ids), len(ids))])
+    for pick in resamples(groups, n, seed):
         for row, table in tables.items():
             values = from_table(table, pick)
             for m in METRICS:

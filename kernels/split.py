@@ -29,3 +29,18 @@ def inner_validation(specimens: list[int], fractions: list[float], seed: int) ->
     if n_val >= len(specimens):
         raise ValueError(f"{len(specimens)} training specimens leave none to train on beside {n_val} to stop on")
     return sorted(np.random.default_rng(seed + 2).permutation(sorted(specimens)).tolist()[:n_val])
+
+
+def fold_sets(specimens: list[int], folds: int, fractions: list[float], seed: int,
+              inner_seed: int | None = None) -> list[tuple[tuple, tuple, tuple]]:
+    """(held out, fitted on, stopped on) specimens of each of ``folds`` specimen-grouped folds: each
+    fold trains on the others' specimens less an inner share it early-stops on (``inner_validation``,
+    seeded ``inner_seed + f``; default ``seed``), as the final models train on train and stop on
+    validation."""
+    inner_seed = seed if inner_seed is None else inner_seed
+    out = []
+    for f, held in enumerate(cv_folds(specimens, folds, seed)):
+        rest = sorted(set(specimens) - set(held))
+        stop_on = inner_validation(rest, fractions, inner_seed + f)
+        out.append((tuple(held), tuple(s for s in rest if s not in stop_on), tuple(stop_on)))
+    return out

@@ -104,30 +104,37 @@ PROPAGATION = [  # (section.key, new value, stages whose keys change)
     ("train.seed", 1, {"train", "final", "baseline"}),
     ("report.sweep_metric", "f1", {"final"}),
     ("report.strategies", ["focal"], set()),
-    # smoke has no comparison: compare.folds opens it (its default scores read the response); what
-    # the other compare keys re-key is tested in tests/test_compare.py
+    # smoke has neither a comparison nor the local yield stress: these keys open them (the comparison's
+    # default scores read the response); what their other keys re-key is OPENED's
     ("compare.folds", 2, {"response", "compare-gnn", "compare-baseline"}),
-    ("compare.models", ["logistic"], set()),
-    ("compare.scores", [], set()),
-    ("compare.point", [3, 4, 5], set()),
-    ("compare.convs", ["GATv2Conv"], set()),
-    # smoke has no local yield stress: regions_per_axis opens it; the protocol keys re-key only it
     ("lys.regions_per_axis", 2, {"lys"}),
-    ("lys.regions_per_task", 4, set()),
-    ("lys.radius_A", 4.0, set()),
-    ("lys.shell_A", 8.0, set()),
-    ("lys.strain_step", 1e-3, set()),
-    ("lys.max_strain", 0.1, set()),
-    ("lys.drop_GPa", 0.02, set()),
+]
+# the same, from smoke with both opened: a comparison of 2 outer folds, 8 regions in batches of 4
+OPENED_BASE = {"compare": {"folds": 2}, "lys": {"regions_per_axis": 2, "regions_per_task": 4}}
+OPENED = [
+    ("compare.folds", 3, {"compare-gnn", "compare-baseline"}),
+    ("compare.models", ["gat", "logistic"], set()),  # fewer rows: the others keep their keys
+    ("compare.scores", ["participation_fraction"], set()),  # fewer, and no response to compute
+    ("compare.point", [3, 4, 5], {"compare-gnn"}),
+    ("compare.convs", ["GATv2Conv"], {"compare-gnn"}),
+    ("lys.regions_per_axis", 3, {"lys"}),
+    ("lys.regions_per_task", 8, {"lys"}),
+    ("lys.radius_A", 8.0, {"lys"}),
+    ("lys.shell_A", 8.0, {"lys"}),
+    ("lys.strain_step", 5e-4, {"lys"}),
+    ("lys.max_strain", 0.1, {"lys"}),
+    ("lys.drop_GPa", 0.02, {"lys"}),
+    # a set that reads the local yield stress: its baselines and compared rows, nothing upstream
+    ("features.sets", ["study19", "study19+lys"], {"baseline", "compare-gnn", "compare-baseline"}),
 ]
 # not stated above, besides cluster.* and mpi.* (where and how tasks run): the store's path, and the
 # potential, whose name is in every stage's key like any system key (another file would have to exist)
 NOT_STATED = {"store", "system.potential"}
 
 
-@pytest.mark.parametrize("dotted, value, stages", PROPAGATION, ids=[p[0] for p in PROPAGATION])
-def test_each_config_key_changes_the_keys_of_exactly_its_stages(dotted, value, stages):
-    over: dict = {}
+def _changed(base: dict, dotted: str, value) -> dict:
+    """``base`` (nested overrides, copied) with ``dotted`` set to ``value``."""
+    over = json.loads(json.dumps(base))
     node = over
     *path, last = dotted.split(".")
     for part in path:
@@ -135,8 +142,20 @@ def test_each_config_key_changes_the_keys_of_exactly_its_stages(dotted, value, s
     node[last] = value
     if dotted == "labels.positive":
         over["labels"]["event"] = "cluster"
+    return over
+
+
+@pytest.mark.parametrize("dotted, value, stages", PROPAGATION, ids=[p[0] for p in PROPAGATION])
+def test_each_config_key_changes_the_keys_of_exactly_its_stages(dotted, value, stages):
     before = {t.key for t in plan.plan(config.load("smoke"))}
-    after = plan.plan(config.load("smoke", overrides=over))
+    after = plan.plan(config.load("smoke", overrides=_changed({}, dotted, value)))
+    assert {t.STAGE for t in after if t.key not in before} == stages
+
+
+@pytest.mark.parametrize("dotted, value, stages", OPENED, ids=[p[0] for p in OPENED])
+def test_each_key_of_the_comparison_and_the_local_yield_stress_changes_exactly_its_stages(dotted, value, stages):
+    before = {t.key for t in plan.plan(config.load("smoke", overrides=OPENED_BASE))}
+    after = plan.plan(config.load("smoke", overrides=_changed(OPENED_BASE, dotted, value)))
     assert {t.STAGE for t in after if t.key not in before} == stages
 
 
@@ -152,7 +171,7 @@ def test_every_config_key_says_which_stages_it_changes():
     """A new key in campaign/schema.py fails here until PROPAGATION says what it re-keys."""
     from campaign import schema
 
-    stated = {p[0] for p in PROPAGATION}
+    stated = {p[0] for p in PROPAGATION + OPENED}
     unstated = {k.name for k in schema.KEYS if k.name not in stated and k.name not in NOT_STATED
                 and not k.name.startswith(("cluster.", "mpi."))}
     assert not unstated, f"add to PROPAGATION the stages these keys change: {sorted(unstated)}"

@@ -12,26 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from campaign.stages.learning import Baseline, TrainFold, joined, train_options
+from campaign.stages.learning import Baseline, TrainFold, graphs_of, joined, steps_per_epoch, train_options
 from campaign.tasks import Section
 from kernels.features import STUDY, set_holding
-from kernels.split import cv_folds, inner_validation
+from kernels.split import fold_sets
 
 
 def outer_folds(cfg: dict, planned: dict) -> list[tuple[tuple, tuple, tuple]]:
-    """(tested, fitted on, stopped on) specimens of each outer fold of ``compare.folds``."""
-    specimens = sorted(q.specimen for q in planned["quench"])
+    """(tested, fitted on, stopped on) specimens of each outer fold of ``compare.folds``, over every
+    specimen (inner shares seeded apart from the grid's)."""
     seed = cfg["split"]["seed"]
-    out = []
-    for f, held in enumerate(cv_folds(specimens, cfg["compare"]["folds"], seed)):
-        rest = sorted(set(specimens) - set(held))
-        stop_on = inner_validation(rest, cfg["split"]["fractions"], seed + 100 + f)
-        out.append((tuple(held), tuple(s for s in rest if s not in stop_on), tuple(stop_on)))
-    return out
-
-
-def _graphs(planned: dict) -> tuple:
-    return tuple(sorted(((g.specimen, g.direction, g.key) for g in planned["graph"]), key=lambda row: row[0]))
+    return fold_sets(sorted(q.specimen for q in planned["quench"]), cfg["compare"]["folds"],
+                     cfg["split"]["fractions"], seed, inner_seed=seed + 100)
 
 
 @dataclass(frozen=True)
@@ -54,8 +46,7 @@ class CompareGNN(TrainFold):
     def plan(cls, cfg, planned):
         if not cfg["compare"]["folds"]:
             return []
-        folds, directions = outer_folds(cfg, planned), tuple(cfg["shear"]["directions"])
-        steps = -(-max(len(fit_on) for _, fit_on, _ in folds) * len(directions) // cfg["train"]["batch_graphs"])
+        folds = outer_folds(cfg, planned)
         layers, width, heads = cfg["compare"]["point"]
         quenches = tuple((q.specimen, q.key) for q in planned["quench"])
         # (conv, with bond vectors): the stacked GAT without and with, then each PyG convolution, with
@@ -65,8 +56,9 @@ class CompareGNN(TrainFold):
             from kernels.pyg_stack import takes_edge_features
             models += [(conv, takes_edge_features(conv)) for conv in cfg["compare"]["convs"]]
         return [cls(layers=layers, width=width, heads=heads, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
-                    directions=directions, threshold_A2=cfg["train"]["threshold_A2"],
-                    train=Section.of(train_options(cfg)), steps_per_epoch=steps, graphs=_graphs(planned),
+                    directions=tuple(cfg["shear"]["directions"]), threshold_A2=cfg["train"]["threshold_A2"],
+                    train=Section.of(train_options(cfg)), steps_per_epoch=steps_per_epoch(folds, cfg),
+                    graphs=graphs_of(planned),
                     quenches=quenches if edges else None, conv=conv, **joined(planned, fs))
                 for conv, edges in models for fs in cfg["features"]["sets"]
                 for f, (held, fit_on, stop_on) in enumerate(folds)]
@@ -91,19 +83,13 @@ class CompareBaseline(Baseline):
         if not cfg["compare"]["folds"]:
             return []
         sets, compare = cfg["features"]["sets"], cfg["compare"]
-        rows = [(kind, fs) for kind in compare["models"] if kind in ("logistic", "boosted_trees") for fs in sets]
-        rows += [("random", sets[0])] if "random" in compare["models"] else []
-        # a column is read through the smallest set that holds it
-        rows += [(f"score:{c}", set_holding(c.lstrip("-"))) for c in compare["scores"]]
-        tasks = []
-        for f, (held, fit_on, stop_on) in enumerate(outer_folds(cfg, planned)):
-            for kind, fs in rows:
-                column = kind.removeprefix("score:")
-                name = (column.lstrip("-") + ("_negated" if column.startswith("-") else "")
-                        if kind.startswith("score:") else f"{kind}-{fs}")
-                tasks.append(cls(name=f"{name}/fold{f}", kind=kind,
-                                 split=Section.of({"train": fit_on, "val": stop_on, "test": held}),
-                                 directions=tuple(cfg["shear"]["directions"]), threshold_A2=cfg["train"]["threshold_A2"],
-                                 bootstrap=0, seed=cfg["train"]["seed"], graphs=_graphs(planned),
-                                 **joined(planned, fs)))
-        return tasks
+        rows = [(f"{kind}-{fs}", kind, fs) for kind in compare["models"] if kind in ("logistic", "boosted_trees")
+                for fs in sets]
+        rows += [(f"random-{sets[0]}", "random", sets[0])] if "random" in compare["models"] else []
+        # a column is read through the smallest set that holds it; '-c' (negated) is the row c_negated
+        rows += [(c.lstrip("-") + ("_negated" if c.startswith("-") else ""), f"score:{c}", set_holding(c.lstrip("-")))
+                 for c in compare["scores"]]
+        return [cls(name=f"{row}/fold{f}", kind=kind, split=Section.of({"train": fit_on, "val": stop_on, "test": held}),
+                    directions=tuple(cfg["shear"]["directions"]), threshold_A2=cfg["train"]["threshold_A2"],
+                    bootstrap=0, seed=cfg["train"]["seed"], graphs=graphs_of(planned), **joined(planned, fs))
+                for f, (held, fit_on, stop_on) in enumerate(outer_folds(cfg, planned)) for row, kind, fs in rows]

@@ -9,7 +9,7 @@ from campaign.config import runtime_keys, split_sizes
 from campaign.schema import METRICS
 from campaign.tasks import Section, Task, optional, upstream
 from kernels.features import STUDY, needs_lys, needs_response
-from kernels.split import cv_folds, inner_validation, split_specimens
+from kernels.split import fold_sets, split_specimens
 
 
 def split(cfg: dict) -> tuple[list[int], list[int], list[int]]:
@@ -50,6 +50,13 @@ def joined(planned: dict, feature_set: str | None) -> dict:
     """The fields a learning task of ``feature_set`` needs beside its graphs: feature_set, responses, lys."""
     return {"feature_set": feature_field(feature_set or STUDY), "responses": responses_of(planned, feature_set),
             "lys": lys_of(planned, feature_set)}
+
+
+def steps_per_epoch(folds: list[tuple], cfg: dict) -> int:
+    """Batches per epoch of folds trained together: enough for the largest training set (graphs of
+    every direction of its fitted-on specimens), the same for every fold, stacked or alone."""
+    largest = max(len(fit_on) for _, fit_on, _ in folds) * len(cfg["shear"]["directions"])
+    return -(-largest // cfg["train"]["batch_graphs"])
 
 
 def train_options(cfg: dict) -> dict:
@@ -125,23 +132,14 @@ class TrainFold(_Learning, Task):
     @classmethod
     def plan(cls, cfg, planned):
         train, val, _ = split(cfg)
-        directions = tuple(cfg["shear"]["directions"])
-        # each fold trains on train + validation less its held-out specimens, and early-stops on an
-        # inner share of those, as the final models train on train and stop on validation
-        fold_sets = []
-        for f, held in enumerate(cv_folds(train + val, cfg["split"]["folds"], cfg["split"]["seed"])):
-            rest = sorted(set(train + val) - set(held))
-            stop_on = inner_validation(rest, cfg["split"]["fractions"], cfg["split"]["seed"] + f)
-            fold_sets.append((tuple(held), tuple(s for s in rest if s not in stop_on), tuple(stop_on)))
-        largest = max(len(fit_on) for _, fit_on, _ in fold_sets) * len(directions)
-        steps = -(-largest // cfg["train"]["batch_graphs"])
+        folds = fold_sets(train + val, cfg["split"]["folds"], cfg["split"]["fractions"], cfg["split"]["seed"])
         graphs, grid = graphs_of(planned, train + val), cfg["grid"]
         return [cls(layers=L, width=M, heads=N, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
-                    directions=directions, threshold_A2=cfg["train"]["threshold_A2"],
-                    train=Section.of(train_options(cfg)), steps_per_epoch=steps, graphs=graphs,
+                    directions=tuple(cfg["shear"]["directions"]), threshold_A2=cfg["train"]["threshold_A2"],
+                    train=Section.of(train_options(cfg)), steps_per_epoch=steps_per_epoch(folds, cfg), graphs=graphs,
                     **joined(planned, cfg["features"]["sets"][0]))
                 for L in grid["layers"] for M in grid["width"] for N in grid["heads"]
-                for f, (held, fit_on, stop_on) in enumerate(fold_sets)]
+                for f, (held, fit_on, stop_on) in enumerate(folds)]
 
 
 STRATEGIES = {"focal": {"loss": "focal", "sampling": "none"},

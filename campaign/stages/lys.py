@@ -41,8 +41,7 @@ class LocalYield(Task):
         if not n:
             return []
         shape, total, size = (n, n, n), n ** 3, lys["regions_per_task"]
-        protocol = Section.of({k: lys[k] for k in PROTOCOL})
         return [cls(quench_key=q.key, specimen=q.specimen, direction=d, system=Section.of(cfg["system"]),
-                    lys=protocol, minimize=Section.of(cfg["minimize"]), shape=shape, first=first,
-                    count=min(size, total - first))
+                    lys=Section.pick(lys, PROTOCOL), minimize=Section.of(cfg["minimize"]), shape=shape,
+                    first=first, count=min(size, total - first))
                 for q in planned["quench"] for d in cfg["shear"]["directions"] for first in range(0, total, size)]

@@ -24,11 +24,6 @@ def _section(cfg: dict, name: str, leave_out: tuple = ()) -> Section:
     return Section.of({k: v for k, v in cfg[name].items() if k not in leave_out and k not in runtime_keys(name)})
 
 
-def _pick(cfg: dict, name: str, keys: tuple) -> Section:
-    """The ``keys`` of config section ``name``."""
-    return Section.of({k: cfg[name][k] for k in keys})
-
-
 def _per_specimen(cls, cfg: dict, planned: dict, **fields) -> list:
     """One task of ``cls`` per quenched specimen, reading its quench, with the system and ``fields``."""
     return [cls(quench_key=q.key, specimen=q.specimen, system=Section.of(cfg["system"]), **fields)
@@ -81,7 +76,7 @@ class Quench(Task):
     @classmethod
     def plan(cls, cfg, planned):
         liquid, = planned["liquid"]
-        state = _pick(cfg, "liquid", ("temperature_K", "pressure_bar"))
+        state = Section.pick(cfg["liquid"], ("temperature_K", "pressure_bar"))
         return [cls(liquid_key=liquid.key, specimen=k, microstate=m, system=Section.of(cfg["system"]),
                     quench=_section(cfg, "quench", leave_out=("specimens",)), liquid_state=state,
                     minimize=Section.of(cfg["minimize"]))
@@ -202,8 +197,8 @@ class Elastic(Task):
 
     @classmethod
     def plan(cls, cfg, planned):
-        return _per_specimen(cls, cfg, planned, elastic=_pick(cfg, "features", ("stiffness_strain", "stiffness_ftol")),
-                             minimize=Section.of(cfg["minimize"]))
+        return _per_specimen(cls, cfg, planned, minimize=Section.of(cfg["minimize"]),
+                             elastic=Section.pick(cfg["features"], ("stiffness_strain", "stiffness_ftol")))
 
 
 @dataclass(frozen=True)
@@ -227,8 +222,8 @@ class Structure(Task):
 
     @classmethod
     def plan(cls, cfg, planned):
-        return _per_specimen(cls, cfg, planned, structure=_pick(
-            cfg, "features", ("face_area_fraction", "low_mode_fraction", "eigensolver")))
+        return _per_specimen(cls, cfg, planned, structure=Section.pick(
+            cfg["features"], ("face_area_fraction", "low_mode_fraction", "eigensolver")))
 
 
 @dataclass(frozen=True)
