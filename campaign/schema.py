@@ -184,7 +184,7 @@ KEYS = (
     Key("lys.regions_per_task", 27, Int(1), "regions of one task (a LAMMPS job, resumable as a whole)",
         added_later=True),
     Key("lys.radius_A", 10.0, Number(0, open_lo=True), "radius of a region: its atoms shear, every other follows "
-        "the affine deformation (about 250 atoms at 10 A; regions of 5 A, about 35 atoms, held rigidly, had not "
+        "the affine deformation (about 250 atoms at 10 A; a region of 5 A, about 35 atoms, held rigidly, had not "
         "yielded at a strain of 0.2)", "A", added_later=True),
     Key("lys.shell_A", 15.2, Number(0, open_lo=True), "width of the frozen shell the program carries around a region; "
         "two cutoffs (2 x 7.6 A for CuZr_mm) keep the eam/fs forces on its atoms those of the whole glass; less "
