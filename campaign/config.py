@@ -162,6 +162,11 @@ def validate(cfg: dict) -> None:
     if needs_lys(cfg["features"]["sets"], scores) and not cfg["lys"]["regions_per_axis"]:
         raise ConfigError("'features.sets' or 'compare.scores' read the local yield stress, but "
                           "'lys.regions_per_axis' is 0 (no lys tasks compute it)")
+    subset = min(cfg["lys"]["specimens"] or n, n)
+    if outer and needs_lys(cfg["features"]["sets"], scores) and not _each_fold_leaves_two(subset, min(outer, subset)):
+        raise ConfigError(f"'lys.specimens' ({cfg['lys']['specimens']}): the comparison's rows that read the local "
+                          f"yield stress are an outer CV of {min(outer, subset)} folds over those {subset} specimens, "
+                          "which must leave each fold two or more to train and early-stop on")
     if cfg["compare"]["convs"]:
         from kernels.pyg_stack import PyGNet, takes_edge_features  # imports PyG: only when asked for
         for name in cfg["compare"]["convs"]:

@@ -181,6 +181,10 @@ KEYS = (
 
     Key("lys.regions_per_axis", 0, Int(0), "local yield stress (README): n regions along each axis of the box, "
         "n^3 per (specimen, direction), spacing L/n; 0: none", added_later=True),
+    Key("lys.specimens", 0, Int(0), "compute it for the first n specimens only (0: every one). With a subset, "
+        "only the comparison reads it: its rows that read it are an outer CV over those n specimens, shown beside "
+        "every other row on the same specimens; the study's baselines leave out the sets that read it",
+        added_later=True),
     Key("lys.regions_per_task", 27, Int(1), "regions of one task (a LAMMPS job, resumable as a whole)",
         added_later=True),
     Key("lys.radius_A", 10.0, Number(0, open_lo=True), "radius of a region: its atoms shear, every other follows "

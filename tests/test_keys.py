@@ -124,6 +124,7 @@ OPENED = [
     ("lys.strain_step", 5e-4, {"lys"}),
     ("lys.max_strain", 0.1, {"lys"}),
     ("lys.drop_GPa", 0.02, {"lys"}),
+    ("lys.specimens", 3, set()),  # fewer lys tasks, none re-keyed: nothing here reads them
     # a set that reads the local yield stress: its baselines and compared rows, nothing upstream
     ("features.sets", ["study19", "study19+lys"], {"baseline", "compare-gnn", "compare-baseline"}),
 ]
@@ -157,6 +158,22 @@ def test_each_key_of_the_comparison_and_the_local_yield_stress_changes_exactly_i
     before = {t.key for t in plan.plan(config.load("smoke", overrides=OPENED_BASE))}
     after = plan.plan(config.load("smoke", overrides=_changed(OPENED_BASE, dotted, value)))
     assert {t.STAGE for t in after if t.key not in before} == stages
+
+
+def test_a_subset_of_lys_specimens_re_keys_only_the_compared_rows_that_read_it():
+    """lys.specimens 4 of 5: the rows that read the local yield stress become an outer CV over
+    specimens 0-3 (tested on those only); the study's baselines leave that set out; the rest keep their keys."""
+    base = {**OPENED_BASE, "features": {"sets": ["study19", "study19+lys"]}}
+    before = plan.plan(config.load("smoke", overrides=base))
+    after = plan.plan(config.load("smoke", overrides=_changed(base, "lys.specimens", 4)))
+    new = [t for t in after if t.key not in {t.key for t in before}]
+    assert {t.STAGE for t in new} == {"compare-gnn", "compare-baseline"}
+    assert all(t.feature_set == "study19+lys" for t in new)
+    assert all({k for k, _, _ in t.graphs} == {0, 1, 2, 3} for t in new)
+    assert {t.specimen for t in after if t.STAGE == "lys"} == {0, 1, 2, 3}
+    assert not [t for t in after if t.STAGE == "baseline" and t.feature_set == "study19+lys"]
+    with pytest.raises(config.ConfigError, match="lys.specimens"):
+        config.load("smoke", overrides=_changed(base, "lys.specimens", 3))  # 2 folds of 3 leave one
 
 
 def test_config_hashes_are_pinned_and_a_key_added_later_leaves_them_at_its_default():

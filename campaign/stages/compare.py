@@ -14,16 +14,25 @@ from typing import ClassVar
 
 from campaign.stages.learning import Baseline, TrainFold, graphs_of, joined, steps_per_epoch, train_options
 from campaign.tasks import Section
-from kernels.features import STUDY, set_holding
+from campaign.stages.lys import lys_specimens
+from kernels.features import STUDY, needs_lys, set_holding
 from kernels.split import fold_sets
 
 
-def outer_folds(cfg: dict, planned: dict) -> list[tuple[tuple, tuple, tuple]]:
-    """(tested, fitted on, stopped on) specimens of each outer fold of ``compare.folds``, over every
-    specimen (inner shares seeded apart from the grid's)."""
+def row_specimens(cfg: dict, planned: dict, feature_set: str, score: str | None = None) -> list[int]:
+    """The specimens a row is tested on: every one, or those with a local yield stress
+    (``lys.specimens``) for a row that reads it."""
+    if needs_lys([feature_set], [score.lstrip("-")] if score else []):
+        return lys_specimens(cfg, planned)
+    return sorted(q.specimen for q in planned["quench"])
+
+
+def outer_folds(cfg: dict, specimens: list[int]) -> list[tuple[tuple, tuple, tuple]]:
+    """(tested, fitted on, stopped on) specimens of each outer fold of ``compare.folds`` (at most one
+    fold per specimen) over ``specimens`` (inner shares seeded apart from the grid's)."""
     seed = cfg["split"]["seed"]
-    return fold_sets(sorted(q.specimen for q in planned["quench"]), cfg["compare"]["folds"],
-                     cfg["split"]["fractions"], seed, inner_seed=seed + 100)
+    return fold_sets(specimens, min(cfg["compare"]["folds"], len(specimens)), cfg["split"]["fractions"], seed,
+                     inner_seed=seed + 100)
 
 
 @dataclass(frozen=True)
@@ -46,7 +55,6 @@ class CompareGNN(TrainFold):
     def plan(cls, cfg, planned):
         if not cfg["compare"]["folds"]:
             return []
-        folds = outer_folds(cfg, planned)
         layers, width, heads = cfg["compare"]["point"]
         quenches = tuple((q.specimen, q.key) for q in planned["quench"])
         # (conv, with bond vectors): the stacked GAT without and with, then each PyG convolution, with
@@ -55,13 +63,17 @@ class CompareGNN(TrainFold):
         if cfg["compare"]["convs"]:
             from kernels.pyg_stack import takes_edge_features
             models += [(conv, takes_edge_features(conv)) for conv in cfg["compare"]["convs"]]
-        return [cls(layers=layers, width=width, heads=heads, fold=f, held_out=held, fit_on=fit_on, stop_on=stop_on,
-                    directions=tuple(cfg["shear"]["directions"]), threshold_A2=cfg["train"]["threshold_A2"],
-                    train=Section.of(train_options(cfg)), steps_per_epoch=steps_per_epoch(folds, cfg),
-                    graphs=graphs_of(planned),
-                    quenches=quenches if edges else None, conv=conv, **joined(planned, fs))
-                for conv, edges in models for fs in cfg["features"]["sets"]
-                for f, (held, fit_on, stop_on) in enumerate(folds)]
+        tasks = []
+        for fs in cfg["features"]["sets"]:
+            specimens = row_specimens(cfg, planned, fs)
+            folds = outer_folds(cfg, specimens)
+            tasks += [cls(layers=layers, width=width, heads=heads, fold=f, held_out=held, fit_on=fit_on,
+                          stop_on=stop_on, directions=tuple(cfg["shear"]["directions"]),
+                          threshold_A2=cfg["train"]["threshold_A2"], train=Section.of(train_options(cfg)),
+                          steps_per_epoch=steps_per_epoch(folds, cfg), graphs=graphs_of(planned, specimens),
+                          quenches=quenches if edges else None, conv=conv, **joined(planned, fs))
+                      for conv, edges in models for f, (held, fit_on, stop_on) in enumerate(folds)]
+        return tasks
 
 
 @dataclass(frozen=True)
@@ -89,7 +101,13 @@ class CompareBaseline(Baseline):
         # a column is read through the smallest set that holds it; '-c' (negated) is the row c_negated
         rows += [(c.lstrip("-") + ("_negated" if c.startswith("-") else ""), f"score:{c}", set_holding(c.lstrip("-")))
                  for c in compare["scores"]]
-        return [cls(name=f"{row}/fold{f}", kind=kind, split=Section.of({"train": fit_on, "val": stop_on, "test": held}),
-                    directions=tuple(cfg["shear"]["directions"]), threshold_A2=cfg["train"]["threshold_A2"],
-                    bootstrap=0, seed=cfg["train"]["seed"], graphs=graphs_of(planned), **joined(planned, fs))
-                for f, (held, fit_on, stop_on) in enumerate(outer_folds(cfg, planned)) for row, kind, fs in rows]
+        tasks = []
+        for row, kind, fs in rows:
+            specimens = row_specimens(cfg, planned, fs, kind.removeprefix("score:") if kind.startswith("score:") else None)
+            tasks += [cls(name=f"{row}/fold{f}", kind=kind,
+                          split=Section.of({"train": fit_on, "val": stop_on, "test": held}),
+                          directions=tuple(cfg["shear"]["directions"]), threshold_A2=cfg["train"]["threshold_A2"],
+                          bootstrap=0, seed=cfg["train"]["seed"], graphs=graphs_of(planned, specimens),
+                          **joined(planned, fs))
+                      for f, (held, fit_on, stop_on) in enumerate(outer_folds(cfg, specimens))]
+        return tasks

@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from campaign.config import runtime_keys, split_sizes
 from campaign.schema import METRICS
+from campaign.stages.lys import lys_covers_all
 from campaign.tasks import Section, Task, optional, upstream
 from kernels.features import STUDY, needs_lys, needs_response
 from kernels.split import fold_sets, split_specimens
@@ -224,4 +225,5 @@ class Baseline(Task):
                     **joined(planned, fs))
                 for fs in cfg["features"]["sets"] for kind in cfg["report"]["baselines"]
                 for t in cfg["labels"]["thresholds_A2"]
-                if kind != "random" or fs == cfg["features"]["sets"][0]]  # random scores read no feature
+                if (kind != "random" or fs == cfg["features"]["sets"][0])  # random scores read no feature
+                and (lys_covers_all(cfg) or not needs_lys([fs]))]  # (a subset's is the comparison's only)

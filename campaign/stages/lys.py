@@ -9,6 +9,18 @@ from campaign.tasks import Section, Task, upstream
 PROTOCOL = ("radius_A", "shell_A", "strain_step", "max_strain", "drop_GPa")  # lys keys a region's result reads
 
 
+def lys_specimens(cfg: dict, planned: dict) -> list[int]:
+    """The specimens whose local yield stress is computed: the first ``lys.specimens`` (0: every one)."""
+    every = sorted(q.specimen for q in planned["quench"])
+    n = cfg["lys"]["specimens"]
+    return every[:n] if n else every
+
+
+def lys_covers_all(cfg: dict) -> bool:
+    """Whether the local yield stress is computed for every specimen (else only for a subset)."""
+    return not cfg["lys"]["specimens"] or cfg["lys"]["specimens"] >= cfg["quench"]["specimens"]
+
+
 @dataclass(frozen=True)
 class LocalYield(Task):
     """Regions ``first`` .. ``first + count - 1`` of the ``shape`` grid of specimen ``specimen``, each
@@ -41,7 +53,9 @@ class LocalYield(Task):
         if not n:
             return []
         shape, total, size = (n, n, n), n ** 3, lys["regions_per_task"]
+        wanted = set(lys_specimens(cfg, planned))
         return [cls(quench_key=q.key, specimen=q.specimen, direction=d, system=Section.of(cfg["system"]),
                     lys=Section.pick(lys, PROTOCOL), minimize=Section.of(cfg["minimize"]), shape=shape,
                     first=first, count=min(size, total - first))
-                for q in planned["quench"] for d in cfg["shear"]["directions"] for first in range(0, total, size)]
+                for q in planned["quench"] if q.specimen in wanted
+                for d in cfg["shear"]["directions"] for first in range(0, total, size)]
