@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from kernels import metrics as M
+from kernels.lys import periodic_centroid, region_index
 from store import layout
 
 THRESHOLDED = ("recall", "precision", "f1", "mcc")  # not shown for a single score: its 0.5 means nothing
@@ -56,7 +57,9 @@ def pooled_rows(data) -> tuple[dict[str, dict], list[str]]:
 
 
 def section(rep, data, cfg: dict) -> None:
-    """Write the comparison, if the configuration has one (``compare.folds``)."""
+    """Write the comparison, if the configuration has one (``compare.folds``): the rows tested on every
+    specimen, then, when the local yield stress covers only some (``lys.specimens``), its rows beside
+    every other row on those specimens, and where its weakest region lies against the first STZ."""
     if not cfg["compare"]["folds"]:
         return
     rep.heading("What predicts the first STZ (beyond the study)")
@@ -66,7 +69,38 @@ def section(rep, data, cfg: dict) -> None:
         rep.text(f"Not complete yet: {', '.join(sorted(incomplete))}.")
     if not rows:
         return
-    reference = "gat-study19" if "gat-study19" in rows else next(iter(rows))
+    coverage = {row: frozenset(np.unique(a["specimen"]).tolist()) for row, a in rows.items()}
+    every = max(coverage.values(), key=len)
+    full = {row: a for row, a in rows.items() if coverage[row] == every}
+    reference = "gat-study19" if "gat-study19" in full else next(iter(full))
+    tables, points = _table(rep, full, reference, cfg, point, f"Outer {cfg['compare']['folds']}-fold cross-validation "
+                            f"over all {len(every)} specimens (each tested once")
+    _importance(rep, full, point)
+    _picture(rep, data, cfg, full, tables, points, reference, point)
+    for subset in sorted({c for c in coverage.values() if c != every}, key=sorted):
+        within = {row: _restrict(a, subset) for row, a in full.items()}
+        within.update({row: a for row, a in rows.items() if coverage[row] == subset})
+        rep.text(f"The local yield stress was computed for specimens {sorted(subset)} only (lys.specimens): its rows "
+                 "below are an outer cross-validation over those, and every other row is shown again on the same "
+                 "specimens' graphs.")
+        _table(rep, within, reference, cfg, point, f"Specimens {sorted(subset)} only (each tested once by its row's "
+               f"outer cross-validation: {min(cfg['compare']['folds'], len(subset))} folds for the rows that read the "
+               f"local yield stress, {cfg['compare']['folds']} over all {len(every)} specimens for the others")
+        _importance(rep, {row: a for row, a in within.items() if coverage.get(row) == subset}, point)
+    weakest_region(rep, data, cfg, full[reference])
+
+
+def _restrict(arrays: dict, specimens: frozenset) -> dict:
+    """A row's arrays on the atoms of ``specimens`` only (importance dropped: it is of other folds)."""
+    keep = np.isin(arrays["specimen"], sorted(specimens))
+    return {**{k: v[keep] for k, v in arrays.items() if isinstance(v, np.ndarray)},
+            "importance": [], "score_only": arrays["score_only"]}
+
+
+def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) -> tuple[dict, dict]:
+    """The table of ``rows`` (all scored on the same atoms) against ``reference``: per row the six
+    metrics with 95% intervals and the paired differences from the reference, from the same specimen
+    resamples; then which differences exclude zero. Returns each row's graph table and point estimates."""
     ref = rows[reference]
     n_directions = len(cfg["shear"]["directions"])
     graph = ref["specimen"].astype(np.int64) * n_directions + ref["direction"]
@@ -98,16 +132,13 @@ def section(rep, data, cfg: dict) -> None:
             cells.append(f"{delta:+.3f} [{lo:+.3f}, {hi:+.3f}]")
             (better if lo > 0 else worse if hi < 0 else []).append(f"{label} ({m.upper()})")
         body.append(cells)
-    specimens = len(np.unique(groups))
-    rep.table(header, body, f"Outer {cfg['compare']['folds']}-fold cross-validation over all {specimens} specimens "
-              f"(each tested once, {len(np.unique(graph))} graphs with an event) at D²thres = "
+    rep.table(header, body, f"{tested}, {len(np.unique(graph))} graphs with an event) at D²thres = "
               f"{cfg['train']['threshold_A2']:g} Å²; 95% intervals and paired differences from {n_boot} resamples "
               "of specimens. ROC-AUC and AP: mean over graphs of each graph's own; the other metrics pool the atoms")
     rep.text("Paired differences whose interval excludes zero: better than the reference: "
              f"{'; '.join(better) or 'none'}; worse: {'; '.join(worse) or 'none'}. Nothing else is told apart "
              "by these specimens.")
-    _importance(rep, rows, point)
-    _picture(rep, data, cfg, rows, tables, points, reference, point)
+    return tables, points
 
 
 def _importance(rep, rows: dict, point: str) -> None:
@@ -154,10 +185,7 @@ def _picture(rep, data, cfg: dict, rows: dict, tables: dict, points: dict, refer
         return
     direction = cfg["shear"]["directions"][d]
     frac = q["positions"] @ np.linalg.inv(q["cell"])
-    centre = frac[np.flatnonzero(stz)[0]]
-    offset = frac[stz] - centre
-    centre = centre + (offset - np.round(offset)).mean(0)  # the STZ's centroid, periodic images resolved
-    delta = frac - centre
+    delta = frac - periodic_centroid(frac[stz])  # from the STZ's centroid
     delta -= np.round(delta)
     r = (delta @ q["cell"]) @ shear_rotation(direction).T  # Å, shear frame
     slab = (np.abs(r[:, 0]) < SLAB_A) & (np.abs(r[:, 1:]) < WINDOW_A).all(1)
@@ -181,3 +209,45 @@ def _picture(rep, data, cfg: dict, rows: dict, tables: dict, points: dict, refer
                f"of the STZ's centroid along x' (normal to the plane of shear), {WINDOW_A} Å either way in that "
                "plane, coloured by the rank of each row's score; red rings: the STZ's atoms. Left: the reference; "
                "right: the row of best mean AP")
+
+
+def weakest_region(rep, data, cfg: dict, ref: dict) -> None:
+    """The direct check of the local yield stress: in each graph that has it, the rank of the region
+    holding the first STZ's centroid among the graph's regions by Δτ_c (1: the lowest, the weakest; a
+    region that did not yield ranks as the strongest), against chance (every rank equally likely)."""
+    from scipy.stats import binomtest
+
+    regions: dict = {}
+    for task in data.of("lys"):
+        group = data.group(task)
+        if group is None:
+            return  # not complete yet
+        batch = layout.read(data.root, group.path, ("region", "dtau_c_GPa"))
+        shape, values = regions.setdefault((task.specimen, task.direction),
+                                           (tuple(task.shape), np.full(int(np.prod(task.shape)), np.nan)))
+        values[batch["region"]] = batch["dtau_c_GPa"]
+    quenches = {t.specimen: t for t in data.of("quench")}
+    directions, ranks = cfg["shear"]["directions"], []
+    for (k, direction), (shape, values) in sorted(regions.items()):
+        sel = (ref["specimen"] == k) & (ref["direction"] == directions.index(direction))
+        if not sel.any():
+            continue  # no event at this threshold
+        q = layout.read(data.root, data.group(quenches[k]).path, ("positions", "cell", "origin"))
+        frac = (q["positions"] - q["origin"]) @ np.linalg.inv(q["cell"])
+        held = region_index(periodic_centroid(frac[ref["y"][sel].astype(bool)])[None], shape)[0]
+        strength = np.where(np.isfinite(values), values, np.inf)
+        ranks.append(1 + int((strength < strength[held]).sum()))
+    if not ranks:
+        return
+    n, size = len(ranks), len(values)
+    hits = sum(r == 1 for r in ranks)
+    p = binomtest(hits, n, 1 / size, alternative="greater").pvalue
+    rep.table(["rank of the STZ's region (1: lowest Δτ_c)"] + [str(r) for r in range(1, size + 1)],
+              [["graphs"] + [str(ranks.count(r)) for r in range(1, size + 1)]],
+              f"Where the glass first yields against its weakest region: {n} graphs with a local yield stress and an "
+              f"event at D²thres = {cfg['train']['threshold_A2']:g} Å², each of {size} regions of "
+              f"{cfg['lys']['radius_A']:g} Å (lys.regions_per_axis {cfg['lys']['regions_per_axis']}); the region is "
+              "the grid cell holding the centroid of the first STZ's atoms")
+    rep.text(f"The first STZ lies in the region of lowest Δτ_c in {hits} of {n} graphs, against {n / size:.1f} "
+             f"by chance (one-sided binomial p = {p:.2g}); its region's mean rank is {np.mean(ranks):.2f} of {size} "
+             f"(chance {(size + 1) / 2:.1f}).")

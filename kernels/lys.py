@@ -28,6 +28,21 @@ def region_centres(cell: np.ndarray, origin: np.ndarray, shape: tuple[int, int, 
     return origin + ((idx + 0.5) / np.array(shape)) @ cell
 
 
+def region_index(frac: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
+    """(N,) index in ``region_centres``' order of the region whose centre is nearest each fractional
+    position (N, 3) of an orthogonal cell: the grid cell holding it, periodic."""
+    shape = np.array(shape)
+    cell = np.floor((np.asarray(frac) % 1.0) * shape).astype(int) % shape
+    return np.ravel_multi_index(tuple(cell.T), tuple(shape))
+
+
+def periodic_centroid(frac: np.ndarray) -> np.ndarray:
+    """(3,) fractional centroid of positions (N, 3) that lie within half a box of the first one,
+    periodic images resolved (a cluster such as an STZ)."""
+    offset = np.asarray(frac) - frac[0]
+    return frac[0] + (offset - np.round(offset)).mean(0)
+
+
 def distances(positions: np.ndarray, cell: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """(N,) Å from ``centre`` to each atom's nearest periodic image (orthogonal or tilted cell)."""
     from kernels.neighbours import bond_vectors

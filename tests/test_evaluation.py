@@ -290,3 +290,68 @@ def test_the_comparison_pools_each_rows_folds_and_claims_only_what_its_paired_in
     assert (tmp_path / "report" / "compare_stz.png").stat().st_size > 10_000  # the STZ pictured
     copy = next(line for line in rep.md if line.startswith("| direction-aware GAT"))
     assert "+0.000 [+0.000, +0.000]" in copy  # the same scores as the reference: no difference at all
+
+
+def test_the_comparison_shows_a_subsets_rows_beside_every_row_and_where_the_weakest_region_is(tmp_path):
+    """lys on specimens 0-3 of 6: the lys row is tabled on those only, beside the reference restricted
+    to them; the first STZ lies in the lowest-Δτ_c region of 6 of the 8 graphs (specimen 3's lowest
+    is elsewhere), which the direct check counts."""
+    from types import SimpleNamespace
+
+    from campaign import comparison
+    from campaign.config import load as load_config
+    from campaign.report import Report
+
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    rng = np.random.default_rng(1)
+    lattice = (np.stack(np.meshgrid(*[np.arange(4)] * 3, indexing="ij"), -1).reshape(-1, 3) + 0.5) * 5.0  # 64 atoms
+    origin, cell = np.array([-10.0, -10.0, -10.0]), np.diag([20.0] * 3)
+    positions = lattice + origin
+    stz_region = {(k, d): int(rng.integers(8)) for k in range(6) for d in range(2)}
+    # region r of the 2^3 grid holds the atoms with lattice index // 2 == its (i, j, k)
+    region_of_atom = np.ravel_multi_index(tuple((lattice // 10.0).astype(int).T), (2, 2, 2))
+    y = {key: (region_of_atom == r) & (rng.random(64) < 0.5) | (np.arange(64) == np.flatnonzero(region_of_atom == r)[0])
+         for key, r in stz_region.items()}
+    tasks = []
+
+    def rows(row, folds, signal):
+        for f, specimens in enumerate(folds):
+            g = root.require_group(f"compare/{row}/fold{f}")
+            graphs = [(k, d) for k in specimens for d in range(2)]
+            layout.write_arrays(g, {
+                "y": np.concatenate([y[kd] for kd in graphs]).astype(np.int8),
+                "score": np.concatenate([signal * y[kd] + rng.random(64) for kd in graphs]),
+                "specimen": np.repeat([k for k, _ in graphs], 64).astype(np.int32),
+                "direction": np.repeat([d for _, d in graphs], 64).astype(np.int8)})
+            kind = "gat" if row.startswith("gat") else f"score:-{row.removesuffix('_negated')}"
+            tasks.append(SimpleNamespace(model=row, path=g.path, kind=kind,
+                                         STAGE="compare-gnn" if kind == "gat" else "compare-baseline"))
+
+    rows("gat-study19", [(0, 2, 4), (1, 3, 5)], 0.3)
+    rows("lys_dtau_c_GPa_negated", [(0, 2), (1, 3)], 1.0)
+    for k in range(6):
+        q = root.require_group(f"quench{k}")
+        layout.write_arrays(q, {"positions": positions, "cell": cell, "origin": origin})
+        tasks.append(SimpleNamespace(STAGE="quench", specimen=k, path=q.path))
+    for k in range(4):
+        for d, name in enumerate(["xy", "yz"]):
+            g = root.require_group(f"lys{k}{name}")
+            values = rng.random(8) + 1.0
+            values[stz_region[(k, d)] if k != 3 else (stz_region[(k, d)] + 1) % 8] = 0.5  # the weakest
+            layout.write_arrays(g, {"region": np.arange(8), "dtau_c_GPa": values})
+            tasks.append(SimpleNamespace(STAGE="lys", specimen=k, direction=name, shape=(2, 2, 2), path=g.path))
+    data = SimpleNamespace(root=root, of=lambda stage: [t for t in tasks if t.STAGE == stage],
+                           group=lambda t: root[t.path])
+    cfg = load_config("smoke", overrides={"compare": {"folds": 2, "scores": ["-lys_dtau_c_GPa"]},
+                                          "shear": {"directions": ["xy", "yz"]}, "report": {"bootstrap": 50},
+                                          "lys": {"regions_per_axis": 2, "specimens": 4}})
+    rep = Report(str(tmp_path / "report"), "stamp")
+    comparison.section(rep, data, cfg)
+    text = "\n".join(rep.md)
+    first, second = [i for i, line in enumerate(rep.md) if line.startswith("| row |")][:2]
+    assert "single score: lys_dtau_c_GPa_negated" not in "\n".join(rep.md[first:second])  # not on every specimen
+    subset = "\n".join(rep.md[second - 1:])  # from its caption
+    assert "Specimens [0, 1, 2, 3] only" in subset and "| GAT L2-M20-N6 on study19 (reference)" in subset
+    assert "| single score: lys_dtau_c_GPa_negated" in subset and "8 graphs with an event" in subset
+    assert "in the region of lowest Δτ_c in 6 of 8 graphs, against 1.0 by chance" in text
+    assert "| graphs | 6 |" in text

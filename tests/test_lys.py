@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from kernels.lys import distances, first_drop, grid_shape, interpolate, region_centres, resolved
+from kernels.lys import (distances, first_drop, grid_shape, interpolate, periodic_centroid, region_centres,
+                         region_index, resolved)
 
 
 def test_the_grid_of_regions_spans_the_box_at_about_the_spacing():
@@ -45,3 +46,14 @@ def test_interpolation_reproduces_the_centres_and_linear_fields_and_is_periodic(
     between = np.array([[0.5 / 3 + 0.5 / 3, 0.5 / 4, 0.5 / 5]])  # halfway from centre (0,0,0) to (1,0,0)
     assert interpolate(values, between)[0] == pytest.approx(values[:2, 0, 0].mean())
     assert np.allclose(interpolate(np.full(shape, 2.5), rng.random((50, 3))), 2.5)
+
+
+def test_each_centre_lies_in_its_own_region_and_a_cluster_across_the_boundary_keeps_its_centroid():
+    cell, origin, shape = np.diag([20.0, 30.0, 10.0]), np.array([-5.0, 0.0, 2.0]), (2, 3, 4)
+    centres = region_centres(cell, origin, shape)
+    frac = (centres - origin) @ np.linalg.inv(cell)
+    assert (region_index(frac, shape) == np.arange(24)).all()
+    assert (region_index(frac + [1.0, -2.0, 3.0] + 0.1 / np.array(shape), shape) == np.arange(24)).all()  # periodic
+    cluster = np.array([[0.98, 0.5, 0.5], [0.02, 0.5, 0.5], [0.96, 0.52, 0.5], [0.04, 0.48, 0.5]])
+    offset = periodic_centroid(cluster) - [0.0, 0.5, 0.5]  # not 0.5 along x, where a plain mean would put it
+    assert np.allclose(offset - np.round(offset), 0.0)
