@@ -73,36 +73,42 @@ def test_a_larger_threshold_shears_further_the_shears_that_stopped_early(full_ru
 
 
 def test_a_comparison_tests_every_specimen_once_per_row_and_re_runs_nothing_of_the_study(full_run, tmp_path):
-    """compare.folds and a response feature set on a finished campaign: only the response, the new
-    set's baselines and the compared rows run; every row scores every specimen's atoms, and the
-    report and export show them."""
+    """compare.folds, a response feature set and a coarse local yield stress of 4 specimens on a
+    finished campaign: only the response, lys, the new set's baselines and the compared rows run;
+    every row scores every specimen's atoms once (the lys row those 4), and the report and export
+    show them."""
     import ase.io
 
     store = copy_of(full_run[0], tmp_path, "compare.zarr")
     extra = tmp_path / "compare.yaml"
-    extra.write_text("features:\n  sets: [study19, study19+response]\ncompare:\n  folds: 2\n")
+    extra.write_text("features:\n  sets: [study19, study19+response]\ncompare:\n  folds: 2\n  scores: "
+                     "[participation_fraction, response_u_A, response_mode_drive_A2, -lys_dtau_c_GPa]\n"
+                     "lys:\n  regions_per_axis: 1\n  specimens: 4\n  strain_step: 2.0e-3\n")
     res = launch(store, "--config", str(extra))
     assert res.returncode == 0, res.stdout + res.stderr
     ran = stages_run(res.stdout)
-    assert ran.count("response") == 5, res.stdout
-    assert set(ran) == {"response", "baseline", "compare"}, res.stdout  # labels: 'compare gat-study19 f0 x2'
+    assert ran.count("response") == 5 and ran.count("lys") == 4 * 6, res.stdout
+    assert set(ran) == {"response", "lys", "baseline", "compare"}, res.stdout  # labels: 'compare gat-study19 f0 x2'
     recs = records(store)
     by_stage = {}
     for r in recs.values():
         by_stage.setdefault(r["stage"], []).append(r)
     assert len(by_stage["compare-gnn"]) == 2 * 2 * 2  # gat and gat_edges, two sets, two outer folds
-    assert len(by_stage["compare-baseline"]) == (2 * 2 + 1 + 3) * 2  # logistic and trees per set, random, 3 scores
+    assert len(by_stage["compare-baseline"]) == (2 * 2 + 1 + 4) * 2  # logistic and trees per set, random, 4 scores
     tested = {}
     for r in by_stage["compare-gnn"] + by_stage["compare-baseline"]:
         name = r["path"].split("/")[2]  # training/compare/<row>/fold<f>/<key>
         g = zarr.open_group(str(store), mode="r")[r["path"]]
         tested.setdefault(name, []).extend(np.unique(g["specimen"][...]).tolist())
+    lys_row = tested.pop("lys_dtau_c_GPa_negated")
+    assert sorted(lys_row) == [0, 1, 2, 3]
     assert all(sorted(v) == list(range(5)) for v in tested.values()), tested  # each specimen once per row
     with open(str(store)[:-5] + ".report/report.md") as f:
         report = f.read()
     for text in ("What predicts the first STZ", "direction-aware GAT (bond vectors on the edges) L2-M20-N6 on "
                  "study19+response", "single score: response_u_A", "Permutation importance, boosted trees on",
-                 "baseline: logistic on study19+response"):
+                 "baseline: logistic on study19+response", "Specimens [0, 1, 2, 3] only",
+                 "single score: lys_dtau_c_GPa_negated", "Where the glass first yields against its weakest region"):
         assert text in report, text
     res = subprocess.run([sys.executable, "-m", "campaign", "export", "--store", str(store), "--config", str(extra),
                           "--specimen", "0", "--direction", "-yz", "--model", "gat_edges-study19"],
