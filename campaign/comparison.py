@@ -5,14 +5,17 @@ outer folds, so that every specimen is tested once and every row is scored on th
 Recall, precision, F1 and MCC are those of the pooled atoms (a score >= 0.5 is a predicted STZ);
 ROC-AUC and AP are the mean over graphs of each graph's own (how well a row ranks the atoms of one
 sheared glass). Intervals and differences come from one set of specimen resamples
-(``kernels.metrics.paired_bootstrap``): a row is said to beat the reference only where the interval
-of its paired difference excludes zero.
+(``kernels.metrics.bootstrap_draws``): a row is said to beat the reference (the study's GAT), or
+its best single input (the best single-score row among its own features), only where the interval
+of its paired difference excludes zero. Rows of a subset of specimens (the local yield stress of
+``lys.specimens``) are tabled again beside every row restricted to those specimens.
 """
 from __future__ import annotations
 
 import numpy as np
 
 from kernels import metrics as M
+from kernels.features import FEATURE_SETS
 from kernels.lys import periodic_centroid, region_index
 from store import layout
 
@@ -110,35 +113,63 @@ def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) 
     tables = {row: M.graph_table(a["y"], a["score"], graph) for row, a in rows.items()}
     groups = np.unique(graph) // n_directions
     n_boot = max(cfg["report"]["bootstrap"], 1)
-    interval, difference = M.paired_bootstrap(tables, groups, reference, n=n_boot, seed=cfg["train"]["seed"])
-    shown = ("mcc", "auc", "ap")
-    header = ["row", "Recall", "Precision", "F1", "MCC", "ROC-AUC (per graph)", "AP (per graph)",
-              *(f"Δ{m.upper()} vs reference" for m in shown)]
-    body, better, worse = [], [], []
+    draws = M.bootstrap_draws(tables, groups, n=n_boot, seed=cfg["train"]["seed"])
     points = {row: M.from_table(table) for row, table in tables.items()}  # every graph: the point estimates
+
+    def versus(row: str, other: str, m: str) -> str:
+        """The paired difference row − other in metric m, its interval, and whether that excludes zero."""
+        lo, hi = M.interval95(draws[row][m] - draws[other][m])
+        delta = M.counted(m, points[row][m]) - M.counted(m, points[other][m])
+        return f"{delta:+.3f} [{lo:+.3f}, {hi:+.3f}]", (1 if lo > 0 else -1 if hi < 0 else 0)
+
+    shown, ranked = ("mcc", "auc", "ap"), ("auc", "ap")
+    header = ["row", "Recall", "Precision", "F1", "MCC", "ROC-AUC (per graph)", "AP (per graph)",
+              *(f"Δ{m.upper()} vs reference" for m in shown), *(f"Δ{m.upper()} vs best single input" for m in ranked)]
+    body, told = [], {"better": [], "worse": [], "beats": [], "trails": []}
     for row in tables:
-        point_values, score_row = points[row], rows[row]["score_only"]
+        score_row = rows[row]["score_only"]
         label = _label(row, point, score_row)
         cells = [label + (" (reference)" if row == reference else "")]
         for m in M.METRICS:
-            lo, hi = interval[row][m]
-            cells.append("–" if score_row and m in THRESHOLDED else f"{point_values[m]:.3f} [{lo:.3f}, {hi:.3f}]")
+            lo, hi = M.interval95(draws[row][m])
+            cells.append("–" if score_row and m in THRESHOLDED else f"{points[row][m]:.3f} [{lo:.3f}, {hi:.3f}]")
         for m in shown:
             if row == reference or (score_row and m in THRESHOLDED):
                 cells.append("–")
                 continue
-            lo, hi = difference[row][m]
-            delta = M.counted(m, point_values[m]) - M.counted(m, points[reference][m])
-            cells.append(f"{delta:+.3f} [{lo:+.3f}, {hi:+.3f}]")
-            (better if lo > 0 else worse if hi < 0 else []).append(f"{label} ({m.upper()})")
+            text, sign = versus(row, reference, m)
+            cells.append(text)
+            if sign:
+                told["better" if sign > 0 else "worse"].append(f"{label} ({m.upper()})")
+        inputs = _single_inputs(row, rows)
+        for m in ranked:
+            if not inputs:
+                cells.append("–")
+                continue
+            best = max(inputs, key=lambda s: M.counted(m, points[s][m]))
+            text, sign = versus(row, best, m)
+            cells.append(f"{text} vs {best}")
+            if sign:
+                told["beats" if sign > 0 else "trails"].append(f"{label} ({m.upper()}, vs {best})")
         body.append(cells)
     rep.table(header, body, f"{tested}, {len(np.unique(graph))} graphs with an event) at D²thres = "
               f"{cfg['train']['threshold_A2']:g} Å²; 95% intervals and paired differences from {n_boot} resamples "
-              "of specimens. ROC-AUC and AP: mean over graphs of each graph's own; the other metrics pool the atoms")
+              "of specimens. ROC-AUC and AP: mean over graphs of each graph's own; the other metrics pool the atoms. "
+              "Best single input: of the single-score rows, the best in that metric among the model's own features")
     rep.text("Paired differences whose interval excludes zero: better than the reference: "
-             f"{'; '.join(better) or 'none'}; worse: {'; '.join(worse) or 'none'}. Nothing else is told apart "
-             "by these specimens.")
+             f"{'; '.join(told['better']) or 'none'}; worse: {'; '.join(told['worse']) or 'none'}. "
+             f"Better than their best single input: {'; '.join(told['beats']) or 'none'}; worse than it: "
+             f"{'; '.join(told['trails']) or 'none'}. Nothing else is told apart by these specimens.")
     return tables, points
+
+
+def _single_inputs(row: str, rows: dict) -> list[str]:
+    """The single-score rows among ``rows`` whose column is one of model ``row``'s features (none for a
+    score row or random)."""
+    kind, _, feature_set = row.partition("-")
+    if rows[row]["score_only"] or kind == "random" or feature_set not in FEATURE_SETS:
+        return []
+    return [s for s in rows if rows[s]["score_only"] and s.removesuffix("_negated") in FEATURE_SETS[feature_set]]
 
 
 def _importance(rep, rows: dict, point: str) -> None:

@@ -83,7 +83,7 @@ def bootstrap(y_true: np.ndarray, score: np.ndarray, groups: np.ndarray, n: int 
         for m in METRICS:
             samples[m].append(values[m])
     undefined = {m: int(np.isnan(v).sum()) for m, v in samples.items()}
-    return {m: _percentiles([counted(m, x) for x in v]) for m, v in samples.items()}, undefined
+    return {m: interval95([counted(m, x) for x in v]) for m, v in samples.items()}, undefined
 
 
 def resamples(groups: np.ndarray, n: int, seed: int):
@@ -128,25 +128,31 @@ def from_table(table: dict, pick: np.ndarray | None = None) -> dict[str, float]:
     return out
 
 
-def paired_bootstrap(tables: dict[str, dict], groups: np.ndarray, reference: str, n: int = 1000,
-                     seed: int = 0) -> tuple[dict, dict]:
-    """95% intervals of every row's six metrics, and of each row's difference from ``reference``, from
-    the same ``n`` resamples of whole groups (specimens; ``groups`` (G,) per graph, the graphs of every
-    table in one order): ({row: {metric: (lo, hi)}}, {row: {metric: (lo, hi)}}). The difference is
-    paired: both rows are scored on the same resampled specimens, so what the specimens share cancels.
-    An undefined value counts as IF_UNDEFINED, as in model selection."""
+def bootstrap_draws(tables: dict[str, dict], groups: np.ndarray, n: int = 1000, seed: int = 0) -> dict:
+    """Every row's six metrics on the same ``n`` resamples of whole groups (specimens; ``groups`` (G,)
+    per graph, the graphs of every table in one order): {row: {metric: (n,) array}}, an undefined value
+    counted as IF_UNDEFINED, as in model selection. Subtracting two rows' draws pairs them: both are
+    scored on the same resampled specimens, so what the specimens share cancels."""
     draws = {row: {m: [] for m in METRICS} for row in tables}
     for pick in resamples(groups, n, seed):
         for row, table in tables.items():
             values = from_table(table, pick)
             for m in METRICS:
                 draws[row][m].append(counted(m, values[m]))
-    interval = {row: {m: _percentiles(v) for m, v in d.items()} for row, d in draws.items()}
-    ref = draws[reference]
-    difference = {row: {m: _percentiles(np.subtract(v, ref[m])) for m, v in d.items()}
+    return {row: {m: np.array(v) for m, v in d.items()} for row, d in draws.items()}
+
+
+def paired_bootstrap(tables: dict[str, dict], groups: np.ndarray, reference: str, n: int = 1000,
+                     seed: int = 0) -> tuple[dict, dict]:
+    """95% intervals of every row's six metrics, and of each row's paired difference from
+    ``reference`` (:func:`bootstrap_draws`): ({row: {metric: (lo, hi)}}, {row: {metric: (lo, hi)}})."""
+    draws = bootstrap_draws(tables, groups, n, seed)
+    interval = {row: {m: interval95(v) for m, v in d.items()} for row, d in draws.items()}
+    difference = {row: {m: interval95(v - draws[reference][m]) for m, v in d.items()}
                   for row, d in draws.items() if row != reference}
     return interval, difference
 
 
-def _percentiles(values) -> tuple[float, float]:
+def interval95(values) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of draws."""
     return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
