@@ -214,13 +214,19 @@ def test_workers_retire_before_their_walltime_and_are_replaced(tmp_path):
 
 # --- (b, c, d) the smoke campaign ---------------------------------------------
 
+# both runs add the local yield stress of one specimen (one region per shear): it runs on SLURM too
+LYS = {"lys": {"regions_per_axis": 1, "specimens": 1, "strain_step": 2.0e-3}}
+
+
 @pytest.fixture(scope="module")
 def local_run(tmp_path_factory):
     """The smoke campaign, uninterrupted, on the local cluster: the reference."""
-    store = tmp_path_factory.mktemp("local") / "smoke.zarr"
+    tmp = tmp_path_factory.mktemp("local")
+    store, cfg_path = tmp / "smoke.zarr", tmp / "local.yaml"
+    cfg_path.write_text(yaml.safe_dump({"preset": "smoke", **LYS}))
     t0 = time.time()
-    res = subprocess.run([sys.executable, "-m", "campaign", "launch", "--store", str(store), "--cores", "2"],
-                         capture_output=True, text=True, timeout=1200)
+    res = subprocess.run([sys.executable, "-m", "campaign", "launch", "--store", str(store), "--cores", "2",
+                          "--config", str(cfg_path)], capture_output=True, text=True, timeout=1200)
     return store, res, time.time() - t0
 
 
@@ -306,8 +312,9 @@ def slurm_run(tmp_path_factory, local_run):
     tmp = tmp_path_factory.mktemp("slurm")
     store = tmp / "smoke.zarr"
     cfg_path = tmp / "slurm.yaml"
-    cfg_path.write_text(yaml.safe_dump({"preset": "smoke", "cluster": {"dashboard_address": ":0", "slurm": SLURM}}))
-    n_tasks = len(plan.plan(config.load("smoke")))
+    cfg_path.write_text(yaml.safe_dump({"preset": "smoke", **LYS, "cluster": {"dashboard_address": ":0",
+                                                                             "slurm": SLURM}}))
+    n_tasks = len(plan.plan(config.load("smoke", overrides=LYS)))
     proc = subprocess.Popen([sys.executable, "-m", "campaign", "launch", "--cluster", "slurm", "--config",
                              str(cfg_path), "--store", str(store)],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -332,8 +339,9 @@ def test_smoke_campaign_on_slurm_workers_ends_like_a_local_run(local_run, slurm_
     assert "dashboard: http" in out
     assert code == local_res.returncode, out[-3000:]
     assert statuses(store) == statuses(local_store), out[-3000:]
-    by_stage = state.by_stage(plan.plan(config.load("smoke")), {k: s for k, s in statuses(store).items()})
-    for stage in ("liquid", "quench", "shear"):
+    by_stage = state.by_stage(plan.plan(config.load("smoke", overrides=LYS)), {k: s for k, s in statuses(store).items()})
+    assert sum(by_stage["lys"].values()) == 6
+    for stage in ("liquid", "quench", "shear", "lys"):
         assert set(by_stage[stage]) == {"done"}, (stage, by_stage[stage])
 
 
