@@ -19,10 +19,10 @@ from kernels.features import STUDY, needs_lys, set_holding
 from kernels.split import fold_sets
 
 
-def row_specimens(cfg: dict, planned: dict, feature_set: str, score: str | None = None) -> list[int]:
-    """The specimens a row is tested on: every one, or those with a local yield stress
-    (``lys.specimens``) for a row that reads it."""
-    if needs_lys([feature_set], [score.lstrip("-")] if score else []):
+def row_specimens(cfg: dict, planned: dict, feature_set: str) -> list[int]:
+    """The specimens a row on ``feature_set`` is tested on: every one, or those with a local yield
+    stress (``lys.specimens``) where the set holds it."""
+    if needs_lys([feature_set]):
         return lys_specimens(cfg, planned)
     return sorted(q.specimen for q in planned["quench"])
 
@@ -103,7 +103,7 @@ class CompareBaseline(Baseline):
                  for c in compare["scores"]]
         tasks = []
         for row, kind, fs in rows:
-            specimens = row_specimens(cfg, planned, fs, kind.removeprefix("score:") if kind.startswith("score:") else None)
+            specimens = row_specimens(cfg, planned, fs)  # a score's fs: the smallest set holding its column
             tasks += [cls(name=f"{row}/fold{f}", kind=kind,
                           split=Section.of({"train": fit_on, "val": stop_on, "test": held}),
                           directions=tuple(cfg["shear"]["directions"]), threshold_A2=cfg["train"]["threshold_A2"],
