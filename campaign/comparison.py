@@ -6,7 +6,7 @@ Recall, precision, F1 and MCC are those of the pooled atoms (a score >= 0.5 is a
 ROC-AUC and AP are the mean over graphs of each graph's own (how well a row ranks the atoms of one
 sheared glass). Intervals and differences come from one set of specimen resamples
 (``kernels.metrics.bootstrap_draws``): a row is said to beat the reference (the study's GAT), or
-its best single input (the best single-score row among its own features), only where the interval
+its best single input (the best of its own features tabled as a single score), only where the interval
 of its paired difference excludes zero. Rows of a subset of specimens (the local yield stress of
 ``lys.specimens``) are tabled again beside every row restricted to those specimens.
 """
@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from kernels import metrics as M
-from kernels.features import FEATURE_SETS
+from campaign.stages.lys import lys_covers_all
+from kernels.features import FEATURE_SETS, STUDY, needs_lys
 from kernels.lys import periodic_centroid, region_index
 from store import layout
 
@@ -50,12 +51,13 @@ def pooled_rows(data) -> tuple[dict[str, dict], list[str]]:
         if any(g is None for g in groups):
             incomplete.append(row)
             continue
-        parts = [layout.read(data.root, g.path, ("y", "score", "specimen", "direction")) for g in groups]
+        parts = [layout.read(data.root, g.path, ("y", "score", "specimen", "direction", "d2min_A2")) for g in groups]
         arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
         order = np.lexsort((arrays["direction"], arrays["specimen"]))  # stable: atoms keep their order
         rows[row] = {k: v[order] for k, v in arrays.items()}
         rows[row]["importance"] = [dict(g.attrs)["importance_ap"] for g in groups if "importance_ap" in g.attrs]
         rows[row]["score_only"] = tasks[0].STAGE == "compare-baseline" and tasks[0].kind.startswith("score:")
+        rows[row]["reads_lys"] = needs_lys([tasks[0].feature_set or STUDY])
     return rows, incomplete
 
 
@@ -72,32 +74,36 @@ def section(rep, data, cfg: dict) -> None:
         rep.text(f"Not complete yet: {', '.join(sorted(incomplete))}.")
     if not rows:
         return
-    coverage = {row: frozenset(np.unique(a["specimen"]).tolist()) for row, a in rows.items()}
-    every = max(coverage.values(), key=len)
-    full = {row: a for row, a in rows.items() if coverage[row] == every}
-    reference = "gat-study19" if "gat-study19" in full else next(iter(full))
-    tables, points = _table(rep, full, reference, cfg, point, f"Outer {cfg['compare']['folds']}-fold cross-validation "
-                            f"over all {len(every)} specimens (each tested once")
-    _importance(rep, full, point)
-    _picture(rep, data, cfg, full, tables, points, reference, point)
-    for subset in sorted({c for c in coverage.values() if c != every}, key=sorted):
-        within = {row: _restrict(a, subset) for row, a in full.items()}
-        within.update({row: a for row, a in rows.items() if coverage[row] == subset})
-        rep.text(f"The local yield stress was computed for specimens {sorted(subset)} only (lys.specimens): its rows "
-                 "below are an outer cross-validation over those, and every other row is shown again on the same "
-                 "specimens' graphs.")
-        _table(rep, within, reference, cfg, point, f"Specimens {sorted(subset)} only (each tested once by its row's "
-               f"outer cross-validation: {min(cfg['compare']['folds'], len(subset))} folds for the rows that read the "
-               f"local yield stress, {cfg['compare']['folds']} over all {len(every)} specimens for the others")
-        _importance(rep, {row: a for row, a in within.items() if coverage.get(row) == subset}, point)
-    weakest_region(rep, data, cfg, full[reference])
+    n, folds = cfg["quench"]["specimens"], cfg["compare"]["folds"]
+    subset = [row for row, a in rows.items() if a["reads_lys"] and not lys_covers_all(cfg)]
+    full = {row: a for row, a in rows.items() if row not in subset}
+    if full:
+        reference = "gat-study19" if "gat-study19" in full else next(iter(full))
+        tables, points = _table(rep, full, reference, cfg, point, f"Outer {folds}-fold cross-validation over all {n} "
+                                "specimens (each tested once")
+        _importance(rep, full, point)
+        _picture(rep, data, cfg, full, tables, points, reference, point)
+    if subset:
+        k = min(cfg["lys"]["specimens"], n)
+        specimens = np.unique(rows[subset[0]]["specimen"])
+        within = {row: _restrict(a, specimens) for row, a in full.items()} | {row: rows[row] for row in subset}
+        rep.text(f"The local yield stress was computed for the first {k} specimens only (lys.specimens): the rows that "
+                 f"read it are an outer cross-validation of {min(folds, k)} folds over those, tabled below beside every "
+                 "other row restricted to the same specimens' graphs. A fitted model that reads it trained on fewer "
+                 f"specimens (about {k - -(-k // min(folds, k))} against {n - -(-n // folds)}): its difference from a "
+                 "fitted row on every specimen mixes the features with the training set's size; single scores are "
+                 "not fitted and compare cleanly.")
+        reference = "gat-study19" if "gat-study19" in within else next(iter(within))
+        _table(rep, within, reference, cfg, point, f"The first {k} specimens only (each tested once by its row's outer "
+               "cross-validation")
+        _importance(rep, {row: rows[row] for row in subset}, point)
+    weakest_region(rep, data, cfg, next(iter(rows.values())))
 
 
-def _restrict(arrays: dict, specimens: frozenset) -> dict:
+def _restrict(arrays: dict, specimens: np.ndarray) -> dict:
     """A row's arrays on the atoms of ``specimens`` only (importance dropped: it is of other folds)."""
-    keep = np.isin(arrays["specimen"], sorted(specimens))
-    return {**{k: v[keep] for k, v in arrays.items() if isinstance(v, np.ndarray)},
-            "importance": [], "score_only": arrays["score_only"]}
+    keep = np.isin(arrays["specimen"], specimens)
+    return {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in arrays.items()} | {"importance": []}
 
 
 def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) -> tuple[dict, dict]:
@@ -116,7 +122,7 @@ def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) 
     draws = M.bootstrap_draws(tables, groups, n=n_boot, seed=cfg["train"]["seed"])
     points = {row: M.from_table(table) for row, table in tables.items()}  # every graph: the point estimates
 
-    def versus(row: str, other: str, m: str) -> str:
+    def versus(row: str, other: str, m: str) -> tuple[str, int]:
         """The paired difference row − other in metric m, its interval, and whether that excludes zero."""
         lo, hi = M.interval95(draws[row][m] - draws[other][m])
         delta = M.counted(m, points[row][m]) - M.counted(m, points[other][m])
@@ -155,7 +161,8 @@ def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) 
     rep.table(header, body, f"{tested}, {len(np.unique(graph))} graphs with an event) at D²thres = "
               f"{cfg['train']['threshold_A2']:g} Å²; 95% intervals and paired differences from {n_boot} resamples "
               "of specimens. ROC-AUC and AP: mean over graphs of each graph's own; the other metrics pool the atoms. "
-              "Best single input: of the single-score rows, the best in that metric among the model's own features")
+              "Best single input: of the model's own features tabled as single scores (compare.scores), the best "
+              "in that metric on these same graphs (chosen on them: 'better' is conservative, 'worse' is not)")
     rep.text("Paired differences whose interval excludes zero: better than the reference: "
              f"{'; '.join(told['better']) or 'none'}; worse: {'; '.join(told['worse']) or 'none'}. "
              f"Better than their best single input: {'; '.join(told['beats']) or 'none'}; worse than it: "
@@ -242,11 +249,14 @@ def _picture(rep, data, cfg: dict, rows: dict, tables: dict, points: dict, refer
                "right: the row of best mean AP")
 
 
-def weakest_region(rep, data, cfg: dict, ref: dict) -> None:
-    """The direct check of the local yield stress: in each graph that has it, the rank of the region
-    holding the first STZ's centroid among the graph's regions by Δτ_c (1: the lowest, the weakest; a
-    region that did not yield ranks as the strongest), against chance (every rank equally likely)."""
-    from scipy.stats import binomtest
+def weakest_region(rep, data, cfg: dict, arrays: dict) -> None:
+    """The direct check of the local yield stress: in each graph that has it and an event, the rank
+    among the graph's regions by Δτ_c (1: the lowest, the weakest; ties share their mean rank, and
+    regions that did not yield tie as the strongest) of the region holding the first event's most
+    displaced atom (largest D²min; ``arrays``: any row's pooled y, d2min_A2, specimen, direction);
+    against chance, a uniform rank, with 95% intervals over resamples of specimens (the directions of
+    one specimen share its glass, so graphs are not independent)."""
+    from scipy.stats import rankdata
 
     regions: dict = {}
     for task in data.of("lys"):
@@ -257,28 +267,40 @@ def weakest_region(rep, data, cfg: dict, ref: dict) -> None:
         shape, values = regions.setdefault((task.specimen, task.direction),
                                            (tuple(task.shape), np.full(int(np.prod(task.shape)), np.nan)))
         values[batch["region"]] = batch["dtau_c_GPa"]
+    if not regions:
+        return
+    size = int(np.prod(next(iter(regions.values()))[0]))
+    if size < 2:
+        rep.text("One region per graph (lys.regions_per_axis 1): no region to rank against another.")
+        return
     quenches = {t.specimen: t for t in data.of("quench")}
-    directions, ranks = cfg["shear"]["directions"], []
+    directions, ranks, specimens = cfg["shear"]["directions"], [], []
     for (k, direction), (shape, values) in sorted(regions.items()):
-        sel = (ref["specimen"] == k) & (ref["direction"] == directions.index(direction))
-        if not sel.any():
-            continue  # no event at this threshold
+        sel = (arrays["specimen"] == k) & (arrays["direction"] == directions.index(direction))
+        if not sel.any() or not np.isfinite(values).any():
+            continue  # no event at this threshold, or no region yielded: nothing to rank
         q = layout.read(data.root, data.group(quenches[k]).path, ("positions", "cell", "origin"))
-        frac = (q["positions"] - q["origin"]) @ np.linalg.inv(q["cell"])
-        held = region_index(periodic_centroid(frac[ref["y"][sel].astype(bool)])[None], shape)[0]
-        strength = np.where(np.isfinite(values), values, np.inf)
-        ranks.append(1 + int((strength < strength[held]).sum()))
+        core = np.argmax(np.nan_to_num(arrays["d2min_A2"][sel], nan=-np.inf))  # the first event's most displaced atom
+        frac = (q["positions"][core] - q["origin"]) @ np.linalg.inv(q["cell"])
+        held = region_index(frac[None], shape)[0]
+        ranks.append(rankdata(np.where(np.isfinite(values), values, np.inf), method="average")[held])
+        specimens.append(k)
     if not ranks:
         return
-    n, size = len(ranks), len(values)
-    hits = sum(r == 1 for r in ranks)
-    p = binomtest(hits, n, 1 / size, alternative="greater").pvalue
-    rep.table(["rank of the STZ's region (1: lowest Δτ_c)"] + [str(r) for r in range(1, size + 1)],
-              [["graphs"] + [str(ranks.count(r)) for r in range(1, size + 1)]],
-              f"Where the glass first yields against its weakest region: {n} graphs with a local yield stress and an "
-              f"event at D²thres = {cfg['train']['threshold_A2']:g} Å², each of {size} regions of "
-              f"{cfg['lys']['radius_A']:g} Å (lys.regions_per_axis {cfg['lys']['regions_per_axis']}); the region is "
-              "the grid cell holding the centroid of the first STZ's atoms")
-    rep.text(f"The first STZ lies in the region of lowest Δτ_c in {hits} of {n} graphs, against {n / size:.1f} "
-             f"by chance (one-sided binomial p = {p:.2g}); its region's mean rank is {np.mean(ranks):.2f} of {size} "
-             f"(chance {(size + 1) / 2:.1f}).")
+    ranks, n_boot = np.array(ranks), max(cfg["report"]["bootstrap"], 1)
+    hit, mean = [], []
+    for pick in M.resamples(np.array(specimens), n_boot, cfg["train"]["seed"]):
+        hit.append(np.mean(ranks[pick] == 1))
+        mean.append(np.mean(ranks[pick]))
+    (hit_lo, hit_hi), (mean_lo, mean_hi) = M.interval95(hit), M.interval95(mean)
+    counts = [int(np.sum((ranks >= r - 0.5) & (ranks < r + 0.5))) for r in range(1, size + 1)]
+    rep.table(["rank of the first event's region (1: lowest Δτ_c)"] + [str(r) for r in range(1, size + 1)],
+              [["graphs"] + [str(c) for c in counts]],
+              f"Where the glass first yields against its weakest region: {len(ranks)} graphs with a local yield stress "
+              f"and an event at D²thres = {cfg['train']['threshold_A2']:g} Å², each of {size} regions of "
+              f"{cfg['lys']['radius_A']:g} Å; the region is the grid cell holding the event's most displaced atom; "
+              "tied ranks (regions that did not yield) shared, counted at the nearest whole rank")
+    rep.text(f"The first event lies in the region of lowest Δτ_c in {int(np.sum(ranks == 1))} of {len(ranks)} graphs: "
+             f"a share of {np.mean(ranks == 1):.2f} [{hit_lo:.2f}, {hit_hi:.2f}] against {1 / size:.2f} by chance; its "
+             f"region's mean rank is {ranks.mean():.2f} [{mean_lo:.2f}, {mean_hi:.2f}] of {size} (chance "
+             f"{(size + 1) / 2:.1f}); 95% intervals over {n_boot} resamples of the {len(set(specimens))} specimens.")

@@ -163,6 +163,11 @@ def validate(cfg: dict) -> None:
         raise ConfigError("'features.sets' or 'compare.scores' read the local yield stress, but "
                           "'lys.regions_per_axis' is 0 (no lys tasks compute it)")
     subset = min(cfg["lys"]["specimens"] or n, n)
+    if subset < n and needs_lys(cfg["features"]["sets"], scores) and (needs_lys(cfg["features"]["sets"][:1])
+                                                                      or not outer):
+        raise ConfigError(f"'lys.specimens' ({subset} of {n}): the local yield stress of a subset is read by the "
+                          "comparison only ('compare.folds' > 0), not by the study's models, which train on the first "
+                          f"of 'features.sets' ({cfg['features']['sets'][0]})")
     if outer and needs_lys(cfg["features"]["sets"], scores) and not _each_fold_leaves_two(subset, min(outer, subset)):
         raise ConfigError(f"'lys.specimens' ({cfg['lys']['specimens']}): the comparison's rows that read the local "
                           f"yield stress are an outer CV of {min(outer, subset)} folds over those {subset} specimens, "

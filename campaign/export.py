@@ -5,7 +5,8 @@ Writes ``<store>.export/s{K:03d}-{direction}-t{threshold}.xyz`` (extended XYZ, b
 (1 Cu, 2 Zr), the D²min at the threshold's first event (Å², NaN when none fired), the label
 (1: in the first STZ), every feature of its graph (``feature_names``) and the linear response's
 when the campaign computes it, and with ``--model`` the model's predicted probability (test
-specimens only, NaN elsewhere; a compared row of ``compare`` scores every specimen). Every array is read through
+specimens only, NaN elsewhere; a compared row of ``compare`` scores every specimen, or every one of
+``lys.specimens`` for a row that reads the local yield stress). Every array is read through
 its record (checked).
 """
 from __future__ import annotations

@@ -265,9 +265,10 @@ def test_the_comparison_pools_each_rows_folds_and_claims_only_what_its_paired_in
                 "y": np.concatenate([y[k].ravel() for k in specimens]).astype(np.int8),
                 "score": 1 / (1 + np.exp(-np.concatenate([(own if row.startswith("boosted") else noise)[k].ravel()
                                                           + strength * y[k].ravel() - 2 for k in specimens]))),
-                "specimen": ks.astype(np.int32), "direction": np.tile(np.repeat([0, 1], 300), 3).astype(np.int8)})
+                "specimen": ks.astype(np.int32), "direction": np.tile(np.repeat([0, 1], 300), 3).astype(np.int8),
+                "d2min_A2": np.concatenate([y[k].ravel() for k in specimens]).astype(np.float32)})
             tasks.append(SimpleNamespace(model=row, path=g.path, STAGE="compare-gnn" if row.startswith("gat")
-                                         else "compare-baseline",
+                                         else "compare-baseline", feature_set=None,
                                          kind=f"score:{row}" if "-" not in row else row.partition("-")[0]))
     q = root.require_group("quench0")
     layout.write_arrays(q, {"positions": rng.random((300, 3)) * 20.0, "cell": np.diag([20.0, 20.0, 20.0])})
@@ -300,8 +301,9 @@ def test_the_comparison_pools_each_rows_folds_and_claims_only_what_its_paired_in
 
 def test_the_comparison_shows_a_subsets_rows_beside_every_row_and_where_the_weakest_region_is(tmp_path):
     """lys on specimens 0-3 of 6: the lys row is tabled on those only, beside the reference restricted
-    to them; the first STZ lies in the lowest-Δτ_c region of 6 of the 8 graphs (specimen 3's lowest
-    is elsewhere), which the direct check counts."""
+    to them. The direct check ranks the region of each graph's most displaced atom by Δτ_c: the
+    lowest in 5 graphs; specimen 3's are 2nd (another region is weaker) and 6.5th (it did not yield,
+    tied with 3 others as the strongest); a graph where no region yielded is not ranked."""
     from types import SimpleNamespace
 
     from campaign import comparison
@@ -318,9 +320,13 @@ def test_the_comparison_shows_a_subsets_rows_beside_every_row_and_where_the_weak
     region_of_atom = np.ravel_multi_index(tuple((lattice // 10.0).astype(int).T), (2, 2, 2))
     y = {key: (region_of_atom == r) & (rng.random(64) < 0.5) | (np.arange(64) == np.flatnonzero(region_of_atom == r)[0])
          for key, r in stz_region.items()}
+    # labels reach past the STZ's region (one atom elsewhere); the most displaced atom lies in it
+    d2min = {key: 0.5 * y[key] + 0.5 * (region_of_atom == r) + 0.1 * rng.random(64) for key, r in stz_region.items()}
+    for key, r in stz_region.items():
+        y[key][np.flatnonzero(region_of_atom != r)[0]] = True
     tasks = []
 
-    def rows(row, folds, signal):
+    def rows(row, folds, signal, feature_set):
         for f, specimens in enumerate(folds):
             g = root.require_group(f"compare/{row}/fold{f}")
             graphs = [(k, d) for k in specimens for d in range(2)]
@@ -328,22 +334,32 @@ def test_the_comparison_shows_a_subsets_rows_beside_every_row_and_where_the_weak
                 "y": np.concatenate([y[kd] for kd in graphs]).astype(np.int8),
                 "score": np.concatenate([signal * y[kd] + rng.random(64) for kd in graphs]),
                 "specimen": np.repeat([k for k, _ in graphs], 64).astype(np.int32),
-                "direction": np.repeat([d for _, d in graphs], 64).astype(np.int8)})
+                "direction": np.repeat([d for _, d in graphs], 64).astype(np.int8),
+                "d2min_A2": np.concatenate([d2min[kd] for kd in graphs]).astype(np.float32)})
             kind = "gat" if row.startswith("gat") else f"score:-{row.removesuffix('_negated')}"
-            tasks.append(SimpleNamespace(model=row, path=g.path, kind=kind,
+            tasks.append(SimpleNamespace(model=row, path=g.path, kind=kind, feature_set=feature_set,
                                          STAGE="compare-gnn" if kind == "gat" else "compare-baseline"))
 
-    rows("gat-study19", [(0, 2, 4), (1, 3, 5)], 0.3)
-    rows("lys_dtau_c_GPa_negated", [(0, 2), (1, 3)], 1.0)
+    rows("gat-study19", [(0, 2, 4), (1, 3, 5)], 0.3, None)
+    rows("lys_dtau_c_GPa_negated", [(0, 2), (1, 3)], 1.0, "lys")
     for k in range(6):
         q = root.require_group(f"quench{k}")
         layout.write_arrays(q, {"positions": positions, "cell": cell, "origin": origin})
         tasks.append(SimpleNamespace(STAGE="quench", specimen=k, path=q.path))
     for k in range(4):
         for d, name in enumerate(["xy", "yz"]):
+            r = stz_region[(k, d)]
+            values = 1.1 + 0.1 * np.arange(8)
+            values[r] = 1.0  # the weakest
+            if k == 1 and d == 0:
+                values[[(r + 1) % 8, (r + 2) % 8, (r + 3) % 8]] = np.nan  # did not yield: no harm
+            if k == 2 and d == 1:
+                values[:] = np.nan  # no region yielded: not ranked
+            if k == 3 and d == 0:
+                values[[r, (r + 1) % 8, (r + 2) % 8, (r + 3) % 8]] = np.nan  # ranks 5-8 shared: 6.5
+            if k == 3 and d == 1:
+                values[(r + 1) % 8] = 0.5  # another region is weaker: rank 2
             g = root.require_group(f"lys{k}{name}")
-            values = rng.random(8) + 1.0
-            values[stz_region[(k, d)] if k != 3 else (stz_region[(k, d)] + 1) % 8] = 0.5  # the weakest
             layout.write_arrays(g, {"region": np.arange(8), "dtau_c_GPa": values})
             tasks.append(SimpleNamespace(STAGE="lys", specimen=k, direction=name, shape=(2, 2, 2), path=g.path))
     data = SimpleNamespace(root=root, of=lambda stage: [t for t in tasks if t.STAGE == stage],
@@ -351,13 +367,15 @@ def test_the_comparison_shows_a_subsets_rows_beside_every_row_and_where_the_weak
     cfg = load_config("smoke", overrides={"compare": {"folds": 2, "scores": ["-lys_dtau_c_GPa"]},
                                           "shear": {"directions": ["xy", "yz"]}, "report": {"bootstrap": 50},
                                           "lys": {"regions_per_axis": 2, "specimens": 4}})
+    cfg["quench"]["specimens"] = 6
     rep = Report(str(tmp_path / "report"), "stamp")
     comparison.section(rep, data, cfg)
     text = "\n".join(rep.md)
     first, second = [i for i, line in enumerate(rep.md) if line.startswith("| row |")][:2]
     assert "single score: lys_dtau_c_GPa_negated" not in "\n".join(rep.md[first:second])  # not on every specimen
     subset = "\n".join(rep.md[second - 1:])  # from its caption
-    assert "Specimens [0, 1, 2, 3] only" in subset and "| GAT L2-M20-N6 on study19 (reference)" in subset
+    assert "The first 4 specimens only" in subset and "| GAT L2-M20-N6 on study19 (reference)" in subset
     assert "| single score: lys_dtau_c_GPa_negated" in subset and "8 graphs with an event" in subset
-    assert "in the region of lowest Δτ_c in 6 of 8 graphs, against 1.0 by chance" in text
-    assert "| graphs | 6 |" in text
+    assert "in the region of lowest Δτ_c in 5 of 7 graphs: a share of 0.71" in text
+    assert "mean rank is 1.93 [" in text  # (5 + 2 + 6.5) / 7
+    assert "| graphs | 5 | 1 | 0 | 0 | 0 | 0 | 1 | 0 |" in text

@@ -124,7 +124,7 @@ OPENED = [
     ("lys.strain_step", 5e-4, {"lys"}),
     ("lys.max_strain", 0.1, {"lys"}),
     ("lys.drop_GPa", 0.02, {"lys"}),
-    ("lys.specimens", 3, set()),  # fewer lys tasks, none re-keyed: nothing here reads them
+    ("lys.specimens", 3, set()),  # fewer lys tasks, none re-keyed (test_a_subset_of_lys_specimens... counts them)
     # a set that reads the local yield stress: its baselines and compared rows, nothing upstream
     ("features.sets", ["study19", "study19+lys"], {"baseline", "compare-gnn", "compare-baseline"}),
 ]
@@ -174,6 +174,9 @@ def test_a_subset_of_lys_specimens_re_keys_only_the_compared_rows_that_read_it()
     assert not [t for t in after if t.STAGE == "baseline" and t.feature_set == "study19+lys"]
     with pytest.raises(config.ConfigError, match="lys.specimens"):
         config.load("smoke", overrides=_changed(base, "lys.specimens", 3))  # 2 folds of 3 leave one
+    for study_reads_it in ({"features": {"sets": ["study19+lys", "study19"]}}, {"compare": {"folds": 0}}):
+        with pytest.raises(config.ConfigError, match="read by the comparison only"):
+            config.load("smoke", overrides={**_changed(base, "lys.specimens", 4), **study_reads_it})
 
 
 def test_config_hashes_are_pinned_and_a_key_added_later_leaves_them_at_its_default():
