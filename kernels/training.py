@@ -65,7 +65,8 @@ class Prepared:
     """One model's graphs as tensors on ``device``, standardised with given statistics."""
 
     def __init__(self, graphs: list[dict], mean: np.ndarray, std: np.ndarray, device):
-        self.x = [torch.from_numpy((g["x"] - mean) / std).to(device) for g in graphs]
+        # float32 whatever the columns joined to x were (the local yield stress is float64)
+        self.x = [torch.from_numpy(((g["x"] - mean) / std).astype(np.float32)).to(device) for g in graphs]
         self.edges = [torch.from_numpy(g["edge_index"]).to(device) for g in graphs]
         self.y = [torch.from_numpy(g["y"].astype(np.int64)).to(device) for g in graphs]
         self.edge_attr = ([torch.from_numpy(g["edge_attr"]).to(device) for g in graphs]

@@ -84,6 +84,20 @@ def test_early_stopping_keeps_the_epoch_of_lowest_weighted_validation_loss():
     assert predict(model, val)[1] != pytest.approx(weighted, rel=1e-3)  # not the unweighted loss
 
 
+def test_a_gat_trains_on_graphs_with_a_joined_float64_column():
+    """The local yield stress is joined to the study's float32 columns as float64 (kernels.lys):
+    the model's inputs are float32 all the same (a double tensor failed in the GAT's first layer)."""
+    rng = np.random.default_rng(0)
+    graphs = [{"x": np.hstack([rng.random((12, 19)).astype(np.float32), rng.random((12, 1))]),
+               "edge_index": np.array([[0, 1], [1, 0]]), "y": (rng.random(12) < 0.2).astype(np.int64)} for _ in range(3)]
+    assert graphs[0]["x"].dtype == np.float64
+    prepared = Prepared(graphs, graphs[0]["x"].mean(0), graphs[0]["x"].std(0) + 1.0, "cpu")
+    assert prepared.x[0].dtype == torch.float32
+    opts = {"epochs": 2, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce", "sampling": "none",
+            "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0, "patience": 10, "early_stop_loss": "training"}
+    fit([prepared], [torch.tensor([0.6, 3.0])], 2, 3, 2, opts, seeds=[1])
+
+
 def test_a_fold_with_an_undefined_value_ranks_below_an_otherwise_equal_point(tmp_path):
     """Precision undefined in one fold (no predicted STZ) counts as 0: point A (0.3, -, 0.3, 0.3)
     means 0.225 and loses to B (0.25 x 4); dropping the fold (nanmean) would have chosen A."""
