@@ -26,26 +26,27 @@ from sklearn.metrics import average_precision_score, roc_auc_score
 
 from campaign import config, plan
 from campaign.launch import _spec
-from kernels.lys import atom_values
+from kernels.lys import atom_values, gather
 from store import layout, records
 from store.graphs import threshold_row
 
 
+def write_done(scratch: str, key: str, stage: str, path: str, arrays: dict) -> None:
+    """``arrays`` at ``path`` of the scratch store with a done record of ``key``: an input a job reads."""
+    g = zarr.open_group(scratch, mode="a").require_group(path)
+    layout.write_arrays(g, arrays)
+    records.write(scratch, key, records.DONE, "bench", stage=stage, path=g.path, checksums=records.checksums(g))
+
+
 def _copy_task(store: str, scratch: str, task, names: tuple[str, ...]) -> None:
     """The task's arrays and a done record in the scratch store (what the job reads)."""
-    arrays = records.read_checked(store, task.key, names)
-    g = zarr.open_group(scratch).require_group(task.path)
-    layout.write_arrays(g, arrays)
-    records.write(scratch, task.key, records.DONE, "bench", stage=task.STAGE, path=task.path,
-                  checksums=records.checksums(g))
+    write_done(scratch, task.key, task.STAGE, task.path, records.read_checked(store, task.key, names))
 
 
 def _dtau(scratch: str, tasks: list, q: dict) -> np.ndarray:
     """(N,) GPa: Δτ_c of one (specimen, direction)'s regions at its atoms (``kernels.lys.atom_values``)."""
-    values = np.full(int(np.prod(tasks[0].shape)), np.nan)
-    for t in tasks:
-        g = records.read_checked(scratch, t.key, ("region", "dtau_c_GPa"))
-        values[g["region"]] = g["dtau_c_GPa"]
+    read = (records.read_checked(scratch, t.key, ("region", "dtau_c_GPa")) for t in tasks)
+    values = gather(int(np.prod(tasks[0].shape)), ((g["region"], g["dtau_c_GPa"]) for g in read))
     return atom_values(values, tasks[0].shape, q["positions"], q["cell"], q["origin"])
 
 

@@ -14,6 +14,7 @@ width, so that nothing but the surroundings changes; Δτ_c is printed beside th
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -21,11 +22,13 @@ import sys
 import time
 
 import numpy as np
-import zarr
+from local_yield import write_done  # bench/, beside this file
 
 from campaign import config, plan
 from campaign.launch import _spec
+from campaign.stages.lys import PROTOCOL
 from campaign.tasks import Section
+from kernels.lys import gather
 from store import layout, records
 
 
@@ -56,32 +59,27 @@ def main() -> None:
     scratch = layout.beside(store, ".lys-surroundings")
     key = f"replica{n}-{quench.key}"
     if records.read(scratch, key) is None:  # the replicated glass, as a done quench the job can read
-        g = zarr.open_group(scratch, mode="a").require_group(f"replicas/{key}")
-        layout.write_arrays(g, big)
-        records.write(scratch, key, records.DONE, "bench", stage="quench", path=g.path, checksums=records.checksums(g))
+        write_done(scratch, key, "quench", f"replicas/{key}", big)
     small = np.full(8, np.nan)
     if records.read(store, own.key) is not None:
         done = records.read_checked(store, own.key, ("region", "dtau_c_GPa"))
-        small[done["region"]] = done["dtau_c_GPa"]
+        small = gather(8, [(done["region"], done["dtau_c_GPa"])])
     print(f"specimen {args.specimen} {args.direction}: {len(big['types'])} atoms, box {np.diag(big['cell']).round(1)} Å;"
           f" regions of {cfg['lys']['radius_A']} Å; Δτ_c in GPa")
     print(f"{'region':>6} {'1,000-atom box':>15} " + " ".join(f"{'shell ' + format(s, 'g') + ' Å':>13}" for s in args.shells))
     for r in args.regions:
-        i, j, k = np.unravel_index(r, (2, 2, 2))
-        first = int(np.ravel_multi_index((i, j, k), (2 * n,) * 3))  # the same centre on the finer grid of the big box
+        # the same centre on the grid of the big box, n times finer along each axis
+        first = int(np.ravel_multi_index(np.unravel_index(r, (2, 2, 2)), (2 * n,) * 3))
         cells = []
         for shell in args.shells:
-            protocol = {**{k: cfg["lys"][k] for k in ("radius_A", "strain_step", "max_strain", "drop_GPa")},
-                        "shell_A": shell}
-            task = own.__class__(quench_key=key, specimen=args.specimen, direction=args.direction,
-                                 system=own.system, lys=Section.of(protocol), minimize=own.minimize,
-                                 shape=(2 * n,) * 3, first=first, count=1)
+            task = dataclasses.replace(own, quench_key=key, lys=Section.pick({**cfg["lys"], "shell_A": shell}, PROTOCOL),
+                                       shape=(2 * n,) * 3, first=first, count=1)
             t0 = time.time()
             if records.read(scratch, task.key) is None:
                 res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(_spec(task, scratch, 1))])
                 if res.returncode != 0:
                     raise SystemExit(f"region {r} shell {shell} failed: see {layout.log_path(scratch, f'lys-{task.key}.log')}")
-            out = records.read_checked(scratch, task.key, ("dtau_c_GPa", "n_inner"))
+            out = records.read_checked(scratch, task.key, ("dtau_c_GPa",))
             cells.append(f"{out['dtau_c_GPa'][0]:>8.3f} ({time.time() - t0:>3.0f} s)")
         print(f"{r:>6} {small[r]:>15.3f} " + " ".join(f"{c:>13}" for c in cells), flush=True)
 

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from kernels import metrics as M
+from campaign.config import left_by_folds, lys_count, outer_fold_count
 from campaign.stages.lys import lys_covers_all
+from kernels import metrics as M
 from kernels.features import FEATURE_SETS, STUDY, needs_lys
-from kernels.lys import periodic_centroid, region_index
+from kernels.lys import gather, periodic_centroid, region_index
 from store import layout
 
 THRESHOLDED = ("recall", "precision", "f1", "mcc")  # not shown for a single score: its 0.5 means nothing
@@ -84,15 +85,15 @@ def section(rep, data, cfg: dict) -> None:
         _importance(rep, full, point)
         _picture(rep, data, cfg, full, tables, points, reference, point)
     if subset:
-        k = min(cfg["lys"]["specimens"], n)
+        k, k_folds = lys_count(cfg), outer_fold_count(cfg, lys_count(cfg))
         specimens = np.unique(rows[subset[0]]["specimen"])
         within = {row: _restrict(a, specimens) for row, a in full.items()} | {row: rows[row] for row in subset}
         rep.text(f"The local yield stress was computed for the first {k} specimens only (lys.specimens): the rows that "
-                 f"read it are an outer cross-validation of {min(folds, k)} folds over those, tabled below beside every "
+                 f"read it are an outer cross-validation of {k_folds} folds over those, tabled below beside every "
                  "other row restricted to the same specimens' graphs. A fitted model that reads it trained on fewer "
-                 f"specimens (about {k - -(-k // min(folds, k))} against {n - -(-n // folds)}): its difference from a "
-                 "fitted row on every specimen mixes the features with the training set's size; single scores are "
-                 "not fitted and compare cleanly.")
+                 f"specimens (about {left_by_folds(k, k_folds)} against {left_by_folds(n, folds)}): its difference "
+                 "from a fitted row on every specimen mixes the features with the training set's size; single scores "
+                 "are not fitted and compare cleanly.")
         reference = "gat-study19" if "gat-study19" in within else next(iter(within))
         _table(rep, within, reference, cfg, point, f"The first {k} specimens only (each tested once by its row's outer "
                "cross-validation")
@@ -258,28 +259,31 @@ def weakest_region(rep, data, cfg: dict, arrays: dict) -> None:
     one specimen share its glass, so graphs are not independent)."""
     from scipy.stats import rankdata
 
-    regions: dict = {}
+    batches: dict = {}
     for task in data.of("lys"):
         group = data.group(task)
         if group is None:
             return  # not complete yet
         batch = layout.read(data.root, group.path, ("region", "dtau_c_GPa"))
-        shape, values = regions.setdefault((task.specimen, task.direction),
-                                           (tuple(task.shape), np.full(int(np.prod(task.shape)), np.nan)))
-        values[batch["region"]] = batch["dtau_c_GPa"]
-    if not regions:
+        batches.setdefault((task.specimen, task.direction, tuple(task.shape)), []).append(
+            (batch["region"], batch["dtau_c_GPa"]))
+    if not batches:
         return
-    size = int(np.prod(next(iter(regions.values()))[0]))
+    shape = next(iter(batches))[2]
+    size = int(np.prod(shape))
     if size < 2:
         rep.text("One region per graph (lys.regions_per_axis 1): no region to rank against another.")
         return
     quenches = {t.specimen: t for t in data.of("quench")}
-    directions, ranks, specimens = cfg["shear"]["directions"], [], []
-    for (k, direction), (shape, values) in sorted(regions.items()):
+    directions, ranks, specimens, glasses = cfg["shear"]["directions"], [], [], {}
+    for (k, direction, _), parts in sorted(batches.items()):
+        values = gather(size, parts)
         sel = (arrays["specimen"] == k) & (arrays["direction"] == directions.index(direction))
         if not sel.any() or not np.isfinite(values).any():
             continue  # no event at this threshold, or no region yielded: nothing to rank
-        q = layout.read(data.root, data.group(quenches[k]).path, ("positions", "cell", "origin"))
+        if k not in glasses:  # read once for the specimen's shears
+            glasses[k] = layout.read(data.root, data.group(quenches[k]).path, ("positions", "cell", "origin"))
+        q = glasses[k]
         core = np.argmax(np.nan_to_num(arrays["d2min_A2"][sel], nan=-np.inf))  # the first event's most displaced atom
         frac = (q["positions"][core] - q["origin"]) @ np.linalg.inv(q["cell"])
         held = region_index(frac[None], shape)[0]

@@ -107,10 +107,21 @@ def _flat(cfg: dict, prefix: str = ""):
             yield name, value
 
 
-def _each_fold_leaves_two(specimens: int, folds: int) -> bool:
-    """Whether holding out the largest of ``folds`` specimen-grouped folds leaves two specimens or
-    more, one to train on and one to early-stop on."""
-    return specimens - -(-specimens // folds) >= 2
+def left_by_folds(specimens: int, folds: int) -> int:
+    """The specimens left to train and early-stop on when the largest of ``folds`` specimen-grouped
+    folds is held out (two or more are needed: one to train on, one to early-stop on)."""
+    return specimens - -(-specimens // folds)
+
+
+def lys_count(cfg: dict) -> int:
+    """How many specimens (the first ones) the local yield stress is computed for (``lys.specimens``)."""
+    n = cfg["quench"]["specimens"]
+    return min(cfg["lys"]["specimens"] or n, n)
+
+
+def outer_fold_count(cfg: dict, specimens: int) -> int:
+    """The comparison's outer folds over ``specimens``: ``compare.folds``, at most one per specimen."""
+    return min(cfg["compare"]["folds"], specimens)
 
 
 def validate(cfg: dict) -> None:
@@ -147,31 +158,30 @@ def validate(cfg: dict) -> None:
                           f"'labels.thresholds_A2' {cfg['labels']['thresholds_A2']}")
     sizes = split_sizes(cfg)
     pooled, folds = sizes[0] + sizes[1], cfg["split"]["folds"]
-    if min(sizes) < 1 or not _each_fold_leaves_two(pooled, folds):
+    if min(sizes) < 1 or left_by_folds(pooled, folds) < 2:
         raise ConfigError(f"'quench.specimens' ({cfg['quench']['specimens']}) gives a train/validation/test split "
                           f"of {sizes}: need at least one test specimen, and 'split.folds' ({folds}) folds of the "
                           f"{pooled} train + validation specimens that leave each fold two or more to train and "
                           "early-stop on")
     outer, n = cfg["compare"]["folds"], cfg["quench"]["specimens"]
-    if outer and not (2 <= outer <= n and _each_fold_leaves_two(n, outer)):
+    if outer and not (2 <= outer <= n and left_by_folds(n, outer) >= 2):
         raise ConfigError(f"'compare.folds' ({outer}) must be 0 (no comparison) or at least 2 folds of the {n} "
                           "specimens that leave each fold two or more to train and early-stop on")
     from kernels.features import needs_lys
 
     scores = cfg["compare"]["scores"] if outer else []
-    if needs_lys(cfg["features"]["sets"], scores) and not cfg["lys"]["regions_per_axis"]:
+    reads_lys, subset = needs_lys(cfg["features"]["sets"], scores), lys_count(cfg)
+    if reads_lys and not cfg["lys"]["regions_per_axis"]:
         raise ConfigError("'features.sets' or 'compare.scores' read the local yield stress, but "
                           "'lys.regions_per_axis' is 0 (no lys tasks compute it)")
-    subset = min(cfg["lys"]["specimens"] or n, n)
-    if subset < n and needs_lys(cfg["features"]["sets"], scores) and (needs_lys(cfg["features"]["sets"][:1])
-                                                                      or not outer):
+    if reads_lys and subset < n and (needs_lys(cfg["features"]["sets"][:1]) or not outer):
         raise ConfigError(f"'lys.specimens' ({subset} of {n}): the local yield stress of a subset is read by the "
                           "comparison only ('compare.folds' > 0), not by the study's models, which train on the first "
                           f"of 'features.sets' ({cfg['features']['sets'][0]})")
-    if outer and needs_lys(cfg["features"]["sets"], scores) and not _each_fold_leaves_two(subset, min(outer, subset)):
+    if reads_lys and outer and left_by_folds(subset, outer_fold_count(cfg, subset)) < 2:
         raise ConfigError(f"'lys.specimens' ({cfg['lys']['specimens']}): the comparison's rows that read the local "
-                          f"yield stress are an outer CV of {min(outer, subset)} folds over those {subset} specimens, "
-                          "which must leave each fold two or more to train and early-stop on")
+                          f"yield stress are an outer CV of {outer_fold_count(cfg, subset)} folds over those {subset} "
+                          "specimens, which must leave each fold two or more to train and early-stop on")
     if cfg["compare"]["convs"]:
         from kernels.pyg_stack import PyGNet, takes_edge_features  # imports PyG: only when asked for
         for name in cfg["compare"]["convs"]:

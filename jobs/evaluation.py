@@ -9,7 +9,7 @@ from jobs.common import Job
 from kernels import metrics as M
 from kernels.features import FEATURE_NAMES, LYS_NAMES, RESPONSE_NAMES, STUDY, columns_of
 from kernels.frames import shear_rotation
-from kernels.lys import atom_values
+from kernels.lys import atom_values, gather
 from kernels.neighbours import bond_vectors
 from store import graphs as store_graphs
 from store import layout, records
@@ -83,13 +83,11 @@ def _lys_columns(job: Job, keys: dict[str, list[str]]) -> dict[str, np.ndarray]:
     out, q = {}, None
     for d, batches in keys.items():
         params = records.read(job.spec.store, batches[0])["params"]
-        n = int(np.prod(params["shape"]))
-        values, seen = np.full(n, np.nan), np.zeros(n, bool)
-        for key in batches:
-            batch = job.input(key, ("region", "dtau_c_GPa"))
-            values[batch["region"]], seen[batch["region"]] = batch["dtau_c_GPa"], True
-        if not seen.all():
-            raise layout.StoreError(f"the local yield stress of regions {np.flatnonzero(~seen).tolist()} is missing")
+        read = (job.input(key, ("region", "dtau_c_GPa")) for key in batches)
+        try:
+            values = gather(int(np.prod(params["shape"])), ((b["region"], b["dtau_c_GPa"]) for b in read))
+        except ValueError as e:  # a batch of regions the task was not given
+            raise layout.StoreError(str(e)) from None
         if q is None:
             q = job.input(params["quench_key"], ("positions", "cell", "origin"))
         out[d] = atom_values(values, tuple(params["shape"]), q["positions"], q["cell"], q["origin"])

@@ -82,6 +82,18 @@ def interpolate(values: np.ndarray, frac: np.ndarray) -> np.ndarray:
     return out
 
 
+def gather(n_regions: int, batches) -> np.ndarray:
+    """(n_regions,) per-region values (GPa; NaN where a region did not yield) from batches of
+    (region indices (B,), values (B,)) that together hold every region; ValueError naming the
+    regions none holds."""
+    values, seen = np.full(n_regions, np.nan), np.zeros(n_regions, bool)
+    for region, value in batches:
+        values[region], seen[region] = value, True
+    if not seen.all():
+        raise ValueError(f"the local yield stress of regions {np.flatnonzero(~seen).tolist()} is missing")
+    return values
+
+
 def atom_values(region_values: np.ndarray, shape: tuple, positions: np.ndarray, cell: np.ndarray,
                 origin: np.ndarray) -> np.ndarray:
     """(N,) per-atom values of per-region ones (G,), in ``region_centres``' order, on the grid

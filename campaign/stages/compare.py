@@ -12,9 +12,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from campaign.config import outer_fold_count
 from campaign.stages.learning import Baseline, TrainFold, graphs_of, joined, steps_per_epoch, train_options
-from campaign.tasks import Section
 from campaign.stages.lys import lys_specimens
+from campaign.tasks import Section
 from kernels.features import STUDY, needs_lys, set_holding
 from kernels.split import fold_sets
 
@@ -31,7 +32,7 @@ def outer_folds(cfg: dict, specimens: list[int]) -> list[tuple[tuple, tuple, tup
     """(tested, fitted on, stopped on) specimens of each outer fold of ``compare.folds`` (at most one
     fold per specimen) over ``specimens`` (inner shares seeded apart from the grid's)."""
     seed = cfg["split"]["seed"]
-    return fold_sets(specimens, min(cfg["compare"]["folds"], len(specimens)), cfg["split"]["fractions"], seed,
+    return fold_sets(specimens, outer_fold_count(cfg, len(specimens)), cfg["split"]["fractions"], seed,
                      inner_seed=seed + 100)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from campaign.config import lys_count
 from campaign.tasks import Section, Task, upstream
 
 PROTOCOL = ("radius_A", "shell_A", "strain_step", "max_strain", "drop_GPa")  # lys keys a region's result reads
@@ -11,14 +12,12 @@ PROTOCOL = ("radius_A", "shell_A", "strain_step", "max_strain", "drop_GPa")  # l
 
 def lys_specimens(cfg: dict, planned: dict) -> list[int]:
     """The specimens whose local yield stress is computed: the first ``lys.specimens`` (0: every one)."""
-    every = sorted(q.specimen for q in planned["quench"])
-    n = cfg["lys"]["specimens"]
-    return every[:n] if n else every
+    return sorted(q.specimen for q in planned["quench"])[:lys_count(cfg)]
 
 
 def lys_covers_all(cfg: dict) -> bool:
     """Whether the local yield stress is computed for every specimen (else only for a subset)."""
-    return not cfg["lys"]["specimens"] or cfg["lys"]["specimens"] >= cfg["quench"]["specimens"]
+    return lys_count(cfg) == cfg["quench"]["specimens"]
 
 
 @dataclass(frozen=True)
