@@ -57,3 +57,12 @@ def test_each_centre_lies_in_its_own_region_and_a_cluster_across_the_boundary_ke
     cluster = np.array([[0.98, 0.5, 0.5], [0.02, 0.5, 0.5], [0.96, 0.52, 0.5], [0.04, 0.48, 0.5]])
     offset = periodic_centroid(cluster) - [0.0, 0.5, 0.5]  # not 0.5 along x, where a plain mean would put it
     assert np.allclose(offset - np.round(offset), 0.0)
+
+
+def test_batches_of_regions_gather_in_any_order_and_a_missing_region_is_named():
+    from kernels.lys import gather
+
+    values = gather(4, [(np.array([2, 3]), np.array([1.5, np.nan])), (np.array([0, 1]), np.array([0.5, 2.0]))])
+    np.testing.assert_array_equal(values, [0.5, 2.0, 1.5, np.nan])  # NaN: did not yield, kept as such
+    with pytest.raises(ValueError, match=r"regions \[1\] is missing"):
+        gather(3, [(np.array([0, 2]), np.array([1.0, 1.0]))])
