@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import resource
 import socket
 import time
 from dataclasses import dataclass
@@ -120,15 +121,32 @@ class Job:
         return g
 
     def finish(self, **summary) -> None:
-        """Rank 0: the completion record, written last."""
+        """Every rank: the completion record, written last by rank 0 with every rank's resource usage."""
+        usage = self.comm.gather(own_usage(), root=0)
         if self.rank0:
-            write_record(self, self.spec.key, self.spec.path, self.spec.described, summary)
+            write_record(self, self.spec.key, self.spec.path, self.spec.described, summary, usage=usage)
 
 
-def write_record(job: Job, key: str, path: str, described: dict | None, summary: dict, **fields) -> None:
-    """The done record of task ``key`` whose data is the group ``path``: checksums read back."""
+def own_usage() -> tuple[float, float]:
+    """(peak resident memory in MiB, CPU seconds user + system) of this process so far, all its threads."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_maxrss / 1024.0, ru.ru_utime + ru.ru_stime  # Linux counts ru_maxrss in KiB
+
+
+def usage_fields(usage: list[tuple[float, float]]) -> dict:
+    """Record fields of the ranks' (peak RSS MiB, CPU s): the largest rank's peak, the sum of the ranks' peaks
+    (an upper bound of the job's memory on one node) and the CPU seconds of all ranks."""
+    peaks, cpu = zip(*usage)
+    return {"peak_rss_MiB": round(max(peaks), 1), "peak_rss_MiB_all_ranks": round(sum(peaks), 1),
+            "cpu_seconds": round(sum(cpu), 2)}
+
+
+def write_record(job: Job, key: str, path: str, described: dict | None, summary: dict,
+                 usage: list | None = None, **fields) -> None:
+    """The done record of task ``key`` whose data is the group ``path``: checksums read back; wall seconds,
+    ranks, threads and the resource usage of ``usage`` (every rank's :func:`own_usage`; default this process's)."""
     g = layout.group(job.root(), path)
     fields = {"seconds": round(time.time() - job.t0, 3), "ranks": job.comm.Get_size(), "threads": job.spec.threads,
-              **fields}
+              **usage_fields(usage or [own_usage()]), **fields}
     records.write(job.spec.store, key, records.DONE, job.spec.code_version, stage=job.spec.stage, path=path,
                   params=described, checksums=records.checksums(g), summary=summary, **fields)

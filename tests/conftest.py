@@ -13,6 +13,12 @@ class OneRank:
     def Get_size(self):
         return 1
 
+    def bcast(self, obj, root=0):
+        return obj
+
+    def gather(self, obj, root=0):
+        return [obj]
+
 
 def flip_a_byte(path, at: int | None = None) -> None:
     """Damage a file: one byte (the middle one unless ``at``) inverted."""

@@ -53,6 +53,10 @@ def test_every_job_succeeds_on_two_ranks(campaign):
     for t in tasks:
         assert recs[t.key]["ranks"] == 2
         assert recs[t.key]["checksums"]  # what it wrote, read back
+        # resources, from the job itself: every rank's peak memory and CPU time (two ranks: the sum is more)
+        rec = recs[t.key]
+        assert 50 < rec["peak_rss_MiB"] < rec["peak_rss_MiB_all_ranks"] < 4096, rec
+        assert 0 < rec["cpu_seconds"] < 2 * 2 * rec["seconds"] + 5, rec
 
 
 def test_liquid_samples_microstates(campaign):
