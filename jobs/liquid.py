@@ -10,6 +10,21 @@ from store import layout
 LIQUID_DENSITY = 0.0587  # atoms/Å³, Cu64Zr36 near 2,000 K (measured here with CuZr_mm)
 
 
+def place_atoms(lmp: Lammps, n: int, seed: int, passes: int = 5) -> None:
+    """n atoms at random, none closer than 2 Å to another: LAMMPS tries 200 places per atom, and
+    at 10,000 atoms a few find none (random sequential addition at 0.0587 atoms/Å³ fills a quarter
+    of the box with the 2 Å spheres); the missing ones are then placed with up to 20,000 tries each,
+    in up to ``passes`` passes. One pass places every atom of the smaller presets, as before."""
+    lmp.run(f"create_atoms 1 random {n} {seed} NULL overlap 2.0 maxtry 200")
+    for k in range(passes):
+        missing = n - lmp.natoms()
+        if not missing:
+            return
+        lmp.run(f"create_atoms 1 random {missing} {seed + 10 + k} NULL overlap 2.0 maxtry 20000")
+    if lmp.natoms() != n:
+        raise RuntimeError(f"placed {lmp.natoms()} of {n} atoms at random 2 A apart")
+
+
 class LiquidJob(Job):
     """params: n_atoms, cu_fraction, potential, timestep_ps, temperature_K, pressure_bar,
     discard_ps, equilibration_ps, snapshot_interval_ps, seed, minimize.
@@ -30,8 +45,8 @@ class LiquidJob(Job):
         with Lammps(self.comm, self.spec.log_path, self.spec.threads) as lmp:
             lmp.create_box(np.diag([side] * 3), np.zeros(3))
             lmp.set_potential(p["potential"])
+            place_atoms(lmp, n, seed)
             lmp.run(f"""
-                create_atoms 1 random {n} {seed} NULL overlap 2.0 maxtry 200
                 set type 1 type/ratio 2 {n_zr / n!r} {seed + 1}
                 minimize 0.0 {m['ftol']!r} 1000 10000
                 reset_timestep 0
@@ -40,8 +55,6 @@ class LiquidJob(Job):
                 fix npt all npt temp {T!r} {T!r} {100 * dt!r} iso {P!r} {P!r} {1000 * dt!r}
                 run {int(round(p['discard_ps'] / dt))}
             """)
-            if lmp.natoms() != n:
-                raise RuntimeError(f"placed {lmp.natoms()} of {n} atoms")
             types = lmp.types()
             if int((types == 2).sum()) != n_zr:
                 raise RuntimeError(f"{int((types == 2).sum())} Zr atoms, expected {n_zr}")
