@@ -17,7 +17,7 @@ import yaml
 from campaign import schema
 from campaign.values import duration_seconds, walltime_seconds
 
-PRESETS = ("smoke", "small", "paper")
+PRESETS = ("smoke", "small", "rehearsal", "paper")
 
 
 class ConfigError(ValueError):
@@ -119,6 +119,11 @@ def lys_count(cfg: dict) -> int:
     return min(cfg["lys"]["specimens"] or n, n)
 
 
+def lys_directions(cfg: dict) -> list[str]:
+    """The shear directions the local yield stress is computed for (``lys.directions``; [] every one)."""
+    return cfg["lys"]["directions"] or cfg["shear"]["directions"]
+
+
 def outer_fold_count(cfg: dict, specimens: int) -> int:
     """The comparison's outer folds over ``specimens``: ``compare.folds``, at most one per specimen."""
     return min(cfg["compare"]["folds"], specimens)
@@ -174,6 +179,13 @@ def validate(cfg: dict) -> None:
     if reads_lys and not cfg["lys"]["regions_per_axis"]:
         raise ConfigError("'features.sets' or 'compare.scores' read the local yield stress, but "
                           "'lys.regions_per_axis' is 0 (no lys tasks compute it)")
+    unknown = sorted(set(cfg["lys"]["directions"]) - set(cfg["shear"]["directions"]))
+    if unknown:
+        raise ConfigError(f"'lys.directions': {', '.join(unknown)} not among 'shear.directions'")
+    if reads_lys and set(lys_directions(cfg)) != set(cfg["shear"]["directions"]):
+        raise ConfigError(f"'lys.directions' ({', '.join(lys_directions(cfg))}): the local yield stress of a subset "
+                          "of the shear directions is measured only; 'features.sets' and 'compare.scores' must not "
+                          "read it")
     if reads_lys and subset < n and (needs_lys(cfg["features"]["sets"][:1]) or not outer):
         raise ConfigError(f"'lys.specimens' ({subset} of {n}): the local yield stress of a subset is read by the "
                           "comparison only ('compare.folds' > 0), not by the study's models, which train on the first "

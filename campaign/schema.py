@@ -185,6 +185,9 @@ KEYS = (
         "only the comparison reads it: its rows that read it are an outer CV over those n specimens, shown beside "
         "every other row on the same specimens; the study's baselines leave out the sets that read it",
         added_later=True),
+    Key("lys.directions", [], List(Choice(DIRECTIONS), empty=True, distinct=True), "shear directions whose local "
+        "yield stress is computed ([]: every one of shear.directions). With a subset it is measured, not read: no "
+        "feature set or score may read it", added_later=True),
     Key("lys.regions_per_task", 27, Int(1), "regions of one task (a LAMMPS job, resumable as a whole)",
         added_later=True),
     Key("lys.radius_A", 10.0, Number(0, open_lo=True), "radius of a region: its atoms shear, every other follows "

@@ -125,6 +125,7 @@ OPENED = [
     ("lys.max_strain", 0.1, {"lys"}),
     ("lys.drop_GPa", 0.02, {"lys"}),
     ("lys.specimens", 3, set()),  # fewer lys tasks, none re-keyed (test_a_subset_of_lys_specimens... counts them)
+    ("lys.directions", ["xy", "-xy"], set()),  # fewer lys tasks, none re-keyed (test_lys_directions...)
     # a set that reads the local yield stress: its baselines and compared rows, nothing upstream
     ("features.sets", ["study19", "study19+lys"], {"baseline", "compare-gnn", "compare-baseline"}),
 ]
@@ -177,6 +178,20 @@ def test_a_subset_of_lys_specimens_re_keys_only_the_compared_rows_that_read_it()
     for study_reads_it in ({"features": {"sets": ["study19+lys", "study19"]}}, {"compare": {"folds": 0}}):
         with pytest.raises(config.ConfigError, match="read by the comparison only"):
             config.load("smoke", overrides={**_changed(base, "lys.specimens", 4), **study_reads_it})
+
+
+def test_lys_directions_plan_only_those_and_may_not_be_read():
+    """lys.directions: the local yield stress of some shear directions only, measured (the rehearsal's),
+    never read by a model or a score, and only of directions that are sheared."""
+    only = _changed(OPENED_BASE, "lys.directions", ["-xy", "xz"])
+    only["compare"]["scores"] = ["participation_fraction"]  # nothing reads the local yield stress
+    tasks = plan.plan(config.load("smoke", overrides=only))
+    assert {t.direction for t in tasks if t.STAGE == "lys"} == {"-xy", "xz"}
+    with pytest.raises(config.ConfigError, match="'lys.directions'.*must not read it"):
+        config.load("smoke", overrides={**only, "compare": {"folds": 2, "scores": ["-lys_dtau_c_GPa"]}})
+    with pytest.raises(config.ConfigError, match="'lys.directions': yz not among 'shear.directions'"):
+        config.load("smoke", overrides={**only, "shear": {"directions": ["xy", "-xy", "xz"]},
+                                        "lys": {**only["lys"], "directions": ["xy", "yz"]}})
 
 
 def test_config_hashes_are_pinned_and_a_key_added_later_leaves_them_at_its_default():

@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from campaign.config import lys_count
+from campaign.config import lys_count, lys_directions
 from campaign.tasks import Section, Task, upstream
 
 PROTOCOL = ("radius_A", "shell_A", "strain_step", "max_strain", "drop_GPa")  # lys keys a region's result reads
@@ -57,4 +57,4 @@ class LocalYield(Task):
                     lys=Section.pick(lys, PROTOCOL), minimize=Section.of(cfg["minimize"]), shape=shape,
                     first=first, count=min(size, total - first))
                 for q in planned["quench"] if q.specimen in wanted
-                for d in cfg["shear"]["directions"] for first in range(0, total, size)]
+                for d in lys_directions(cfg) for first in range(0, total, size)]
