@@ -28,27 +28,23 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn.inits import glorot
-from torch_geometric.utils import add_self_loops as pyg_add_self_loops
-from torch_geometric.utils import remove_self_loops
-from torch_geometric.utils import softmax as segment_softmax
 
-
-def add_self_loops(edge_index: torch.Tensor, num_nodes: int, edge_attr: torch.Tensor | None = None):
-    """(2, E) edges -> (2, E' + num_nodes): any self loops removed, then one per node (as GATConv does);
-    with ``edge_attr`` (E, D) -> ((2, E' + num_nodes), (E' + num_nodes, D)), a loop's features the mean
-    of its node's incoming edges' (GATConv's fill_value="mean")."""
-    edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)
-    if edge_attr is None:
-        return pyg_add_self_loops(edge_index, num_nodes=num_nodes)[0]
-    return pyg_add_self_loops(edge_index, edge_attr, fill_value="mean", num_nodes=num_nodes)
+from kernels.attention import Adjacency, attend, attention_weights
 
 
 class StackedGATLayer(nn.Module):
     """``folds`` GATConv layers (in_dim -> heads x out_dim, concatenated) evaluated together.
 
-    Shapes: x (F, n, in_dim); edge_index (2, E) over the F·n nodes of the union
-    (node f·n + i is node i of model f), self loops included; with ``edge_dim``, edge_attr (E, edge_dim).
-    Returns (F, n, heads·out_dim) and, if asked, attention (E, heads).
+    For model f, node i and head k (GATConv, heads concatenated)::
+
+        h_i = x_i W_f,   e_ij = LeakyReLU(a_src·h_j + a_dst·h_i [+ a_edge·(e_ij W_edge)]),
+        α_ij = softmax over the edges j -> i of e_ij,   out_i = Σ_j α_ij h_j + b_f
+
+    Shapes: x (F, n, in_dim); ``adj`` the union of the F models' graphs (node f·n + i is node i of
+    model f; ``Adjacency.union`` of one per model), self loops included, edge features in
+    ``adj.edge_attr`` (E, edge_dim) with ``edge_dim``. Returns (F, n, heads·out_dim) and, if asked,
+    the attention (E, heads) in ``adj``'s edge order. The aggregation is ``kernels.attention.attend``:
+    sparse products that save O(n) per layer for backward, not the E×H×C gathered messages.
     """
 
     def __init__(self, in_dim: int, out_dim: int, heads: int, folds: int = 1, negative_slope: float = 0.2,
@@ -77,25 +73,25 @@ class StackedGATLayer(nn.Module):
                 glorot(self.att_edge.data[f:f + 1])
         nn.init.zeros_(self.bias)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None,
-                return_attention: bool = False):
+    def forward(self, x: torch.Tensor, adj: Adjacency, return_attention: bool = False):
         f, n, _ = x.shape
         h = torch.bmm(x, self.weight).view(f, n, self.heads, self.out_dim)             # (F, n, H, C)
         a_src = (h * self.att_src[:, None]).sum(-1).reshape(f * n, self.heads)          # (F·n, H)
         a_dst = (h * self.att_dst[:, None]).sum(-1).reshape(f * n, self.heads)
-        src, dst = edge_index
-        alpha = a_src.index_select(0, src) + a_dst.index_select(0, dst)                 # (E, H)
-        if self.edge_dim:  # GATConv's att_edge · lin_edge(e), the two maps folded into one (F, D, H)
-            edge_att = (self.lin_edge.view(f, self.edge_dim, self.heads, self.out_dim)
-                        * self.att_edge[:, None]).sum(-1)
-            alpha = alpha + (edge_attr.unsqueeze(-1) * edge_att.index_select(0, src // n)).sum(1)
-        alpha = F.leaky_relu(alpha, self.negative_slope)
-        alpha = segment_softmax(alpha, dst, num_nodes=f * n)                            # (E, H)
-        messages = h.reshape(f * n, self.heads, self.out_dim).index_select(0, src) * alpha.unsqueeze(-1)
-        out = torch.zeros(f * n, self.heads, self.out_dim, device=x.device, dtype=h.dtype)
-        out.index_add_(0, dst, messages)
+        a_edge = self._edge_term(adj, f) if self.edge_dim else None                     # (E, H)
+        h = h.reshape(f * n, self.heads, self.out_dim)
+        out = attend(h, a_src, a_dst, adj, a_edge, self.negative_slope)
         out = out.view(f, n, self.heads * self.out_dim) + self.bias[:, None]
-        return (out, alpha) if return_attention else out
+        return (out, attention_weights(a_src, a_dst, adj, a_edge, self.negative_slope)) if return_attention else out
+
+    def _edge_term(self, adj: Adjacency, f: int) -> torch.Tensor:
+        """GATConv's att_edge · lin_edge(e_ij) per edge and head (E, H): the two maps folded into one
+        (D, H) per model, applied to the edges of each model of the union (``adj.parts``)."""
+        folded = (self.lin_edge.view(f, self.edge_dim, self.heads, self.out_dim) * self.att_edge[:, None]).sum(-1)
+        parts = adj.parts if f > 1 else (0, len(adj.src))
+        if len(parts) != f + 1:
+            raise ValueError(f"a union of {len(parts) - 1} graphs for {f} stacked models")
+        return torch.cat([adj.edge_attr[parts[k]:parts[k + 1]] @ folded[k] for k in range(f)])
 
     def __repr__(self) -> str:
         edges = f", edge_dim={self.edge_dim}" if self.edge_dim else ""
@@ -128,8 +124,8 @@ class StackedLinear(nn.Module):
 class StackedGAT(nn.Module):
     """L GAT layers (width M, N heads, concatenated), Mish, then FC(N·M -> M) -> Mish -> FC(M -> 2).
 
-    forward(x (F, n, in_dim), edge_index (2, E) over the union with self loops, edge_attr (E, edge_dim)
-    with ``edge_dim``) -> logits (F, n, 2). Every layer sees the edge features.
+    forward(x (F, n, in_dim), adj: the union of the models' graphs, ``kernels.attention.Adjacency``, with
+    edge features (E, edge_dim) if ``edge_dim``) -> logits (F, n, 2). Every layer sees the edge features.
     """
 
     def __init__(self, in_dim: int, layers: int, width: int, heads: int, folds: int = 1, edge_dim: int = 0):
@@ -145,9 +141,9 @@ class StackedGAT(nn.Module):
         for m in [*self.convs, self.fc1, self.fc2]:
             m.reset_parameters()
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
+    def forward(self, x: torch.Tensor, adj: Adjacency):
         for conv in self.convs:
-            x = F.mish(conv(x, edge_index, edge_attr))
+            x = F.mish(conv(x, adj))
         return self.fc2(F.mish(self.fc1(x)))
 
     def like(self, folds: int) -> "StackedGAT":
@@ -174,12 +170,9 @@ class StackedGAT(nn.Module):
                 f"folds={self.folds}{edges})")
 
 
-def union_edges(edge_indices: list[torch.Tensor], nodes_per_model: int,
-                edge_attrs: list[torch.Tensor] | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Edges of F models' node sets (each (2, E_f) over 0..nodes_per_model-1) as one (2, ΣE_f + F·n)
-    edge list over the union, with self loops; and their features (ΣE_f + F·n, D), or None without."""
-    shifted = torch.cat([e + f * nodes_per_model for f, e in enumerate(edge_indices)], dim=1)
-    nodes = len(edge_indices) * nodes_per_model
-    if edge_attrs is None:
-        return add_self_loops(shifted, nodes), None
-    return add_self_loops(shifted, nodes, torch.cat(edge_attrs))
+def union_graph(edge_indices: list[torch.Tensor], nodes_per_model: int,
+                edge_attrs: list[torch.Tensor] | None = None) -> Adjacency:
+    """The graphs of F models (each (2, E_f) over 0..nodes_per_model-1, with features (E_f, D) or
+    none) as one ``Adjacency`` over the union, self loops added."""
+    return Adjacency.union([Adjacency.of(e, nodes_per_model, None if edge_attrs is None else edge_attrs[f])
+                            for f, e in enumerate(edge_indices)])

@@ -16,6 +16,9 @@ import inspect
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch_geometric.utils import remove_self_loops
+
+from kernels.attention import Adjacency
 
 
 def conv_class(name: str) -> type:
@@ -78,8 +81,9 @@ class PyGNet(nn.Module):
 
 
 class PyGStack(nn.Module):
-    """F ``PyGNet`` models: forward(x (F, n, in_dim), edge_index (2, E) over the union (node f·n + i is
-    node i of model f), edge_attr (E, D) or None) -> logits (F, n, 2), as ``StackedGAT``. The self
+    """F ``PyGNet`` models: forward(x (F, n, in_dim), adj: the union of their graphs (node f·n + i is
+    node i of model f), ``kernels.attention.Adjacency`` with edge features or none) -> logits (F, n, 2),
+    as ``StackedGAT``. The self
     loops the union carries for the stacked GAT are removed: each model sees its graph as plain PyG
     would."""
 
@@ -92,11 +96,9 @@ class PyGStack(nn.Module):
                                   [PyGNet(conv, in_dim, layers, width, heads, edge_dim) for _ in range(folds)])
         self.folds = len(self.nets)
 
-    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, edge_attr: torch.Tensor | None = None):
-        from torch_geometric.utils import remove_self_loops
-
+    def forward(self, x: torch.Tensor, adj: Adjacency):
         n = x.shape[1]
-        edge_index, edge_attr = remove_self_loops(edge_index, edge_attr)  # the stacked GAT's, not PyG's
+        edge_index, edge_attr = remove_self_loops(adj.edge_index, adj.edge_attr)  # the stacked GAT's, not PyG's
         model_of_edge = edge_index[0] // n
         out = []
         for f, net in enumerate(self.nets):

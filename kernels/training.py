@@ -15,7 +15,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from kernels.gat import StackedGAT, union_edges
+from kernels.attention import Adjacency
+from kernels.gat import StackedGAT
 
 def standardiser(graphs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature (mean, std) over every atom of ``graphs``; identity on the one-hot columns (those
@@ -62,28 +63,28 @@ def loss_fn(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, opts: d
 
 
 class Prepared:
-    """One model's graphs as tensors on ``device``, standardised with given statistics."""
+    """One model's graphs as tensors on ``device``, standardised with given statistics; each graph's
+    edges with self loops in CSR order (``Adjacency``), built once."""
 
     def __init__(self, graphs: list[dict], mean: np.ndarray, std: np.ndarray, device):
         # float32 whatever the columns joined to x were (the local yield stress is float64)
         self.x = [torch.from_numpy(((g["x"] - mean) / std).astype(np.float32)).to(device) for g in graphs]
-        self.edges = [torch.from_numpy(g["edge_index"]).to(device) for g in graphs]
         self.y = [torch.from_numpy(g["y"].astype(np.int64)).to(device) for g in graphs]
-        self.edge_attr = ([torch.from_numpy(g["edge_attr"]).to(device) for g in graphs]
-                          if "edge_attr" in graphs[0] else None)
         self.n = graphs[0]["x"].shape[0]
+        self.graphs = [Adjacency.of(torch.from_numpy(g["edge_index"]), self.n,
+                                    torch.from_numpy(g["edge_attr"]) if "edge_attr" in g else None).to(device)
+                       for g in graphs]
 
     @property
     def edge_dim(self) -> int:
         """Features per edge (0: none)."""
-        return 0 if self.edge_attr is None else self.edge_attr[0].shape[1]
+        attr = self.graphs[0].edge_attr
+        return 0 if attr is None else attr.shape[1]
 
-    def batch(self, idx: list[int]):
-        """Graphs idx as one disjoint union: x (B·n, F), edges (2, E), y (B·n,), edge features (E, D) or None."""
+    def batch(self, idx: list[int]) -> tuple[torch.Tensor, Adjacency, torch.Tensor]:
+        """Graphs idx as one disjoint union: x (B·n, F), its Adjacency, y (B·n,)."""
         x = torch.cat([self.x[i] for i in idx])
-        edges = torch.cat([self.edges[i] + k * self.n for k, i in enumerate(idx)], dim=1)
-        attrs = None if self.edge_attr is None else torch.cat([self.edge_attr[i] for i in idx])
-        return x, edges, torch.cat([self.y[i] for i in idx]), attrs
+        return x, Adjacency.union([self.graphs[i] for i in idx]), torch.cat([self.y[i] for i in idx])
 
 
 def loss_terms(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, opts: dict | None):
@@ -111,8 +112,8 @@ def predict(model: StackedGAT, data: Prepared, batch: int = 8, weight: torch.Ten
     scores, total, norm = [], 0.0, 0.0
     for start in range(0, len(data.x), batch):
         idx = list(range(start, min(start + batch, len(data.x))))
-        x, edges, y, attrs = data.batch(idx)
-        logits = model(x[None], *union_edges([edges], len(x), None if attrs is None else [attrs]))[0]
+        x, adj, y = data.batch(idx)
+        logits = model(x[None], adj)[0]
         scores.append(torch.softmax(logits, -1)[:, 1].cpu())
         s, w = loss_terms(logits, y, weight, opts)
         total, norm = total + s.item(), norm + w.item()
@@ -221,10 +222,8 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
         totals = torch.zeros(n_models, device=device)  # summed on the device: no sync per step
         for step in range(steps):
             parts = [s.batch(o[step * b:(step + 1) * b]) for s, o in zip(train_sets, orders)]
-            n = parts[0][0].shape[0]
             x = torch.stack([p[0] for p in parts])
-            attrs = None if parts[0][3] is None else [p[3] for p in parts]
-            logits = model(x, *union_edges([p[1] for p in parts], n, attrs))
+            logits = model(x, Adjacency.union([p[1] for p in parts]))
             losses = torch.stack([loss_fn(logits[f], parts[f][2], weights[f], opts, gens[f])
                                   for f in range(n_models)])
             optimiser.zero_grad(set_to_none=True)

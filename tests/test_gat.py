@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 from torch_geometric.nn import GATConv
 
-from kernels.gat import StackedGAT, StackedGATLayer, add_self_loops, union_edges
+from kernels.gat import StackedGAT, StackedGATLayer, union_graph
 
 EDGES = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 0, 0, 2], [1, 0, 2, 1, 3, 2, 0, 3, 2, 0]])  # a square + diagonal
 
@@ -25,7 +25,7 @@ def test_layer_equals_pyg_gatconv():
         ref.att_src.copy_(ours.att_src[0][None])
         ref.att_dst.copy_(ours.att_dst[0][None])
         ref.bias.copy_(ours.bias[0])
-    out = ours(x[None], add_self_loops(EDGES, 4))[0]
+    out = ours(x[None], union_graph([EDGES], 4))[0]
     torch.testing.assert_close(out, ref(x, EDGES), rtol=1e-5, atol=1e-6)
 
 
@@ -34,8 +34,8 @@ def test_a_layer_with_edge_features_equals_pyg_gatconv_with_edge_dim():
     node's incoming edges' features; every fold of a stack is its own GATConv."""
     x, attr = torch.randn(2, 4, 5), torch.randn(2, EDGES.shape[1], 3)
     ours = StackedGATLayer(5, 3, heads=2, folds=2, edge_dim=3)
-    edges, attrs = union_edges([EDGES, EDGES], 4, [attr[0], attr[1]])
-    out = ours(x, edges, attrs)
+    adj = union_graph([EDGES, EDGES], 4, [attr[0], attr[1]])
+    out = ours(x, adj)
     for f in range(2):
         ref = GATConv(5, 3, heads=2, edge_dim=3)
         with torch.no_grad():
@@ -45,7 +45,7 @@ def test_a_layer_with_edge_features_equals_pyg_gatconv_with_edge_dim():
                 getattr(ref, name).copy_(getattr(ours, name)[f][None])
             ref.bias.copy_(ours.bias[f])
         torch.testing.assert_close(out[f], ref(x[f], EDGES, attr[f]), rtol=1e-5, atol=1e-6)
-    flipped = ours(x, edges, -attrs)  # the bond's direction matters: reversed vectors, other attention
+    flipped = ours(x, union_graph([EDGES, EDGES], 4, [-attr[0], -attr[1]]))  # the bond's direction matters: reversed vectors, other attention
     assert not torch.allclose(out, flipped)
 
 
@@ -61,14 +61,14 @@ def test_the_edge_maps_start_as_pyg_initialises_them():
 def test_output_shape_repr_and_attention_range():
     model = StackedGAT(5, layers=2, width=3, heads=4, folds=2)
     x = torch.randn(2, 4, 5)
-    edges, _ = union_edges([EDGES, EDGES[:, :6]], 4)
-    assert model(x, edges).shape == (2, 4, 2)
+    adj = union_graph([EDGES, EDGES[:, :6]], 4)
+    assert model(x, adj).shape == (2, 4, 2)
     assert repr(model) == "StackedGAT(L=2, M=3, N=4, folds=2)"
-    _, alpha = model.convs[0](x, edges, return_attention=True)
-    assert alpha.shape == (edges.shape[1], 4)
+    _, alpha = model.convs[0](x, adj, return_attention=True)
+    assert alpha.shape == (len(adj.src), 4) == (10 + 6 + 8, 4)
     assert torch.all(alpha >= 0) and torch.all(alpha <= 1)
     # attention over each target node's incoming edges sums to one
-    sums = torch.zeros(8, 4).index_add_(0, edges[1], alpha)
+    sums = torch.zeros(8, 4).index_add_(0, adj.dst, alpha)
     torch.testing.assert_close(sums, torch.ones(8, 4))
 
 
@@ -76,11 +76,11 @@ def test_folds_are_independent_models():
     """Model f's output depends only on its own nodes, edges and weights."""
     model = StackedGAT(5, layers=2, width=3, heads=2, folds=2)
     x = torch.randn(2, 4, 5)
-    edges, _ = union_edges([EDGES, EDGES], 4)
-    out = model(x, edges)
+    adj = union_graph([EDGES, EDGES], 4)
+    out = model(x, adj)
     x2 = x.clone()
     x2[1] += 1.0
-    out2 = model(x2, edges)
+    out2 = model(x2, adj)
     torch.testing.assert_close(out[0], out2[0])
     assert not torch.allclose(out[1], out2[1])
 
@@ -90,11 +90,11 @@ def test_gradient_step_lowers_the_weighted_loss():
     x = torch.randn(1, 4, 5)
     y = torch.tensor([0, 1, 0, 0])
     w = torch.tensor([1.0, 3.0])
-    edges, _ = union_edges([EDGES], 4)
+    adj = union_graph([EDGES], 4)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     losses = []
     for _ in range(5):
-        loss = F.cross_entropy(model(x, edges)[0], y, weight=w)
+        loss = F.cross_entropy(model(x, adj)[0], y, weight=w)
         opt.zero_grad()
         loss.backward()
         opt.step()
@@ -233,3 +233,48 @@ def test_initial_parameters_are_distributed_as_gatconvs():
     bound = (6 / (6 + 10)) ** 0.5
     att = torch.cat(ours["att"])
     assert att.abs().max() <= bound and att.abs().max() > 0.98 * bound
+
+
+@pytest.mark.parametrize("edge_dim", [0, 3])
+def test_gradients_equal_pyg_gatconvs(edge_dim):
+    """The sparse aggregation's own backward (kernels.attention) gives GATConv's gradients of the input,
+    weights, attention vectors, edge maps and bias, fold by fold."""
+    x = torch.randn(2, 4, 5, requires_grad=True)
+    attr = [torch.randn(EDGES.shape[1], 3) for _ in range(2)] if edge_dim else None
+    ours = StackedGATLayer(5, 3, heads=2, folds=2, edge_dim=edge_dim)
+    upstream = torch.randn(2, 4, 6)
+    (ours(x, union_graph([EDGES, EDGES], 4, attr)) * upstream).sum().backward()
+    for f in range(2):
+        ref = GATConv(5, 3, heads=2, edge_dim=edge_dim or None)
+        with torch.no_grad():
+            ref.lin.weight.copy_(ours.weight[f].T)
+            for name in ("att_src", "att_dst") + (("att_edge",) if edge_dim else ()):
+                getattr(ref, name).copy_(getattr(ours, name)[f][None])
+            if edge_dim:
+                ref.lin_edge.weight.copy_(ours.lin_edge[f].T)
+            ref.bias.copy_(ours.bias[f])
+        xf = x[f].detach().clone().requires_grad_(True)
+        (ref(xf, EDGES, attr[f] if edge_dim else None) * upstream[f]).sum().backward()
+        close = lambda a, b: torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)  # noqa: E731
+        close(x.grad[f], xf.grad)
+        close(ours.weight.grad[f], ref.lin.weight.grad.T)
+        close(ours.att_src.grad[f], ref.att_src.grad[0])
+        close(ours.att_dst.grad[f], ref.att_dst.grad[0])
+        close(ours.bias.grad[f], ref.bias.grad)
+        if edge_dim:
+            close(ours.att_edge.grad[f], ref.att_edge.grad[0])
+            close(ours.lin_edge.grad[f], ref.lin_edge.weight.grad.T)
+
+
+def test_the_attention_backward_passes_gradcheck():
+    """attend's hand-written backward against finite differences in float64, edge term included."""
+    from torch.autograd import gradcheck
+
+    from kernels.attention import attend
+
+    adj = union_graph([EDGES, EDGES[:, :7]], 4)
+    dtype = torch.float64
+    h = torch.randn(8, 2, 3, dtype=dtype, requires_grad=True)
+    a_src, a_dst = (torch.randn(8, 2, dtype=dtype, requires_grad=True) for _ in range(2))
+    a_edge = torch.randn(len(adj.src), 2, dtype=dtype, requires_grad=True)
+    assert gradcheck(lambda *t: attend(t[0], t[1], t[2], adj, t[3]), (h, a_src, a_dst, a_edge))

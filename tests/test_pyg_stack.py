@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch_geometric.nn import GATv2Conv
 
-from kernels.gat import union_edges
+from kernels.gat import union_graph
 from kernels.pyg_stack import PyGNet, PyGStack, takes_edge_features
 from kernels.training import Prepared, fit
 
@@ -16,16 +16,16 @@ def test_a_stacked_model_is_its_plain_pyg_model_on_its_own_graph_only():
     stack = PyGStack("GATv2Conv", 5, layers=2, width=3, heads=2, folds=2, edge_dim=3)
     assert isinstance(stack.nets[0].convs[0], GATv2Conv) and stack.nets[0].convs[0].heads == 2
     x, attrs = torch.randn(2, 4, 5), [torch.randn(10, 3), torch.randn(10, 3)]
-    edges, attr = union_edges([EDGES, EDGES], 4, attrs)
-    out = stack(x, edges, attr)
+    adj = union_graph([EDGES, EDGES], 4, attrs)
+    out = stack(x, adj)
     torch.testing.assert_close(out[1], stack.nets[1](x[1], EDGES, attrs[1]))  # as plain PyG, on the plain graph
-    local, local_attr = union_edges([EDGES], 4, attrs[1:])
+    local = union_graph([EDGES], 4, attrs[1:])
     x2 = x.clone()
     x2[0] += 1.0
-    torch.testing.assert_close(stack(x2, edges, attr)[1], out[1])  # model 1 sees nothing of model 0
-    assert not torch.allclose(stack(x, edges, -attr)[0], out[0])  # the bonds' direction matters
+    torch.testing.assert_close(stack(x2, adj)[1], out[1])  # model 1 sees nothing of model 0
+    assert not torch.allclose(stack(x, union_graph([EDGES, EDGES], 4, [-a for a in attrs]))[0], out[0])  # the bonds' direction matters
     one = stack.select(1)
-    torch.testing.assert_close(one(x[1:], local, local_attr)[0], out[1])
+    torch.testing.assert_close(one(x[1:], local)[0], out[1])
     assert repr(PyGStack.stack([stack.select(0), one])) == "PyGStack(GATv2Conv, L=2, M=3, N=2, folds=2, edge_dim=3)"
 
 
@@ -63,5 +63,4 @@ def test_a_convolution_without_self_loops_of_its_own_sees_none():
     torch.manual_seed(1)
     stack = PyGStack("TransformerConv", 5, layers=1, width=3, heads=2, folds=1, edge_dim=3)
     x, attr = torch.randn(1, 4, 5), torch.randn(10, 3)
-    edges, attrs = union_edges([EDGES], 4, [attr])
-    torch.testing.assert_close(stack(x, edges, attrs)[0], stack.nets[0](x[0], EDGES, attr))
+    torch.testing.assert_close(stack(x, union_graph([EDGES], 4, [attr]))[0], stack.nets[0](x[0], EDGES, attr))
