@@ -26,7 +26,6 @@ def main(argv: list[str]) -> int:
     from mpi4py import MPI
 
     from jobs.common import DamagedInput, Spec
-    from jobs.lmp import LammpsFailure
     from store import records
     from store.layout import StoreError
 
@@ -40,7 +39,7 @@ def main(argv: list[str]) -> int:
         return 0
     except DamagedInput as e:
         reason, damaged = f"{type(e).__name__}: {e}", [e.key]
-    except (LammpsFailure, StoreError, RuntimeError) as e:
+    except (StoreError, RuntimeError) as e:  # incl. jobs.lmp.LammpsFailure (not imported: no LAMMPS needed)
         reason = f"{type(e).__name__}: {e}"
     except Exception:
         reason = traceback.format_exc(limit=5)

@@ -82,6 +82,8 @@ class Progress:
 class Job:
     """Base of the jobs: rank 0 owns the store (and reports progress); the LAMMPS jobs run on every rank."""
 
+    EVERY_RANK = False  # True: every rank runs the job to its end and calls finish (LAMMPS); False: rank 0 alone
+
     def __init__(self, spec: Spec, comm):
         self.spec, self.comm, self.p = spec, comm, spec.params
         self.rank0 = comm.Get_rank() == 0
@@ -121,8 +123,9 @@ class Job:
         return g
 
     def finish(self, **summary) -> None:
-        """Every rank: the completion record, written last by rank 0 with every rank's resource usage."""
-        usage = self.comm.gather(own_usage(), root=0)
+        """The completion record, written last by rank 0 with the resource usage of every rank that ran the job
+        (collective where ``EVERY_RANK``)."""
+        usage = self.comm.gather(own_usage(), root=0) if self.EVERY_RANK else [own_usage()]
         if self.rank0:
             write_record(self, self.spec.key, self.spec.path, self.spec.described, summary, usage=usage)
 

@@ -30,6 +30,8 @@ LAMMPS_TO_VOIGT = [0, 1, 2, 5, 4, 3]
 class ElasticJob(Job):
     """params: specimen, potential, stiffness_strain, stiffness_ftol, minimize."""
 
+    EVERY_RANK = True
+
     def run(self) -> None:
         p = self.p
         q = self.input_on_rank0(p["quench_key"], ("types", "positions", "cell", "origin"))

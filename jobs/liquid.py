@@ -31,6 +31,8 @@ class LiquidJob(Job):
 
     Stores every snapshot (one chunk each), so adding specimens later reuses this task."""
 
+    EVERY_RANK = True
+
     def run(self) -> None:
         p = self.p
         n = p["n_atoms"]

@@ -25,6 +25,8 @@ class LocalYieldJob(Job):
     """params: quench_key, specimen, direction, potential, shape [na, nb, nc], first, count,
     radius_A, shell_A, strain_step, max_strain, drop_GPa, minimize."""
 
+    EVERY_RANK = True
+
     def run(self) -> None:
         p = self.p
         q = self.input_on_rank0(p["quench_key"], ("types", "positions", "cell", "origin"))

@@ -23,6 +23,8 @@ class QuenchJob(Job):
     and resumption do not change the protocol.
     """
 
+    EVERY_RANK = True
+
     def run(self) -> None:
         p = self.p
         i = p["microstate"]

@@ -25,6 +25,8 @@ class ShearJob(Job):
     """params: quench_key, specimen, direction, potential, max_strain, strain_step, d2min_cutoff_A,
     minimize; stop (runtime): {threshold_A2, min_group_size, event} or None (shear to max_strain)."""
 
+    EVERY_RANK = True
+
     def run(self) -> None:
         p = self.p
         q = self.input_on_rank0(p["quench_key"], ("types", "positions", "cell", "origin"))
