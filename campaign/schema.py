@@ -175,6 +175,9 @@ KEYS = (
         "negatives per positive after under- or over-sampling (1: balanced)"),
     Key("train.device", "auto", Choice(("auto", "cpu", "cuda")), "auto (cuda if present), cpu, cuda",
         runtime=True),
+    Key("train.gpu_memory_GiB", 0.0, Number(0), "memory a training job may use on its GPU (0: the device's "
+        "memory less a margin): a grid point's folds train stacked as far as kernels.memory predicts they fit, "
+        "and a CUDA out-of-memory error retries them in smaller stacks", "GiB", runtime=True),
     Key("train.checkpoint_epochs", 10, Int(0), "save the training state every this many epochs; a killed "
         "training goes on from it (0: never)", runtime=True),
     Key("train.seed", 0, Int(0), "seeds initialisation, batches and sampling"),

@@ -122,12 +122,13 @@ class Job:
         g.attrs.update({"task": path.rsplit("/", 1)[-1], **attrs})
         return g
 
-    def finish(self, **summary) -> None:
-        """The completion record, written last by rank 0 with the resource usage of every rank that ran the job
-        (collective where ``EVERY_RANK``)."""
+    def finish(self, fields: dict | None = None, **summary) -> None:
+        """The completion record with ``summary`` (and record ``fields``), written last by rank 0 with the
+        resource usage of every rank that ran the job (collective where ``EVERY_RANK``)."""
         usage = self.comm.gather(own_usage(), root=0) if self.EVERY_RANK else [own_usage()]
         if self.rank0:
-            write_record(self, self.spec.key, self.spec.path, self.spec.described, summary, usage=usage)
+            write_record(self, self.spec.key, self.spec.path, self.spec.described, summary, usage=usage,
+                         **(fields or {}))
 
 
 def own_usage() -> tuple[float, float]:

@@ -122,6 +122,7 @@ def write_evaluation(job: Job, arrays: dict, n_boot: int, seed: int, left_out: d
     layout.write_arrays(g, arrays)
     job.finish(**clean({m: result[m] for m in M.METRICS}), point=attrs.get("point"),
                resumed_from_epoch=attrs.get("resumed_from_epoch"),
-               left_out=sum(len(v) for v in left_out.values()))
+               left_out=sum(len(v) for v in left_out.values()),
+               fields={"device": attrs["device"]} if "device" in attrs else None)
 
 

@@ -6,14 +6,17 @@ specimens only, and write scores and metrics under ``training/``.
 """
 from __future__ import annotations
 
+import glob
 import os
 import time
+from itertools import accumulate
 
 import numpy as np
 import torch
 
 from jobs.common import Job, write_record
 from jobs.evaluation import clean, evaluation_arrays, load, write_evaluation
+from kernels import memory
 from kernels import metrics as M
 from kernels.training import CheckpointMismatch, Prepared, class_weights, fit, predict, standardiser
 from store import layout, records
@@ -31,14 +34,17 @@ def torch_device(job: Job) -> torch.device:
 class Checkpoint:
     """A training's state, saved beside the store every ``train.checkpoint_epochs`` epochs
     (0: never), so that a job killed mid-training (a walltime, a lost node) goes on from its
-    last save. Named by the job's key; removed once the job's records are written."""
+    last save. Named by the job's key (and the folds of a stack that is one of several, whose
+    trained models it keeps once trained); removed once the job's records are written."""
 
-    def __init__(self, job: Job):
+    def __init__(self, job: Job, folds: list[int] | None = None):
         self.every = int(job.p.get("checkpoint_epochs") or 0)
         self.epochs = job.p["epochs"]
         self.report = lambda epoch, losses: job.progress(epoch + 1, self.epochs, "epochs (at most)",
                                                          loss=[round(x, 4) for x in losses])
-        self.path = layout.checkpoint_path(job.spec.store, f"train-{job.spec.key}.pt")
+        part = "" if folds is None else "-folds" + "-".join(map(str, folds))
+        self.path = layout.checkpoint_path(job.spec.store, f"train-{job.spec.key}{part}.pt")
+        self.keep_models = folds is not None
         self.resumed_from_epoch = 0  # the first epoch this run trained (set by ``fit``)
 
     def load(self) -> dict | None:
@@ -59,16 +65,19 @@ class Checkpoint:
     def fit(self, *args, **kwargs):
         """``kernels.training.fit`` resumed from, and saving to, this checkpoint; reports each epoch."""
         state = self.load()
-        self.resumed_from_epoch = 0 if state is None else state["epoch"] + 1
+        self.resumed_from_epoch = 0 if state is None else self.epochs if state.get("finished") else state["epoch"] + 1
         try:
-            return fit(*args, resume=state, save=self.save, save_every=self.every, on_epoch=self.report, **kwargs)
+            return fit(*args, resume=state, save=self.save, save_every=self.every, on_epoch=self.report,
+                       save_finished=self.keep_models, **kwargs)
         except CheckpointMismatch as e:
             raise layout.StoreError(f"checkpoint {self.path} does not belong to this training ({e}); "
                                     "delete it to train from the first epoch") from None
 
-    def remove(self) -> None:
-        if os.path.exists(self.path):
-            os.remove(self.path)
+    @staticmethod
+    def remove_all(job: Job) -> None:
+        """Every checkpoint of the job (of each of its stacks)."""
+        for path in glob.glob(layout.checkpoint_path(job.spec.store, f"train-{job.spec.key}*.pt")):
+            os.remove(path)
 
 
 class TrainFoldsJob(Job):
@@ -100,24 +109,63 @@ class TrainFoldsJob(Job):
             ho, out["held_out"] = load(self, held_out, p["directions"], p["threshold_A2"])
             held.append((ho, Prepared(ho, mean, std, device)))
             left_out.append(out)
-        t0 = time.time()
         seeds = [p["seed"] * 1000 + f for f in p["folds"]]  # fold f trains the same, stacked or alone
-        checkpoint = Checkpoint(self)
-        models, history = checkpoint.fit(train_sets, weights, p["layers"], p["width"], p["heads"], p,
-                                         val_sets=val_sets, device=device, seeds=seeds, conv=p.get("conv"))
-        seconds = time.time() - t0
-        for key, model, hist, (ho, prepared), out in zip(p["fold_keys"], models, history, held, left_out):
+        trained = self.train_in_stacks(train_sets, weights, val_sets, seeds, device)
+        for key, (model, hist, fields), (ho, prepared), out in zip(p["fold_keys"], trained, held, left_out):
             scores, _ = predict(model, prepared)
             arrays = evaluation_arrays(ho, scores, p["directions"])
             result = M.metrics(arrays["y"], arrays["score"])
             path = p["fold_paths"][key]
             g = self.fresh_group(path, metrics=clean(result), history=hist, left_out=out)
             layout.write_arrays(g, arrays)
+            resumed = fields.pop("resumed_from_epoch")
             write_record(self, key, path, p["fold_described"][key], clean(
-                {**{m: result[m] for m in M.METRICS}, "resumed_from_epoch": checkpoint.resumed_from_epoch}),
-                seconds=round(seconds / len(models), 3), stacked=len(models), device=str(device))
-        checkpoint.remove()
+                {**{m: result[m] for m in M.METRICS}, "resumed_from_epoch": resumed}), device=str(device), **fields)
+        Checkpoint.remove_all(self)
 
+    def train_in_stacks(self, train_sets, weights, val_sets, seeds, device) -> list[tuple]:
+        """Each fold's (model, history, record fields), its folds trained in stacks as large as
+        ``kernels.memory`` predicts fit the device (all on the CPU); a CUDA out-of-memory error
+        splits a stack in two halves trained one after the other."""
+        p, n = self.p, len(train_sets)
+        atoms, batch = train_sets[0].n, p["batch_graphs"]
+        edges_per_node = train_sets[0].graphs[0].src.numel() / atoms  # with the self loops
+        cuda = device.type == "cuda"
+        budget = memory.budget_bytes(p.get("gpu_memory_GiB", 0), torch.cuda.get_device_properties(device).total_memory
+                                     if cuda else None) - (torch.cuda.memory_allocated(device) if cuda else 0)
+        sizes = memory.plan(p["layers"], p["width"], p["heads"], atoms, batch, n, budget, edges_per_node)
+        queue = [list(range(first, first + size)) for first, size in zip(accumulate([0] + sizes), sizes)]
+        trained, retries = [None] * n, 0
+        while queue:
+            stack = queue.pop(0)
+            checkpoint = Checkpoint(self, None if len(stack) == n else [p["folds"][i] for i in stack])
+            if cuda:
+                torch.cuda.reset_peak_memory_stats(device)
+            t0, out_of_memory = time.time(), False
+            try:
+                models, history = checkpoint.fit(
+                    [train_sets[i] for i in stack], [weights[i] for i in stack], p["layers"], p["width"], p["heads"],
+                    p, val_sets=[val_sets[i] for i in stack], device=device, seeds=[seeds[i] for i in stack],
+                    conv=p.get("conv"))
+            except torch.cuda.OutOfMemoryError:
+                if len(stack) == 1:
+                    raise
+                out_of_memory = True
+            if out_of_memory:  # outside the except block, whose traceback holds the step's tensors
+                torch.cuda.empty_cache()
+                queue[:0] = [stack[:(len(stack) + 1) // 2], stack[(len(stack) + 1) // 2:]]
+                retries += 1
+                continue
+            fields = {"seconds": round((time.time() - t0) / len(stack), 3), "stacked": len(stack),
+                      "predicted_step_GiB": round(memory.step_bytes(p["layers"], p["width"], p["heads"],
+                                                                    len(stack) * batch * atoms, len(stack),
+                                                                    edges_per_node) / memory.GiB, 3),
+                      "out_of_memory_retries": retries}
+            if cuda:
+                fields["cuda_peak_GiB"] = round(torch.cuda.max_memory_allocated(device) / memory.GiB, 3)
+            for i, model, hist in zip(stack, models, history):
+                trained[i] = (model, hist, {**fields, "resumed_from_epoch": checkpoint.resumed_from_epoch})
+        return trained
 
 def cv_table(store: str, cv_keys: dict[str, list[str]]) -> tuple[dict[str, dict[str, float]], dict]:
     """Mean CV metrics of every grid point, {point: {metric: mean over folds}}, from the records, a
@@ -173,6 +221,6 @@ class FinalJob(Job):
                          point=point, cv_mean=table[point], cv_undefined_folds=undefined[point], history=hist, seconds=round(seconds, 3),
                          device=str(device), parameters=sum(t.numel() for t in model.parameters()),
                          resumed_from_epoch=checkpoint.resumed_from_epoch)
-        checkpoint.remove()
+        Checkpoint.remove_all(self)
 
 

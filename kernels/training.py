@@ -158,7 +158,7 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
         seeds: list[int] | None = None, resume: dict | None = None,
         save: Callable[[dict], None] | None = None, save_every: int = 0,
         on_epoch: Callable[[int, list[float]], None] | None = None,
-        conv: str | None = None) -> tuple[list, list[dict]]:
+        conv: str | None = None, save_finished: bool = False) -> tuple[list, list[dict]]:
     """Train len(train_sets) models of one architecture as one stack.
 
     Model f is initialised, shuffled and sampled from its own seed (``seeds[f]``,
@@ -181,8 +181,10 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     ``save_every``-th epoch with the whole training state (weights, optimiser, each model's
     random generator, histories, early-stopping bests; tensors on the CPU). Given such a state
     as ``resume``, training goes on after its epoch and, on the CPU, ends bitwise where an
-    uninterrupted run ends. ``on_epoch(epoch, training losses of the models)`` is called after
-    every epoch (progress reports).
+    uninterrupted run ends. With ``save_finished`` the trained models are saved too, once trained
+    (``finished``: a stack that a job trains before others is not trained again when the job is resumed);
+    given as ``resume``, such a state returns them at once. ``on_epoch(epoch, training losses of the
+    models)`` is called after every epoch (progress reports).
     """
     n_models = len(train_sets)
     seeds = seeds if seeds is not None else [opts["seed"] + f for f in range(n_models)]
@@ -207,6 +209,10 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
         if resume["seeds"] != list(seeds) or resume["architecture"] != architecture:
             raise CheckpointMismatch(f"the checkpoint is of models {resume['architecture']} with seeds {resume['seeds']}, "
                              f"not {architecture} with seeds {list(seeds)}")
+        if resume.get("finished"):
+            for single, state in zip(singles, resume["models"]):
+                single.load_state_dict(state)
+            return [single.to(device) for single in singles], resume["history"]
         model.load_state_dict(resume["model"])
         optimiser.load_state_dict(resume["optimiser"])
         for gen, state in zip(gens, resume["generators"]):
@@ -264,4 +270,7 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
         models.append(single)
     for h in history:
         h["epochs"] = len(h["train_loss"])
+    if save is not None and save_finished:
+        save({"finished": True, "models": [_to_cpu(m.state_dict()) for m in models], "history": _to_cpu(history),
+              "seeds": list(seeds), "architecture": architecture})
     return models, history

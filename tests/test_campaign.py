@@ -29,6 +29,9 @@ def test_smoke_campaign_runs_end_to_end(full_run):
         stages[r["stage"]] = stages.get(r["stage"], 0) + 1
     assert stages == {"liquid": 1, "quench": 5, "shear": 30, "labels": 30, "elastic": 5, "structure": 5,
                       "graph": 30, "train": 8, "final": 12, "baseline": 12}
+    for r in recs.values():  # every record states what it cost; a trained model, where it trained
+        assert r["peak_rss_MiB"] > 0 and r["cpu_seconds"] > 0, r
+        assert (r.get("device") == "cpu") == (r["stage"] in ("train", "final")), r
     root = zarr.open_group(str(store), mode="r")
     assert root.attrs["preset"] == "smoke"
     fired_lowest = 0

@@ -136,7 +136,7 @@ def test_every_key_is_defined_once_with_a_default_it_accepts_and_a_meaning():
     base = schema.defaults()
     assert base["shear"]["max_strain"] == 0.04 and base["cluster"]["slurm"]["security"] is True
     assert set(config.RUNTIME_KEYS) == {"quench.checkpoint_ps", "shear.early_stop", "train.checkpoint_epochs",
-                                        "train.device", "train.stack_folds"}
+                                        "train.device", "train.stack_folds", "train.gpu_memory_GiB"}
 
 
 def test_durations_and_sizes_are_read_as_dask_reads_them():

@@ -65,6 +65,7 @@ PROPAGATION = [  # (section.key, new value, stages whose keys change)
     ("train.early_stop_loss", "unweighted", {"train", "final"}),
     ("train.device", "cpu", set()),
     ("train.checkpoint_epochs", 0, set()),
+    ("train.gpu_memory_GiB", 40.0, set()),
     ("train.stack_folds", False, set()),
     ("report.bootstrap", 100, {"final", "baseline"}),
     ("report.baselines", ["random"], set()),  # fewer baselines: the others keep their keys

@@ -80,7 +80,8 @@ class _Learning:
     describe = staticmethod(describe_metrics)
 
     def runtime(self, cfg) -> dict:
-        return {"device": cfg["train"]["device"], "checkpoint_epochs": cfg["train"]["checkpoint_epochs"]}
+        return {"device": cfg["train"]["device"], "checkpoint_epochs": cfg["train"]["checkpoint_epochs"],
+                "gpu_memory_GiB": cfg["train"]["gpu_memory_GiB"]}
 
 
 @dataclass(frozen=True)
