@@ -24,7 +24,8 @@ import torch.nn.functional as F
 
 from gat_vs_pyg import POINTS, PlainGAT, graph  # bench/, beside this file
 from kernels import memory
-from kernels.memory import FLOAT, SavedBytes
+from kernels.memory import FLOAT
+from kernels.saved import SavedBytes
 from kernels.training import Prepared, fit
 
 PAPER_NODES = 10_000

@@ -15,6 +15,7 @@ from campaign.plan import plan as make_plan
 from campaign.progress import Board
 from campaign.values import duration_seconds
 from campaign.version import code_version
+from kernels import memory
 from store import layout, records
 from store.layout import StoreError
 from store.lock import StoreLock
@@ -85,7 +86,38 @@ def _report_plan(tasks: list, store: str, cfg: dict, out, dry_run: bool = False)
     if dry_run:
         for t in todo:
             print(f"  would run  {t.label:<22} {t.key}  ({states[t.key]})", file=out)
+        _report_memory(todo, cfg, out)
     return states, todo
+
+
+def _report_memory(todo: list, cfg: dict, out) -> None:
+    """--dry-run: each grid point's training step as ``kernels.memory`` predicts it, and its stacks on a GPU."""
+    points: dict = {}
+    for t in todo:
+        if t.STAGE == "train" and not t.conv:  # the stacked GAT (a PyG convolution is not modelled)
+            points.setdefault((t.layers, t.width, t.heads), []).append(t)
+    if not points:
+        return
+    atoms, batch, budget = cfg["system"]["n_atoms"], cfg["train"]["batch_graphs"], cfg["train"]["gpu_memory_GiB"]
+    print(f"training memory, predicted (kernels.memory; {atoms} atoms x {batch} graphs a model and step, "
+          f"{memory.EDGES_PER_NODE:g} edges per atom): a step of the stacked folds, one fold's, the graphs held:",
+          file=out)
+    for (layers, width, heads), folds in points.items():
+        n = len(folds) if cfg["train"]["stack_folds"] else 1
+        held = memory.data_bytes(sum(len(t.fit_on + t.stop_on + t.held_out) * len(t.directions) for t in folds[:n]),
+                                 atoms)
+
+        def step(k):
+            return memory.step_bytes(layers, width, heads, k * batch * atoms, k) + held
+
+        if budget:
+            plan = f"stacks {memory.plan(layers, width, heads, atoms, batch, n, budget * memory.GiB - held)} within " \
+                   f"train.gpu_memory_GiB {budget:g}"
+        else:
+            plan = f"all {n} stacked on a GPU of {(step(n) + memory.MARGIN[1]) / (1 - memory.MARGIN[0]) / 1e9:.0f} GB " \
+                   "or more, else smaller stacks"
+        print(f"  L{layers}-M{width}-N{heads}  {n} folds {(step(n) - held) / memory.GiB:.2f} GiB, one "
+              f"{(step(1) - held) / memory.GiB:.2f} GiB, graphs {held / memory.GiB:.2f} GiB: {plan}", file=out)
 
 
 def _groups(tasks: list, cfg: dict) -> list[list]:

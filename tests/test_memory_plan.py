@@ -9,6 +9,7 @@ from conftest import OneRank
 from jobs.common import Spec
 from jobs.learn import Checkpoint, TrainFoldsJob
 from kernels import memory
+from kernels.saved import SavedBytes
 from kernels.training import Prepared, fit
 
 OPTS = {"epochs": 3, "patience": 2, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce",
@@ -36,7 +37,7 @@ def test_the_model_counts_exactly_what_a_step_saves_per_node(point):
     sizes: the difference is per node; weights saved by the products do not grow)."""
     counted = {}
     for n in (40, 80):
-        saved = memory.SavedBytes()
+        saved = SavedBytes()
         with saved:
             fit(sets(2, 2, n), [torch.tensor([1.0, 5.0])] * 2, *point, {**OPTS, "epochs": 1, "steps_per_epoch": 1})
         counted[n] = saved.bytes
@@ -130,3 +131,19 @@ def test_a_job_killed_in_its_second_stack_keeps_the_first_one(tmp_path, monkeypa
     resumed = train(job(tmp_path, 2, gpu_memory_GiB=one / memory.GiB), 2)
     assert [f["resumed_from_epoch"] for _, _, f in resumed] == [OPTS["epochs"], 0]  # the first: not trained again
     assert_same_models(whole, resumed)
+
+
+def test_the_dry_run_shows_each_grid_points_memory_and_stacks(tmp_path):
+    """launch --dry-run: per grid point, the predicted step and graphs and the stacks within the budget."""
+    import io
+
+    from campaign import config
+    from campaign.launch import launch
+    out = io.StringIO()
+    cfg = config.load("paper", overrides={"mpi": {"ranks": 1}, "store": str(tmp_path / "p.zarr"),
+                                          "train": {"gpu_memory_GiB": 24}})
+    assert launch(cfg, dry_run=True, out=out) == 0
+    line = next(x for x in out.getvalue().splitlines() if x.strip().startswith("L12-M40-N15"))
+    step = memory.step_bytes(12, 40, 15, 4 * 8 * 10_000, 4) / memory.GiB
+    assert f"4 folds {step:.2f} GiB" in line and line.endswith("stacks [2, 2] within train.gpu_memory_GiB 24"), line
+    assert not (tmp_path / "p.zarr").exists()  # a dry run writes nothing
