@@ -261,6 +261,17 @@ def runtime_keys(section: str) -> set[str]:
     return {key for sec, key in (dotted.split(".") for dotted in RUNTIME_KEYS) if sec == section}
 
 
+def keyed(cfg: dict, section: str) -> dict:
+    """The keys of ``section`` as task keys hold them: runtime keys, and keys added later while at their
+    default, left out (a stage's tasks keep their keys when a key is added)."""
+    out = dict(cfg[section])
+    for key in schema.KEYS:
+        sec, _, name = key.name.rpartition(".")
+        if sec == section and name in out and (key.runtime or (key.added_later and out[name] == key.default)):
+            del out[name]
+    return out
+
+
 def science_hash(cfg: dict) -> str:
     """Hash of every key that can change a result (not where or how it runs)."""
     science = copy.deepcopy({k: v for k, v in cfg.items() if k not in ("cluster", "store", "preset")})

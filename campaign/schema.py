@@ -108,10 +108,13 @@ KEYS = (
     Key("quench.checkpoint_ps", 0.0, Number(0), "a LAMMPS restart file every this many ps of the ramp, from "
         "which a killed quench resumes (0: none)", "ps", runtime=True),
 
-    Key("minimize.etol", 0.0, Number(0), "energy tolerance of every minimisation (CG)"),
+    Key("minimize.etol", 0.0, Number(0), "energy tolerance of every minimisation"),
     Key("minimize.ftol", 1.0e-4, Number(0, open_lo=True), "force tolerance (force-vector 2-norm)", "eV/A"),
     Key("minimize.maxiter", 10000, Int(1), "iterations of a minimisation"),
     Key("minimize.maxeval", 100000, Int(1), "force evaluations of a minimisation"),
+    Key("minimize.style", "cg", Choice(("cg", "fire")), "cg: conjugate gradients, the box relaxed at zero pressure "
+        "by CG with it; fire: FIRE at a fixed box (converges where CG stalls in a 10,000-atom glass), the box "
+        "relaxed by CG between two FIRE minimisations", added_later=True),
 
     Key("shear.directions", ["xy", "yz", "xz", "-xy", "-yz", "-xz"], List(Choice(DIRECTIONS), distinct=True),
         "AQS shear directions of every specimen"),

@@ -46,7 +46,7 @@ class ElasticJob(Job):
             lmp.set_potential(p["potential"])
             lmp.add_atoms(q["types"], q["positions"])
             lmp.run("change_box all triclinic\ncompute S all stress/atom NULL virial")
-            lmp.minimize(m["etol"], ftol, m["maxiter"], m["maxeval"], "unstrained specimen")
+            lmp.minimize(m, "unstrained specimen", ftol=ftol)
             x0 = lmp.raw_positions()
 
             def measure():
@@ -61,7 +61,7 @@ class ElasticJob(Job):
                 side = []
                 for sign in (1.0, -1.0):
                     self._strain(lmp, cell0, origin0, j, sign * eps)
-                    lmp.minimize(m["etol"], ftol, m["maxiter"], m["maxeval"], f"strain {sign * eps:+g} in Voigt {j + 1}")
+                    lmp.minimize(m, f"strain {sign * eps:+g} in Voigt {j + 1}", ftol=ftol)
                     side.append(measure())
                     lmp.run(self._box_command(cell0, origin0))
                     lmp.restore_positions(x0)

@@ -169,13 +169,29 @@ class Lammps:
         return -np.array(p) * BAR_TO_GPA
 
     # --- minimisation ------------------------------------------------------
-    def minimize(self, etol: float, ftol: float, maxiter: int, maxeval: int, what: str) -> None:
-        """CG minimisation; LammpsFailure if the force norm stays above 10 x ftol."""
+    def minimize(self, m: dict, what: str, ftol: float | None = None, style: str | None = None,
+                 check: bool = True) -> None:
+        """Minimise with the ``minimize`` section ``m`` (etol, ftol unless given, maxiter, maxeval, style:
+        cg or fire, unless given); LammpsFailure if ``check`` and the force norm stays above 10 x ftol."""
+        ftol = m["ftol"] if ftol is None else ftol
+        style = style or m.get("style", "cg")  # tasks keyed before minimize.style was added: cg
         self.run(f"""
-            min_style cg
-            minimize {etol!r} {ftol!r} {maxiter} {maxeval}
+            min_style {style}
+            minimize {m['etol']!r} {ftol!r} {m['maxiter']} {m['maxeval']}
         """)
         fnorm = self.thermo("fnorm")
-        if not np.isfinite(fnorm) or fnorm > 10 * ftol:
-            raise LammpsFailure(f"minimisation did not converge ({what}): force norm {fnorm:.3g} eV/A "
-                                f"> 10 x ftol after at most {maxiter} iterations")
+        if check and (not np.isfinite(fnorm) or fnorm > 10 * ftol):
+            raise LammpsFailure(f"minimisation did not converge ({what}, {style}): force norm {fnorm:.3g} eV/A "
+                                f"> 10 x ftol after at most {m['maxiter']} iterations")
+
+    def relax_box(self, m: dict, pressure_bar: float, what: str) -> None:
+        """Minimise the energy at ``pressure_bar`` with the box free to change its volume (isotropic), then at
+        that box. Style cg: CG with ``fix box/relax``, then CG, both to ftol. Style fire (FIRE cannot relax a
+        box): FIRE, then CG with the box free for at most maxiter iterations, then FIRE to ftol."""
+        fire = m.get("style", "cg") == "fire"
+        if fire:
+            self.minimize(m, what, check=False)
+        self.run(f"fix relax all box/relax iso {pressure_bar!r} vmax 0.001")
+        self.minimize(m, f"{what}, box relaxed", style="cg", check=not fire)
+        self.run("unfix relax")
+        self.minimize(m, what)

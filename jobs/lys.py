@@ -86,7 +86,7 @@ class LocalYieldJob(Job):
                 if step > 0:
                     name, tilt = frames.tilt(p["direction"], cell0, step * p["strain_step"])
                     lmp.run(f"change_box all {name} final {tilt!r} remap units box")
-                lmp.minimize(m["etol"], m["ftol"], m["maxiter"], m["maxeval"], f"region step {step}")
+                lmp.minimize(m, f"region step {step}")
                 lmp.run("run 0")
                 stress = lmp.gather("c_S", 1, 6)[inner][:, LAMMPS_TO_VOIGT].sum(0) * BAR_TO_GPA / volume
                 taus.append(float(resolved(stress, p["direction"])))

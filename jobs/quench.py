@@ -36,7 +36,6 @@ class QuenchJob(Job):
         every = max(1, int(round(p["checkpoint_ps"] / dt))) if p.get("checkpoint_ps") else steps
         checkpoint = layout.checkpoint_path(self.spec.store, f"quench-{self.spec.key}.restart")
         resume = self.comm.bcast(os.path.isfile(checkpoint) if self.rank0 else None, root=0)
-        m = p["minimize"]
         with Lammps(self.comm, self.spec.log_path, self.spec.threads) as lmp:
             if resume:
                 try:
@@ -65,14 +64,11 @@ class QuenchJob(Job):
                 if done < steps and done % every == 0:
                     lmp.write_restart(checkpoint)
                 self.progress(done, steps, "steps", temperature_K=round(lmp.thermo("temp"), 1))
-            lmp.run(f"""
+            lmp.run("""
                 unfix npt
                 velocity all set 0.0 0.0 0.0
-                fix relax all box/relax iso {P!r} vmax 0.001
             """)
-            lmp.minimize(m["etol"], m["ftol"], m["maxiter"], m["maxeval"], "quenched glass, box relaxed")
-            lmp.run("unfix relax")
-            lmp.minimize(m["etol"], m["ftol"], m["maxiter"], m["maxeval"], "quenched glass")
+            lmp.relax_box(p["minimize"], P, "quenched glass")
             out = {"types": lmp.types(), "positions": lmp.positions(), "pe": lmp.energies()}
             out["cell"], out["origin"] = lmp.box()
             pressure = lmp.thermo("press")

@@ -54,7 +54,7 @@ class ShearJob(Job):
                 if step > 0:
                     name, tilt = frames.tilt(p["direction"], cell0, strain)
                     lmp.run(f"change_box all {name} final {tilt!r} remap units box")
-                lmp.minimize(m["etol"], m["ftol"], m["maxiter"], m["maxeval"], f"shear step {step}")
+                lmp.minimize(m, f"shear step {step}")
                 cur = (lmp.positions(), *lmp.box())
                 energy, stress = lmp.thermo("pe"), lmp.stress_gpa()
                 stop = False

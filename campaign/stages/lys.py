@@ -4,7 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from campaign.config import lys_count, lys_directions
+from campaign.config import keyed, lys_count, lys_directions
 from campaign.tasks import Section, Task, upstream
 
 PROTOCOL = ("radius_A", "shell_A", "strain_step", "max_strain", "drop_GPa")  # lys keys a region's result reads
@@ -54,7 +54,7 @@ class LocalYield(Task):
         shape, total, size = (n, n, n), n ** 3, lys["regions_per_task"]
         wanted = set(lys_specimens(cfg, planned))
         return [cls(quench_key=q.key, specimen=q.specimen, direction=d, system=Section.of(cfg["system"]),
-                    lys=Section.pick(lys, PROTOCOL), minimize=Section.of(cfg["minimize"]), shape=shape,
+                    lys=Section.pick(lys, PROTOCOL), minimize=Section.of(keyed(cfg, "minimize")), shape=shape,
                     first=first, count=min(size, total - first))
                 for q in planned["quench"] if q.specimen in wanted
                 for d in lys_directions(cfg) for first in range(0, total, size)]

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from campaign.config import n_snapshots, runtime_keys
+from campaign.config import keyed, n_snapshots, runtime_keys
 from campaign.tasks import Section, Task, upstream
 from kernels.features import needs_response
 
@@ -50,7 +50,7 @@ class Liquid(Task):
     @classmethod
     def plan(cls, cfg, planned):
         return [cls(system=Section.of(cfg["system"]), liquid=Section.of(cfg["liquid"]),
-                    minimize=Section.of(cfg["minimize"]), seed=cfg["seed"])]
+                    minimize=Section.of(keyed(cfg, "minimize")), seed=cfg["seed"])]
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Quench(Task):
         state = Section.pick(cfg["liquid"], ("temperature_K", "pressure_bar"))
         return [cls(liquid_key=liquid.key, specimen=k, microstate=m, system=Section.of(cfg["system"]),
                     quench=_section(cfg, "quench", leave_out=("specimens",)), liquid_state=state,
-                    minimize=Section.of(cfg["minimize"]))
+                    minimize=Section.of(keyed(cfg, "minimize")))
                 for k, m in enumerate(microstates(cfg))]
 
     def runtime(self, cfg) -> dict:
@@ -124,7 +124,7 @@ class Shear(Task):
     def plan(cls, cfg, planned):
         return [cls(quench_key=q.key, specimen=q.specimen, direction=d, system=Section.of(cfg["system"]),
                     shear=_section(cfg, "shear", leave_out=("directions",)),
-                    d2min_cutoff_A=cfg["labels"]["d2min_cutoff_A"], minimize=Section.of(cfg["minimize"]))
+                    d2min_cutoff_A=cfg["labels"]["d2min_cutoff_A"], minimize=Section.of(keyed(cfg, "minimize")))
                 for q in planned["quench"] for d in cfg["shear"]["directions"]]
 
     def runtime(self, cfg) -> dict:
@@ -197,7 +197,7 @@ class Elastic(Task):
 
     @classmethod
     def plan(cls, cfg, planned):
-        return _per_specimen(cls, cfg, planned, minimize=Section.of(cfg["minimize"]),
+        return _per_specimen(cls, cfg, planned, minimize=Section.of(keyed(cfg, "minimize")),
                              elastic=Section.pick(cfg["features"], ("stiffness_strain", "stiffness_ftol")))
 
 
