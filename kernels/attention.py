@@ -96,13 +96,13 @@ class Adjacency:
         (N, ...)."""
         if by == "dst":
             return torch.segment_reduce(values, "sum", offsets=self.rowptr, axis=0)
-        return torch.segment_reduce(values[self.order_t], "sum", offsets=self.rowptr_t, axis=0)
+        return torch.segment_reduce(rows(values, self.order_t), "sum", offsets=self.rowptr_t, axis=0)
 
     def matmul(self, weights: torch.Tensor, h: torch.Tensor, transpose: bool = False) -> torch.Tensor:
         """Per head k: A_k h[:, k] with A_k[i, j] = weights[edge j -> i, k] (transposed: A_kᵀ): weights
         (E, H), h (N, H, C) -> (N, H, C)."""
         if transpose:
-            rowptr, cols, weights = self.rowptr_t, self.dst[self.order_t], weights[self.order_t]
+            rowptr, cols, weights = self.rowptr_t, self.dst[self.order_t], rows(weights, self.order_t)
         else:
             rowptr, cols = self.rowptr, self.src
         by_head = h.transpose(0, 1)
@@ -124,6 +124,12 @@ class Adjacency:
         return torch.stack(out, dim=1)
 
 
+def rows(values: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """values[index] for (n, H) values and (E,) indices: (E, H). (``torch.gather`` over an expanded index:
+    on the CPU 2.5x faster than ``index_select`` and 10x faster than indexing with a tensor, for H of 6.)"""
+    return torch.gather(values, 0, index[:, None].expand(-1, values.shape[1]))
+
+
 def _rowptr(rows_sorted: torch.Tensor, nodes: int) -> torch.Tensor:
     counts = torch.bincount(rows_sorted, minlength=nodes)
     return torch.cat([counts.new_zeros(1), torch.cumsum(counts, 0)])
@@ -141,22 +147,29 @@ class _quiet_sparse(warnings.catch_warnings):
         warnings.filterwarnings("ignore", "Sparse CSR tensor support is in beta", UserWarning)
 
 
-def _softmax_parts(adj: Adjacency, pre: torch.Tensor, slope: float):
-    """LeakyReLU then the per-destination max and sum of PyG's ``softmax``: (e (E, H), max (N, H), sum (N, H))."""
+def _scores(adj: Adjacency, a_src: torch.Tensor, a_dst: torch.Tensor, a_edge: torch.Tensor | None) -> torch.Tensor:
+    """s_j + d_i [+ t_ij] for every edge j -> i: (E, H)."""
+    pre = rows(a_src, adj.src) + rows(a_dst, adj.dst)
+    return pre if a_edge is None else pre + a_edge
+
+
+def _softmax(adj: Adjacency, pre: torch.Tensor, slope: float, top: torch.Tensor | None = None,
+             total: torch.Tensor | None = None):
+    """PyG's ``softmax`` of LeakyReLU(pre) over each destination's edges: (α (E, H), max (N, H), sum (N, H));
+    with the max and sum given (backward), they are not computed again."""
     e = F.leaky_relu(pre, slope)
-    top = torch.segment_reduce(e, "max", offsets=adj.rowptr, axis=0)
-    total = adj.segment_sum((e - top[adj.dst]).exp()) + 1e-16
-    return e, top, total
+    if top is None:
+        top = torch.segment_reduce(e, "max", offsets=adj.rowptr, axis=0)
+    shifted = (e - rows(top, adj.dst)).exp()
+    if total is None:
+        total = adj.segment_sum(shifted) + 1e-16
+    return shifted / rows(total, adj.dst), top, total
 
 
 class _Attention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, h, a_src, a_dst, a_edge, adj, slope):
-        pre = a_src[adj.src] + a_dst[adj.dst]
-        if a_edge is not None:
-            pre = pre + a_edge
-        e, top, total = _softmax_parts(adj, pre, slope)
-        alpha = (e - top[adj.dst]).exp() / total[adj.dst]
+        alpha, top, total = _softmax(adj, _scores(adj, a_src, a_dst, a_edge), slope)
         ctx.save_for_backward(h, a_src, a_dst, a_edge, top, total)
         ctx.adj, ctx.slope = adj, slope
         return adj.matmul(alpha, h)
@@ -165,15 +178,13 @@ class _Attention(torch.autograd.Function):
     def backward(ctx, grad):
         h, a_src, a_dst, a_edge, top, total = ctx.saved_tensors
         adj, slope = ctx.adj, ctx.slope
-        pre = a_src[adj.src] + a_dst[adj.dst]
-        if a_edge is not None:
-            pre = pre + a_edge
-        alpha = (F.leaky_relu(pre, slope) - top[adj.dst]).exp() / total[adj.dst]
+        pre = _scores(adj, a_src, a_dst, a_edge)
+        alpha = _softmax(adj, pre, slope, top, total)[0]
         grad = grad.contiguous()
         grad_h = adj.matmul(alpha, grad, transpose=True)
         grad_alpha = adj.sampled_dot(grad, h)                                  # (E, H)
-        grad_e = alpha * (grad_alpha - adj.segment_sum(alpha * grad_alpha)[adj.dst])
-        grad_pre = torch.where(pre > 0, grad_e, slope * grad_e)
+        grad_e = alpha * (grad_alpha - rows(adj.segment_sum(alpha * grad_alpha), adj.dst))
+        grad_pre = torch.ops.aten.leaky_relu_backward(grad_e, pre, slope, False)
         grad_edge = grad_pre if a_edge is not None and ctx.needs_input_grad[3] else None
         return grad_h, adj.segment_sum(grad_pre, by="src"), adj.segment_sum(grad_pre), grad_edge, None, None
 
@@ -189,6 +200,4 @@ def attention_weights(a_src: torch.Tensor, a_dst: torch.Tensor, adj: Adjacency, 
                       slope: float = 0.2) -> torch.Tensor:
     """α (E, H) in ``adj``'s edge order (no gradient)."""
     with torch.no_grad():
-        pre = a_src[adj.src] + a_dst[adj.dst] + (0 if a_edge is None else a_edge)
-        e, top, total = _softmax_parts(adj, pre, slope)
-        return (e - top[adj.dst]).exp() / total[adj.dst]
+        return _softmax(adj, _scores(adj, a_src, a_dst, a_edge), slope)[0]
