@@ -114,7 +114,7 @@ KEYS = (
     Key("minimize.maxeval", 100000, Int(1), "force evaluations of a minimisation"),
     Key("minimize.style", "cg", Choice(("cg", "fire")), "cg: conjugate gradients, the box relaxed at zero pressure "
         "by CG with it; fire: FIRE at a fixed box (converges where CG stalls in a 10,000-atom glass), the box "
-        "relaxed by CG between two FIRE minimisations", added_later=True),
+        "relaxed by CG (1,000 iterations) between two FIRE minimisations", added_later=True),
 
     Key("shear.directions", ["xy", "yz", "xz", "-xy", "-yz", "-xz"], List(Choice(DIRECTIONS), distinct=True),
         "AQS shear directions of every specimen"),

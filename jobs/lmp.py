@@ -19,6 +19,9 @@ MASSES = {1: 63.546, 2: 91.224}  # Cu, Zr (g/mol)
 BAR_TO_GPA = 1.0e-4
 
 
+BOX_RELAX_ITERATIONS = 1000  # minimize.style fire: CG iterations with the box free (Lammps.relax_box)
+
+
 class LammpsFailure(RuntimeError):
     """LAMMPS stopped or a minimisation did not converge; the message says which."""
 
@@ -187,11 +190,13 @@ class Lammps:
     def relax_box(self, m: dict, pressure_bar: float, what: str) -> None:
         """Minimise the energy at ``pressure_bar`` with the box free to change its volume (isotropic), then at
         that box. Style cg: CG with ``fix box/relax``, then CG, both to ftol. Style fire (FIRE cannot relax a
-        box): FIRE, then CG with the box free for at most maxiter iterations, then FIRE to ftol."""
+        box): FIRE, then CG with the box free for BOX_RELAX_ITERATIONS (the volume settles well within them;
+        the forces are left to FIRE), then FIRE to ftol."""
         fire = m.get("style", "cg") == "fire"
         if fire:
             self.minimize(m, what, check=False)
         self.run(f"fix relax all box/relax iso {pressure_bar!r} vmax 0.001")
-        self.minimize(m, f"{what}, box relaxed", style="cg", check=not fire)
+        self.minimize({**m, "maxiter": min(m["maxiter"], BOX_RELAX_ITERATIONS)} if fire else m,
+                      f"{what}, box relaxed", style="cg", check=not fire)
         self.run("unfix relax")
         self.minimize(m, what)
