@@ -5,10 +5,13 @@ Same synthetic graphs as ../shared/bench/pyg_gat_baseline.py (n nodes, 19 featur
 The plain loop trains the 4 folds of a grid point one after another with PyG's
 GATConv and DataLoader; the project trains them as one StackedGAT. Prints the
 seconds per epoch of all 4 folds for both, the throughput ratio, the final
-training losses (they should agree within seed noise), and projects the
-paper-scale grid's GPU-hours from the baseline's 75 H200-hours.
+training losses (they should agree within seed noise), on a GPU the peak memory of
+each (``torch.cuda.max_memory_allocated``) beside ``kernels.memory``'s prediction for the
+stacked trainer, and projects the paper-scale grid's GPU-hours from the baseline's 75 H200-hours.
+With ``--repeats R`` the two trainers run alternately R times and the median of each is kept
+(timings on a machine that does other work meanwhile).
 
-Usage: python bench/gat_vs_pyg.py [--nodes 10000] [--graphs 270] [--epochs 3] [--device cuda]
+Usage: python bench/gat_vs_pyg.py [--nodes 10000] [--graphs 270] [--epochs 3] [--device cuda] [--repeats 3]
 CPU default: a reduced size (1,000 nodes, 24 graphs per fold).
 """
 from __future__ import annotations
@@ -23,6 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from kernels import memory
 from kernels.training import Prepared, fit
 
 POINTS = [(2, 10, 6), (4, 15, 9), (4, 40, 9), (8, 25, 12), (12, 40, 15)]
@@ -59,12 +63,22 @@ def sync(device):
         torch.cuda.synchronize()
 
 
+def peak_gib(device) -> float:
+    """Peak memory allocated on a GPU since the last reset (NaN on the CPU), GiB; resets it."""
+    if device.type != "cuda":
+        return float("nan")
+    peak = torch.cuda.max_memory_allocated(device) / memory.GiB
+    torch.cuda.reset_peak_memory_stats(device)
+    return peak
+
+
 def plain_epochs(point, folds_data, epochs, bs, device):
     """The plain loop: each fold trained on its own, one after another. Returns (s per epoch, final losses)."""
     from torch_geometric.data import Data
     from torch_geometric.loader import DataLoader
     L, M, N = point
     times, losses = np.zeros(epochs), []
+    peak_gib(device)
     for data in folds_data:
         torch.manual_seed(0)
         model = PlainGAT(L, M, N).to(device)
@@ -86,7 +100,8 @@ def plain_epochs(point, folds_data, epochs, bs, device):
             sync(device)
             times[ep] += time.perf_counter() - t
         losses.append(total)
-    return times, losses
+        del model, opt, loader
+    return times, losses, peak_gib(device)
 
 
 def stacked_epochs(point, folds_data, epochs, bs, device):
@@ -96,16 +111,16 @@ def stacked_epochs(point, folds_data, epochs, bs, device):
     weights = [torch.tensor([1.0, 100.0]) for _ in folds_data]
     opts = {"epochs": 1, "learning_rate": 1e-3, "batch_graphs": bs, "seed": 0, "loss": "weighted_ce",
             "sampling": "none", "focal_gamma": 2.0, "sampling_ratio": 10.0}
-    times = []
     # one fit per epoch would re-initialise: time a multi-epoch fit and split evenly, after a warm-up
     fit(sets, weights, L, M, N, opts, device=device)
     sync(device)
+    peak_gib(device)
     t = time.perf_counter()
     _, hist = fit(sets, weights, L, M, N, {**opts, "epochs": epochs}, device=device)
     sync(device)
     total = time.perf_counter() - t
     times = np.full(epochs, total / epochs)
-    return times, [h["train_loss"][-1] for h in hist]
+    return times, [h["train_loss"][-1] for h in hist], peak_gib(device)
 
 
 def main(argv=None) -> int:
@@ -116,6 +131,7 @@ def main(argv=None) -> int:
     ap.add_argument("--epochs", type=int, default=3)
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--points", default=None, help="e.g. 2,10,6;4,15,9")
+    ap.add_argument("--repeats", type=int, default=1, help="run the two trainers alternately this many times")
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)
     device = torch.device(args.device)
@@ -130,22 +146,30 @@ def main(argv=None) -> int:
     quarter = len(pool) // 4
     folds_data = [[g for i, g in enumerate(pool) if not (f * quarter <= i < (f + 1) * quarter)][:n_graphs]
                   for f in range(FOLDS)]
+    edges_per_node = float(np.mean([g["edge_index"].shape[1] for g in pool])) / nodes + 1  # with the self loop
     print(f"device {device} ({torch.cuda.get_device_name() if device.type == 'cuda' else 'CPU'}), torch "
           f"{torch.__version__}; {nodes} nodes x {n_graphs} graphs per fold, {FOLDS} folds, batch {args.batch}, "
           f"{args.epochs} timed epochs")
     print(f"{'L':>3} {'M':>3} {'N':>3} {'plain s/epoch (4 folds)':>24} {'stacked s/epoch':>16} {'speed-up':>9} "
-          f"{'final loss plain':>17} {'stacked':>8}")
+          f"{'final loss plain':>17} {'stacked':>8} {'GiB plain':>10} {'stacked':>8} {'model':>6}")
     results = []
     for point in points:
-        pt, pl = plain_epochs(point, folds_data, args.epochs + 1, args.batch, device)
-        st, sl = stacked_epochs(point, folds_data, args.epochs, args.batch, device)
-        plain_s = float(np.min(pt[1:]))   # first epoch is the warm-up
-        stacked_s = float(np.min(st))
+        runs = []
+        for _ in range(args.repeats):
+            pt, pl, plain_peak = plain_epochs(point, folds_data, args.epochs + 1, args.batch, device)
+            st, sl, stacked_peak = stacked_epochs(point, folds_data, args.epochs, args.batch, device)
+            runs.append((float(np.min(pt[1:])), float(np.min(st))))  # the plain loop's first epoch: warm-up
+        plain_s, stacked_s = (float(np.median(column)) for column in zip(*runs))
+        model = (memory.step_bytes(*point, FOLDS * args.batch * nodes, FOLDS, edges_per_node)
+                 + memory.data_bytes(FOLDS * n_graphs, nodes, edges_per_node)) / memory.GiB
         r = {"L": point[0], "M": point[1], "N": point[2], "plain_s": plain_s, "stacked_s": stacked_s,
-             "speedup": plain_s / stacked_s, "loss_plain": float(np.mean(pl)), "loss_stacked": float(np.mean(sl))}
+             "speedup": plain_s / stacked_s, "speedups": [p / q for p, q in runs],
+             "loss_plain": float(np.mean(pl)), "loss_stacked": float(np.mean(sl)),
+             "peak_GiB_plain": plain_peak, "peak_GiB_stacked": stacked_peak, "model_GiB_stacked": model}
         results.append(r)
         print(f"{point[0]:>3} {point[1]:>3} {point[2]:>3} {plain_s:>24.3f} {stacked_s:>16.3f} {r['speedup']:>8.2f}x "
-              f"{r['loss_plain']:>17.4f} {r['loss_stacked']:>8.4f}", flush=True)
+              f"{r['loss_plain']:>17.4f} {r['loss_stacked']:>8.4f} {plain_peak:>10.2f} {stacked_peak:>8.2f} "
+              f"{model:>6.2f}", flush=True)
     mean = float(np.exp(np.mean(np.log([r["speedup"] for r in results]))))
     print(f"geometric-mean speed-up {mean:.2f}x over {len(results)} grid points (target >= 3x on one GPU)")
     if device.type == "cuda":
@@ -155,7 +179,8 @@ def main(argv=None) -> int:
         print("GPU-hours are projected only from a GPU run (--device cuda)")
     if args.json:
         with open(args.json, "w") as f:
-            json.dump({"device": str(device), "nodes": nodes, "graphs": n_graphs, "results": results,
+            json.dump({"device": str(device), "nodes": nodes, "graphs": n_graphs, "epochs": args.epochs,
+                       "repeats": args.repeats, "torch": torch.__version__, "results": results,
                        "geomean_speedup": mean}, f, indent=1)
     return 0
 

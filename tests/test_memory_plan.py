@@ -25,10 +25,10 @@ def ring_graph(n: int, rng) -> dict:
             "edge_index": np.stack([np.r_[i, j], np.r_[j, i]]).astype(np.int64), "y": rng.integers(0, 2, n)}
 
 
-def sets(folds: int, graphs: int, n: int = 12, seed: int = 0) -> list[Prepared]:
+def sets(folds: int, graphs: int, n: int = 12, seed: int = 0, device="cpu") -> list[Prepared]:
     rng = np.random.default_rng(seed)
     zero, one = np.zeros(19, np.float32), np.ones(19, np.float32)
-    return [Prepared([ring_graph(n, rng) for _ in range(graphs)], zero, one, "cpu") for _ in range(folds)]
+    return [Prepared([ring_graph(n, rng) for _ in range(graphs)], zero, one, device) for _ in range(folds)]
 
 
 @pytest.mark.parametrize("point", [(1, 4, 3), (3, 5, 2)])
@@ -67,9 +67,14 @@ def job(tmp_path, folds: int, **params) -> TrainFoldsJob:
                                                            "checkpoint_epochs": 1, **params}), OneRank())
 
 
-def train(j: TrainFoldsJob, folds: int):
-    return j.train_in_stacks(sets(folds, 4), [torch.tensor([1.0, 3.0])] * folds, sets(folds, 2, seed=1),
-                             [100 + f for f in range(folds)], torch.device("cpu"))
+def train(j: TrainFoldsJob, folds: int, device=torch.device("cpu")):
+    """j's folds trained on 4 graphs each, early-stopped on 2: [(model, history, record fields)] per fold."""
+    def prepared(graphs, seed):
+        return [Prepared([ring_graph(12, np.random.default_rng([seed, f, g])) for g in range(graphs)],
+                         np.zeros(19, np.float32), np.ones(19, np.float32), device) for f in range(folds)]
+
+    return j.train_in_stacks(prepared(4, 0), [torch.tensor([1.0, 3.0])] * folds, prepared(2, 1),
+                             [100 + f for f in range(folds)], device)
 
 
 def assert_same_models(a, b):
