@@ -142,6 +142,15 @@ def _group_spec(group: list, store: str, cfg: dict) -> dict:
     return spec
 
 
+def resources(task, cfg: dict, gpu: bool) -> dict:
+    """The Dask resources a task's job holds: a GPU where the cluster has GPU workers (``gpu``) and the task
+    wants one (``Task.wants_gpu``), else its cores (MPI ranks x threads)."""
+    if gpu and task.wants_gpu:
+        return {"GPU": 1}
+    ranks, threads = task.cores(cfg)
+    return {RESOURCE: ranks * threads}
+
+
 def _gpu_pool(client) -> bool:
     """Whether any worker of the cluster offers a GPU resource."""
     workers = client.scheduler_info().get("workers", {}).values()
@@ -176,7 +185,7 @@ def _run_on(board, client, cfg, tasks, todo, states, store, held) -> int:
                 del waiting[t.key]
             first = group[0]
             ranks, threads = first.cores(cfg)
-            need = {"GPU": 1} if (gpu and first.wants_gpu) else {RESOURCE: ranks * threads}
+            need = resources(first, cfg, gpu)
             spec = _group_spec(group, store, cfg)
             label = first.label if len(group) == 1 else f"{first.batch(cfg)} x{len(group)}"
             dask_key = f"{first.STAGE}-{label}-{spec['key']}"  # the dashboard groups by stage, shows the label

@@ -152,3 +152,18 @@ def test_the_dry_run_shows_each_grid_points_memory_and_stacks(tmp_path):
     step = memory.step_bytes(12, 40, 15, 4 * 8 * 10_000, 4) / memory.GiB
     assert f"4 folds {step:.2f} GiB" in line and line.endswith("stacks [2, 2] within train.gpu_memory_GiB 24"), line
     assert not (tmp_path / "p.zarr").exists()  # a dry run writes nothing
+
+
+def test_training_and_the_structure_stage_run_on_gpu_workers_where_there_are_any():
+    from campaign import config, plan
+    from campaign.cluster import RESOURCE
+    from campaign.launch import resources
+
+    def stages_on_gpu(eigensolver):
+        cfg = config.load("smoke", overrides={"features": {"eigensolver": eigensolver}})
+        tasks = plan.plan(cfg)
+        assert all(resources(t, cfg, gpu=False) == {RESOURCE: t.cores(cfg)[0] * t.cores(cfg)[1]} for t in tasks)
+        return {t.STAGE for t in tasks if resources(t, cfg, gpu=True) == {"GPU": 1}}
+
+    assert stages_on_gpu("auto") == stages_on_gpu("torch") == {"structure", "train", "final"}
+    assert stages_on_gpu("shift-invert") == {"train", "final"}  # a CPU solver stays on the CPU workers

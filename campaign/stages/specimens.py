@@ -225,6 +225,13 @@ class Structure(Task):
         return _per_specimen(cls, cfg, planned, structure=Section.pick(
             cfg["features"], ("face_area_fraction", "low_mode_fraction", "eigensolver")))
 
+    @property
+    def wants_gpu(self) -> bool:
+        """On a GPU worker when the cluster has them if its eigensolver may be the GPU's (auto, torch): a dense
+        eigh of the 30,000² dynamical matrix of 10,000 atoms takes 20 s on an H200 (issue 22); the Voronoi
+        cells and the Hessian are computed on that worker's CPU."""
+        return dict(self.structure)["eigensolver"] in ("auto", "torch")
+
 
 @dataclass(frozen=True)
 class Response(Task):
