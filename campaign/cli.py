@@ -41,6 +41,10 @@ def _parser() -> argparse.ArgumentParser:
         "name ('shear') explains its keys, no name every key"))
     config.add_argument("--markdown", action="store_true", help="with --explain: a Markdown table (README's)")
     sub.add_parser("report", parents=[common], help="write the HTML and Markdown report of the store's results")
+    costs = sub.add_parser("costs", parents=[common], help=(
+        "what each stage cost, from its done tasks' records and files: tasks, wall seconds, core-hours, "
+        "CPU-hours, peak resident memory, bytes and files per task"))
+    costs.add_argument("--json", metavar="FILE", help="also write the table, with its provenance, here")
     sub.add_parser("verify", parents=[common], help=(
         "re-read every done task's data against its record's checksums; damaged tasks and their "
         "dependants are moved aside (damaged/) so that the next launch runs them again"))
@@ -113,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
             from campaign.export import export
             export(cfg, args.specimen, args.direction, args.threshold, args.model)
             return 0
+        if args.command == "costs":
+            from campaign.costs import costs
+            return costs(cfg, args.json)
         if args.command == "report":
             from campaign.report import build
             build(cfg)

@@ -1,4 +1,5 @@
 """The smoke campaign end to end, for real: launch, relaunch, kill -9 and resume."""
+import json
 import os
 import random
 import signal
@@ -81,6 +82,18 @@ def test_report_has_every_table_and_figure(full_run):
         assert os.path.getsize(os.path.join(report, fig)) > 10_000
     with open(os.path.join(report, "report.html")) as f:
         assert "<table>" in f.read()
+
+
+def test_costs_state_every_stage_from_its_records_and_files(full_run, tmp_path):
+    store, _, _ = full_run
+    out = subprocess.run([sys.executable, "-m", "campaign", "costs", "--store", str(store), "--json",
+                          str(tmp_path / "costs.json")], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    stages = json.loads((tmp_path / "costs.json").read_text())["stages"]
+    assert stages["shear"]["done"] == stages["shear"]["tasks"] == 30
+    for stage, row in stages.items():
+        assert row["core_hours"] > 0 and row["peak_rss_MiB"] > 50 and row["files_per_task"] >= 1, (stage, row)
+    assert "total" in out.stdout
 
 
 def test_relaunch_recomputes_nothing(full_run):
