@@ -4,18 +4,20 @@ from __future__ import annotations
 import contextlib
 import os
 
-RESOURCE = "cores"  # Dask worker resource: cores a task's MPI ranks x threads occupy
+from campaign.resources import local_worker
+
 
 
 @contextlib.contextmanager
 def local_cluster(cfg: dict):
     """A distributed.LocalCluster in this process: one worker whose threads only
-    wait on MPI subprocesses, with ``cores`` of the ``cores`` resource."""
+    wait on MPI subprocesses, with ``cores`` of the ``cores`` resource and this machine's memory (less a
+    margin) of the ``memory`` resource, so that two jobs of 10 GB do not start together on a 16 GB machine."""
     from distributed import Client, LocalCluster
 
     cores = cfg["cluster"]["cores"] or os.cpu_count()
     with LocalCluster(n_workers=1, threads_per_worker=cores, processes=False,
-                      resources={RESOURCE: cores}, dashboard_address=cfg["cluster"]["dashboard_address"],
+                      resources=local_worker(cfg, cores), dashboard_address=cfg["cluster"]["dashboard_address"],
                       silence_logs=40) as cluster, Client(cluster) as client:
         yield client
 

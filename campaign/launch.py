@@ -9,9 +9,10 @@ import time
 
 from campaign import config as config_mod
 from campaign import state
-from campaign.cluster import RESOURCE, declares_gpu_pool, lost, open_cluster
+from campaign.cluster import declares_gpu_pool, lost, open_cluster
 from campaign.execute import execute
 from campaign.plan import plan as make_plan
+from campaign.resources import GPU, check_memory, resources
 from campaign.progress import Board
 from campaign.values import duration_seconds
 from campaign.version import code_version
@@ -47,6 +48,7 @@ def launch(cfg: dict, dry_run: bool = False, out=None) -> int:
     state.check_store(store)
     tasks = make_plan(cfg)
     print(f"campaign {cfg['preset']}  config {config_mod.science_hash(cfg)}  code {code_version()}", file=out)
+    check_memory(_groups(tasks, cfg), cfg)
     if dry_run:
         _report_plan(tasks, store, cfg, out, dry_run=True)
         return 0
@@ -142,19 +144,10 @@ def _group_spec(group: list, store: str, cfg: dict) -> dict:
     return spec
 
 
-def resources(task, cfg: dict, gpu: bool) -> dict:
-    """The Dask resources a task's job holds: a GPU where the cluster has GPU workers (``gpu``) and the task
-    wants one (``Task.wants_gpu``), else its cores (MPI ranks x threads)."""
-    if gpu and task.wants_gpu:
-        return {"GPU": 1}
-    ranks, threads = task.cores(cfg)
-    return {RESOURCE: ranks * threads}
-
-
 def _gpu_pool(client) -> bool:
     """Whether any worker of the cluster offers a GPU resource."""
     workers = client.scheduler_info().get("workers", {}).values()
-    return any("GPU" in (w.get("resources") or {}) for w in workers)
+    return any(GPU in (w.get("resources") or {}) for w in workers)
 
 
 def _run(client, cfg, tasks, todo, states, store, out, held) -> int:
@@ -185,7 +178,7 @@ def _run_on(board, client, cfg, tasks, todo, states, store, held) -> int:
                 del waiting[t.key]
             first = group[0]
             ranks, threads = first.cores(cfg)
-            need = resources(first, cfg, gpu)
+            need = resources(group, cfg, gpu)
             spec = _group_spec(group, store, cfg)
             label = first.label if len(group) == 1 else f"{first.batch(cfg)} x{len(group)}"
             dask_key = f"{first.STAGE}-{label}-{spec['key']}"  # the dashboard groups by stage, shows the label

@@ -30,8 +30,8 @@ import shutil
 import sys
 import time
 
-GPU = "GPU"  # Dask worker resource of the GPU pool
 from campaign.config import worker_lifetime
+from campaign.resources import CORES, GPU, MEMORY, worker_memory
 from campaign.values import walltime_seconds
 
 QUEUE_CHECK_S = 10.0  # how often squeue is asked which worker jobs SLURM still knows
@@ -76,9 +76,9 @@ def job_kwargs(cfg: dict, pool: str = "cpu", security=None) -> dict:
     extra = ["--lifetime", f"{lifetime}s", "--lifetime-stagger", f"{stagger}s"] if s["worker_lifetime_margin"] else []
     directives = list(s["job_extra_directives"])
     if pool == "cpu":
-        queue, resources = s["queue"], f"cores={s['cores']}"
+        queue, resources = s["queue"], f"{CORES}={s['cores']},{MEMORY}={worker_memory(cfg):.0f}"
     else:
-        queue, resources = s["gpu_queue"] or s["queue"], f"{GPU}={s['gpus_per_job']}"
+        queue, resources = s["gpu_queue"] or s["queue"], f"{GPU}={s['gpus_per_job']},{MEMORY}={worker_memory(cfg):.0f}"
         directives += list(s["gpu_extra_directives"])
         if not any(re.match(r"--(gres|gpus)", d.strip()) for d in directives):
             directives.append(f"--gres=gpu:{s['gpus_per_job']}")

@@ -82,6 +82,11 @@ class _Fields(dict):
 
 
 # cores a task runs with: (MPI ranks, threads per rank) from the config's mpi section
+# peak resident memory of a job (README "The rehearsal": 136-162 MiB for every MD job at 10,000 atoms on one
+# rank, LAMMPS and Python included): a process, plus what grows with the atoms of a specimen
+PROCESS_BYTES = 256 * 2**20
+ATOM_BYTES = 4096
+
 RESOURCES = {
     "mpi": lambda r, t: (r, t),        # a LAMMPS program: mpi.ranks ranks of mpi.threads threads
     "threads": lambda r, t: (1, t),    # one process of mpi.threads threads
@@ -150,6 +155,12 @@ class Task:
     def cores(self, cfg: dict) -> tuple[int, int]:
         """(MPI ranks, threads per rank) this task runs with."""
         return RESOURCES[self.RESOURCES](cfg["mpi"]["ranks"], cfg["mpi"]["threads"])
+
+    def memory_bytes(self, cfg: dict) -> float:
+        """Peak resident memory of this task's job, all its ranks (a model of what was measured, for the
+        worker's ``memory`` resource and the check of a SLURM job's request): a process per rank and a
+        few kB per atom. Stages that hold more say so."""
+        return self.cores(cfg)[0] * PROCESS_BYTES + ATOM_BYTES * cfg["system"]["n_atoms"]
 
     def runtime(self, cfg: dict) -> dict:
         """Parameters that change how, not what, it computes (not part of its key)."""

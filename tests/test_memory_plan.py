@@ -146,7 +146,8 @@ def test_the_dry_run_shows_each_grid_points_memory_and_stacks(tmp_path):
     from campaign.launch import launch
     out = io.StringIO()
     cfg = config.load("paper", overrides={"mpi": {"ranks": 1}, "store": str(tmp_path / "p.zarr"),
-                                          "train": {"gpu_memory_GiB": 24}})
+                                          "train": {"gpu_memory_GiB": 24},
+                                          "cluster": {"kind": "slurm", "slurm": {"memory": "32GB", "gpu_jobs": 1}}})
     assert launch(cfg, dry_run=True, out=out) == 0
     line = next(x for x in out.getvalue().splitlines() if x.strip().startswith("L12-M40-N15"))
     step = memory.step_bytes(12, 40, 15, 4 * 8 * 10_000, 4) / memory.GiB
@@ -156,14 +157,45 @@ def test_the_dry_run_shows_each_grid_points_memory_and_stacks(tmp_path):
 
 def test_training_and_the_structure_stage_run_on_gpu_workers_where_there_are_any():
     from campaign import config, plan
-    from campaign.cluster import RESOURCE
-    from campaign.launch import resources
+    from campaign.resources import CORES, resources
 
     def stages_on_gpu(eigensolver):
         cfg = config.load("smoke", overrides={"features": {"eigensolver": eigensolver}})
         tasks = plan.plan(cfg)
-        assert all(resources(t, cfg, gpu=False) == {RESOURCE: t.cores(cfg)[0] * t.cores(cfg)[1]} for t in tasks)
-        return {t.STAGE for t in tasks if resources(t, cfg, gpu=True) == {"GPU": 1}}
+        for t in tasks:
+            assert resources([t], cfg, gpu=False)[CORES] == t.cores(cfg)[0] * t.cores(cfg)[1]
+        return {t.STAGE for t in tasks if "GPU" in resources([t], cfg, gpu=True)}
 
     assert stages_on_gpu("auto") == stages_on_gpu("torch") == {"structure", "train", "final"}
     assert stages_on_gpu("shift-invert") == {"train", "final"}  # a CPU solver stays on the CPU workers
+
+
+def test_a_job_that_needs_more_memory_than_a_worker_offers_is_refused_at_launch(tmp_path):
+    """The paper's structure stage holds the 30,000² dense dynamical matrix and its factor (about 10 GiB):
+    a SLURM worker job of 4GB would be killed on its node, so the launch refuses it before anything runs,
+    naming the stage, the need and the key. With 16GB it plans: a grid point's job on a GPU worker holds its 4
+    folds' graphs, about 12 GiB; without GPU workers its training steps are on the CPU too."""
+    import io
+
+    from campaign import config, plan
+    from campaign.launch import _groups, launch
+    from campaign.resources import MEMORY, check_memory, resources
+
+    def paper(memory, gpu_jobs=1):
+        return config.load("paper", overrides={"mpi": {"ranks": 1}, "store": str(tmp_path / "p.zarr"),
+                                               "cluster": {"kind": "slurm", "slurm": {"memory": memory,
+                                                                                       "gpu_jobs": gpu_jobs}}})
+
+    with pytest.raises(config.ConfigError, match=r"stage structure: .* needs about 10\.\d GiB .*'cluster.slurm.memory' "
+                                                 r"\(4GB\).* at least 1\dGB"):
+        launch(paper("4GB"), dry_run=True, out=io.StringIO())
+    assert not (tmp_path / "p.zarr").exists()
+    def check(cfg):  # as the launcher groups tasks into jobs (a grid point's folds: one job)
+        check_memory(_groups(plan.plan(cfg), cfg), cfg)
+
+    check(paper("16GB"))
+    with pytest.raises(config.ConfigError, match=r"stage train: .* needs about 1\d\.\d GiB"):
+        check(paper("16GB", gpu_jobs=0))
+    cfg = config.load("smoke")
+    shear = next(t for t in plan.plan(cfg) if t.STAGE == "shear")
+    assert 2**28 < resources([shear], cfg, gpu=False)[MEMORY] < 2**30

@@ -14,6 +14,7 @@ import time
 import pytest
 
 from campaign import config, launch, plan, state
+from campaign.resources import local_worker
 from campaign.status import status
 from store import layout, lock, records
 
@@ -65,7 +66,7 @@ def run_one(tmp_path, monkeypatch, out, kill=False):
 
     with lock.StoreLock(store, 600) as held, \
             LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
-                         resources={"cores": 1}) as cluster, Client(cluster) as client:
+                         resources=local_worker(cfg, 1)) as cluster, Client(cluster) as client:
         runner = threading.Thread(target=launch._run, args=(client, cfg, tasks, tasks[:1], states, store, out, held))
         runner.start()
         deadline = time.time() + 30

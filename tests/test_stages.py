@@ -13,6 +13,7 @@ import pytest
 
 import jobs
 from campaign import config, launch, plan, state
+from campaign.resources import local_worker
 from campaign.tasks import STAGES, Task, upstream
 from jobs.common import Job
 from store import lock, records
@@ -92,7 +93,7 @@ def test_a_toy_stage_needs_one_task_class_and_one_job(toy_stages, tmp_path, monk
     states = state.task_states(tasks, store, cfg)
     with lock.StoreLock(store, 600) as held, \
             LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0",
-                         resources={"cores": 2}) as cluster, Client(cluster) as client:
+                         resources=local_worker(cfg, 2)) as cluster, Client(cluster) as client:
         import io
         runner = threading.Thread(target=launch._run, args=(client, cfg, tasks, toys, states, store, io.StringIO(),
                                                             held))

@@ -5,10 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from campaign.cluster import declares_gpu_pool
 from campaign.config import runtime_keys, split_sizes
 from campaign.schema import METRICS
 from campaign.stages.lys import lys_covers_all
-from campaign.tasks import Section, Task, optional, upstream
+from campaign.tasks import PROCESS_BYTES, Section, Task, optional, upstream
+from kernels import memory
 from kernels.features import STUDY, needs_lys, needs_response
 from kernels.split import fold_sets, split_specimens
 
@@ -73,6 +75,9 @@ def describe_metrics(summary: dict) -> str:
     return text + (f" (went on from epoch {summary['resumed_from_epoch']})" if summary.get("resumed_from_epoch") else "")
 
 
+GRAPH_BYTES_PER_ATOM = 19 * 8 + 2 * 8 * 15 + 8  # a graph as read: float64 features, int64 edges, labels
+
+
 class _Learning:
     """Training tasks: one process using the task's cores as threads, on a GPU worker when there are any."""
     RESOURCES: ClassVar[str] = "pool"
@@ -82,6 +87,17 @@ class _Learning:
     def runtime(self, cfg) -> dict:
         return {"device": cfg["train"]["device"], "checkpoint_epochs": cfg["train"]["checkpoint_epochs"],
                 "gpu_memory_GiB": cfg["train"]["gpu_memory_GiB"]}
+
+    def memory_bytes(self, cfg: dict) -> float:
+        """A process holding every graph it reads, as read (numpy) and prepared (``kernels.memory.data_bytes``),
+        and, unless the cluster has GPU workers to train on, one fold's training step (``kernels.memory.step_bytes``)."""
+        atoms = cfg["system"]["n_atoms"]
+        graph = memory.data_bytes(1, atoms) + GRAPH_BYTES_PER_ATOM * atoms
+        grid = cfg["grid"]  # a final model's point is chosen when it runs: the grid's largest, to be safe
+        layers, width, heads = (getattr(self, name, max(grid[axis])) for name, axis in
+                                (("layers", "layers"), ("width", "width"), ("heads", "heads")))
+        step = memory.step_bytes(layers, width, heads, cfg["train"]["batch_graphs"] * atoms, 1)
+        return PROCESS_BYTES + len(self.graphs) * graph + (0 if declares_gpu_pool(cfg) else step)
 
 
 @dataclass(frozen=True)
@@ -205,6 +221,10 @@ class Baseline(Task):
     LABEL: ClassVar[str] = "baseline {name}"
     RESOURCES: ClassVar[str] = "pool"
     describe = staticmethod(describe_metrics)
+
+    def memory_bytes(self, cfg: dict) -> float:
+        """A process holding every graph it reads (features, edges, labels)."""
+        return PROCESS_BYTES + len(self.graphs) * GRAPH_BYTES_PER_ATOM * cfg["system"]["n_atoms"]
     name: str
     kind: str
     split: Section

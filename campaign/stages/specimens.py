@@ -9,7 +9,19 @@ import numpy as np
 
 from campaign.config import keyed, n_snapshots, runtime_keys
 from campaign.tasks import Section, Task, upstream
+from kernels import modes
 from kernels.features import needs_response
+
+
+def low_modes_bytes(eigensolver: str, atoms: int) -> float:
+    """Memory of a specimen's low-mode solve (``kernels.modes.low_modes``): the dense solvers (and auto up to
+    SHIFT_INVERT_MAX_DOF degrees of freedom) hold the (3N)² float64 dynamical matrix and its factor, 1.5
+    copies in all (10.4 GB measured at 10,000 atoms, structure s000 of the rehearsal); the sparse ones a few
+    kB per atom."""
+    dof = 3 * atoms
+    dense = eigensolver in ("dense", "shift-invert", "torch") or (
+        eigensolver == "auto" and dof <= modes.SHIFT_INVERT_MAX_DOF)
+    return 1.5 * 8 * dof**2 if dense else 20_000 * atoms
 
 
 def microstates(cfg: dict) -> list[int]:
@@ -225,6 +237,10 @@ class Structure(Task):
         return _per_specimen(cls, cfg, planned, structure=Section.pick(
             cfg["features"], ("face_area_fraction", "low_mode_fraction", "eigensolver")))
 
+    def memory_bytes(self, cfg: dict) -> float:
+        return super().memory_bytes(cfg) + low_modes_bytes(dict(self.structure)["eigensolver"],
+                                                           cfg["system"]["n_atoms"])
+
     @property
     def wants_gpu(self) -> bool:
         """On a GPU worker when the cluster has them if its eigensolver may be the GPU's (auto, torch): a dense
@@ -257,6 +273,9 @@ class Response(Task):
         feat = cfg["features"]
         return _per_specimen(cls, cfg, planned, low_mode_fraction=feat["low_mode_fraction"],
                              eigensolver=feat["eigensolver"], directions=tuple(cfg["shear"]["directions"]))
+
+    def memory_bytes(self, cfg: dict) -> float:
+        return super().memory_bytes(cfg) + low_modes_bytes(self.eigensolver, cfg["system"]["n_atoms"])
 
     @staticmethod
     def describe(summary):
