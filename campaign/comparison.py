@@ -4,10 +4,10 @@ Rows are the compared models and single scores of ``campaign.stages.compare``, e
 outer folds, so that every specimen is tested once and every row is scored on the same atoms.
 Recall, precision, F1 and MCC are those of the pooled atoms (a score >= 0.5 is a predicted STZ);
 ROC-AUC and AP are the mean over graphs of each graph's own (how well a row ranks the atoms of one
-sheared glass). Intervals and differences come from one set of specimen resamples
-(``kernels.metrics.bootstrap_draws``): a row is said to beat the reference (the study's GAT), or
-its best single input (the best of its own features tabled as a single score), only where the interval
-of its paired difference excludes zero. Rows of a subset of specimens (the local yield stress of
+sheared glass). Intervals are Student t intervals over specimens, of each specimen's own value and of the
+per-specimen paired differences (``kernels.inference``): a row is said to beat the reference (the study's
+GAT), or its best single input (the best of its own features tabled as a single score), only where its
+paired t test survives Holm's adjustment over every difference of its table. Rows of a subset of specimens (the local yield stress of
 ``lys.specimens``) are tabled again beside every row restricted to those specimens.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 
 from campaign.config import left_by_folds, lys_count, outer_fold_count
 from campaign.stages.lys import lys_covers_all
+from kernels import inference as I
 from kernels import metrics as M
 from kernels.features import FEATURE_SETS, STUDY, needs_lys
 from kernels.lys import gather, periodic_centroid, region_index
@@ -109,8 +110,10 @@ def _restrict(arrays: dict, specimens: np.ndarray) -> dict:
 
 def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) -> tuple[dict, dict]:
     """The table of ``rows`` (all scored on the same atoms) against ``reference``: per row the six
-    metrics with 95% intervals and the paired differences from the reference, from the same specimen
-    resamples; then which differences exclude zero. Returns each row's graph table and point estimates."""
+    metrics with 95% t intervals over specimens, and the per-specimen paired differences from the reference
+    and from the row's best single input with t intervals; a difference is claimed where its paired t test
+    survives Holm's adjustment over the table (``kernels.inference``). Returns each row's graph table and
+    point estimates."""
     ref = rows[reference]
     n_directions = len(cfg["shear"]["directions"])
     graph = ref["specimen"].astype(np.int64) * n_directions + ref["direction"]
@@ -119,17 +122,36 @@ def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) 
             raise ValueError(f"comparison rows {row} and {reference} were not scored on the same atoms")
     tables = {row: M.graph_table(a["y"], a["score"], graph) for row, a in rows.items()}
     groups = np.unique(graph) // n_directions
-    n_boot = max(cfg["report"]["bootstrap"], 1)
-    draws = M.bootstrap_draws(tables, groups, n=n_boot, seed=cfg["train"]["seed"])
+    n = len(np.unique(groups))
+    values = {row: M.by_group(table, groups) for row, table in tables.items()}  # per specimen
     points = {row: M.from_table(table) for row, table in tables.items()}  # every graph: the point estimates
 
-    def versus(row: str, other: str, m: str) -> tuple[str, int]:
-        """The paired difference row − other in metric m, its interval, and whether that excludes zero."""
-        lo, hi = M.interval95(draws[row][m] - draws[other][m])
-        delta = M.counted(m, points[row][m]) - M.counted(m, points[other][m])
-        return f"{delta:+.3f} [{lo:+.3f}, {hi:+.3f}]", (1 if lo > 0 else -1 if hi < 0 else 0)
-
     shown, ranked = ("mcc", "auc", "ap"), ("auc", "ap")
+    tests = {}  # (row, other, metric): (mean paired difference, t interval, p): the table's family
+
+    def versus(row: str, other: str, m: str) -> tuple:
+        d = values[row][m] - values[other][m]
+        tests[(row, other, m)] = (float(d.mean()), I.t_interval(d), I.t_test(d))
+        return row, other, m
+
+    cells_of = {}
+    for row in tables:
+        score_row = rows[row]["score_only"]
+        vs_ref = [None if row == reference or (score_row and m in THRESHOLDED) else versus(row, reference, m)
+                  for m in shown]
+        inputs = _single_inputs(row, rows)
+        vs_input = [versus(row, max(inputs, key=lambda s: M.counted(m, points[s][m])), m) if inputs else None
+                    for m in ranked]
+        cells_of[row] = (vs_ref, vs_input)
+    adjusted = I.holm({k: p for k, (_, _, p) in tests.items()})
+
+    def cell(key, suffix: bool = False) -> str:
+        if key is None:
+            return "–"
+        mean, (lo, hi), _ = tests[key]
+        claim = "*" if adjusted[key] < 0.05 else ""
+        return f"{mean:+.3f} [{lo:+.3f}, {hi:+.3f}]{claim}" + (f" vs {key[1]}" if suffix else "")
+
     header = ["row", "Recall", "Precision", "F1", "MCC", "ROC-AUC (per graph)", "AP (per graph)",
               *(f"Δ{m.upper()} vs reference" for m in shown), *(f"Δ{m.upper()} vs best single input" for m in ranked)]
     body, told = [], {"better": [], "worse": [], "beats": [], "trails": []}
@@ -138,36 +160,29 @@ def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) 
         label = _label(row, point, score_row)
         cells = [label + (" (reference)" if row == reference else "")]
         for m in M.METRICS:
-            lo, hi = M.interval95(draws[row][m])
+            lo, hi = I.t_interval(values[row][m])
             cells.append("–" if score_row and m in THRESHOLDED else f"{points[row][m]:.3f} [{lo:.3f}, {hi:.3f}]")
-        for m in shown:
-            if row == reference or (score_row and m in THRESHOLDED):
-                cells.append("–")
-                continue
-            text, sign = versus(row, reference, m)
-            cells.append(text)
-            if sign:
-                told["better" if sign > 0 else "worse"].append(f"{label} ({m.upper()})")
-        inputs = _single_inputs(row, rows)
-        for m in ranked:
-            if not inputs:
-                cells.append("–")
-                continue
-            best = max(inputs, key=lambda s: M.counted(m, points[s][m]))
-            text, sign = versus(row, best, m)
-            cells.append(f"{text} vs {best}")
-            if sign:
-                told["beats" if sign > 0 else "trails"].append(f"{label} ({m.upper()}, vs {best})")
+        vs_ref, vs_input = cells_of[row]
+        cells += [cell(k) for k in vs_ref] + [cell(k, suffix=True) for k in vs_input]
+        for key, (better, worse, tail) in [(k, ("better", "worse", "")) for k in vs_ref] + \
+                                          [(k, ("beats", "trails", "vs ")) for k in vs_input]:
+            if key is not None and adjusted[key] < 0.05:
+                side = better if tests[key][0] > 0 else worse
+                told[side].append(f"{label} ({key[2].upper()}" + (f", vs {key[1]})" if tail else ")"))
         body.append(cells)
     rep.table(header, body, f"{tested}, {len(np.unique(graph))} graphs with an event) at D²thres = "
-              f"{cfg['train']['threshold_A2']:g} Å²; 95% intervals and paired differences from {n_boot} resamples "
-              "of specimens. ROC-AUC and AP: mean over graphs of each graph's own; the other metrics pool the atoms. "
+              f"{cfg['train']['threshold_A2']:g} Å²; n = {n} specimens. Intervals: 95% Student t intervals of the "
+              "mean over the n specimens of each specimen's own value (metrics) or of the per-specimen paired "
+              "difference (Δ, whose value is that mean; the metrics' values pool every graph). * : the paired t "
+              f"test's p-value, Holm-adjusted over the {len(tests)} differences of this table, is below 0.05. "
+              "ROC-AUC and AP: mean over graphs of each graph's own; the other metrics pool the atoms. "
               "Best single input: of the model's own features tabled as single scores (compare.scores), the best "
-              "in that metric on these same graphs (chosen on them: 'better' is conservative, 'worse' is not)")
-    rep.text("Paired differences whose interval excludes zero: better than the reference: "
+              "in that metric on these same graphs (chosen on them: 'better' is conservative, 'worse' is not)"
+              + (". With 5 specimens or fewer every interval is exploratory" if n <= 5 else ""))
+    rep.text("Differences claimed (Holm-adjusted p < 0.05 over the table): better than the reference: "
              f"{'; '.join(told['better']) or 'none'}; worse: {'; '.join(told['worse']) or 'none'}. "
              f"Better than their best single input: {'; '.join(told['beats']) or 'none'}; worse than it: "
-             f"{'; '.join(told['trails']) or 'none'}. Nothing else is told apart by these specimens.")
+             f"{'; '.join(told['trails']) or 'none'}. Nothing else is told apart by these {n} specimens.")
     return tables, points
 
 
@@ -255,8 +270,8 @@ def weakest_region(rep, data, cfg: dict, arrays: dict) -> None:
     among the graph's regions by Δτ_c (1: the lowest, the weakest; ties share their mean rank, and
     regions that did not yield tie as the strongest) of the region holding the first event's most
     displaced atom (largest D²min; ``arrays``: any row's pooled y, d2min_A2, specimen, direction);
-    against chance, a uniform rank, with 95% intervals over resamples of specimens (the directions of
-    one specimen share its glass, so graphs are not independent)."""
+    against chance, a uniform rank, with 95% t intervals over specimens (the directions of one specimen
+    share its glass, so graphs are not independent)."""
     from scipy.stats import rankdata
 
     batches: dict = {}
@@ -291,12 +306,10 @@ def weakest_region(rep, data, cfg: dict, arrays: dict) -> None:
         specimens.append(k)
     if not ranks:
         return
-    ranks, n_boot = np.array(ranks), max(cfg["report"]["bootstrap"], 1)
-    hit, mean = [], []
-    for pick in M.resamples(np.array(specimens), n_boot, cfg["train"]["seed"]):
-        hit.append(np.mean(ranks[pick] == 1))
-        mean.append(np.mean(ranks[pick]))
-    (hit_lo, hit_hi), (mean_lo, mean_hi) = M.interval95(hit), M.interval95(mean)
+    ranks, specimens = np.array(ranks), np.array(specimens)
+    own = [ranks[specimens == k] for k in np.unique(specimens)]  # each specimen's graphs
+    (hit_lo, hit_hi) = I.t_interval([np.mean(r == 1) for r in own])
+    (mean_lo, mean_hi) = I.t_interval([np.mean(r) for r in own])
     counts = [int(np.sum((ranks >= r - 0.5) & (ranks < r + 0.5))) for r in range(1, size + 1)]
     rep.table(["rank of the first event's region (1: lowest Δτ_c)"] + [str(r) for r in range(1, size + 1)],
               [["graphs"] + [str(c) for c in counts]],
@@ -307,4 +320,5 @@ def weakest_region(rep, data, cfg: dict, arrays: dict) -> None:
     rep.text(f"The first event lies in the region of lowest Δτ_c in {int(np.sum(ranks == 1))} of {len(ranks)} graphs: "
              f"a share of {np.mean(ranks == 1):.2f} [{hit_lo:.2f}, {hit_hi:.2f}] against {1 / size:.2f} by chance; its "
              f"region's mean rank is {ranks.mean():.2f} [{mean_lo:.2f}, {mean_hi:.2f}] of {size} (chance "
-             f"{(size + 1) / 2:.1f}); 95% intervals over {n_boot} resamples of the {len(set(specimens))} specimens.")
+             f"{(size + 1) / 2:.1f}); 95% t intervals over the {len(own)} specimens (each specimen's share and mean "
+             "rank over its graphs: the directions of one glass are not independent).")

@@ -128,6 +128,15 @@ def from_table(table: dict, pick: np.ndarray | None = None) -> dict[str, float]:
     return out
 
 
+def by_group(table: dict, groups: np.ndarray) -> dict[str, np.ndarray]:
+    """Each group's six metrics from the graphs of a :func:`graph_table` (``groups`` (G,) per graph, e.g.
+    its specimen), an undefined value counted as IF_UNDEFINED: {metric: (number of groups,) array}, in
+    the order of the sorted group ids. What per-specimen intervals and paired tests are taken over."""
+    picks = [np.flatnonzero(groups == g) for g in np.unique(groups)]
+    values = [from_table(table, pick) for pick in picks]
+    return {m: np.array([counted(m, v[m]) for v in values]) for m in METRICS}
+
+
 def bootstrap_draws(tables: dict[str, dict], groups: np.ndarray, n: int = 1000, seed: int = 0) -> dict:
     """Every row's six metrics on the same ``n`` resamples of whole groups (specimens; ``groups`` (G,)
     per graph, the graphs of every table in one order): {row: {metric: (n,) array}}, an undefined value
