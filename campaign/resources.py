@@ -9,7 +9,8 @@ from campaign.tasks import PROCESS_BYTES
 CORES = "cores"     # a task's MPI ranks x threads
 MEMORY = "memory"   # bytes a task's job holds at its peak
 GPU = "GPU"         # the GPU pool's workers offer it (campaign.slurm)
-LOCAL_MEMORY_SHARE = 0.9  # of this machine's memory, for the local cluster's worker
+LOCAL_MEMORY_SHARE = 0.8  # of this machine's memory, for the local cluster's worker: at 0.9 two 10.2 GiB structure jobs
+                          # started together on 23.5 GiB and left 1 GiB free (the rehearsal)
 
 
 def worker_memory(cfg: dict) -> float:
