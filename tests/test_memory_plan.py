@@ -171,7 +171,7 @@ def test_training_and_the_structure_stage_run_on_gpu_workers_where_there_are_any
 
 
 def test_a_job_that_needs_more_memory_than_a_worker_offers_is_refused_at_launch(tmp_path):
-    """The paper's structure stage holds the 30,000² dense dynamical matrix and its factor (about 10 GiB):
+    """The paper's structure stage holds the 30,000² dense dynamical matrix and its factor (about 11 GiB):
     a SLURM worker job of 4GB would be killed on its node, so the launch refuses it before anything runs,
     naming the stage, the need and the key. With 16GB it plans: a grid point's job on a GPU worker holds its 4
     folds' graphs, about 12 GiB; without GPU workers its training steps are on the CPU too."""
@@ -186,7 +186,7 @@ def test_a_job_that_needs_more_memory_than_a_worker_offers_is_refused_at_launch(
                                                "cluster": {"kind": "slurm", "slurm": {"memory": memory,
                                                                                        "gpu_jobs": gpu_jobs}}})
 
-    with pytest.raises(config.ConfigError, match=r"stage structure: .* needs about 10\.\d GiB .*'cluster.slurm.memory' "
+    with pytest.raises(config.ConfigError, match=r"stage structure: .* needs about 11\.\d GiB .*'cluster.slurm.memory' "
                                                  r"\(4GB\).* at least 1\dGB"):
         launch(paper("4GB"), dry_run=True, out=io.StringIO())
     assert not (tmp_path / "p.zarr").exists()

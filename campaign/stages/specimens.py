@@ -15,13 +15,13 @@ from kernels.features import needs_response
 
 def low_modes_bytes(eigensolver: str, atoms: int) -> float:
     """Memory of a specimen's low-mode solve (``kernels.modes.low_modes``): the dense solvers (and auto up to
-    SHIFT_INVERT_MAX_DOF degrees of freedom) hold the (3N)² float64 dynamical matrix and its factor, 1.5
-    copies in all (10.4 GB measured at 10,000 atoms, structure s000 of the rehearsal); the sparse ones a few
-    kB per atom."""
+    SHIFT_INVERT_MAX_DOF degrees of freedom) hold the (3N)² float64 dynamical matrix, its factor and the
+    sparse Hessian, 1.65 dense copies in all (the rehearsal at 10,000 atoms: structure and response jobs
+    peaked at 11.2 GiB, the matrix is 6.7 GiB); the sparse ones a few kB per atom."""
     dof = 3 * atoms
     dense = eigensolver in ("dense", "shift-invert", "torch") or (
         eigensolver == "auto" and dof <= modes.SHIFT_INVERT_MAX_DOF)
-    return 1.5 * 8 * dof**2 if dense else 20_000 * atoms
+    return 1.65 * 8 * dof**2 if dense else 20_000 * atoms
 
 
 def microstates(cfg: dict) -> list[int]:
