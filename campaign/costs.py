@@ -10,7 +10,6 @@ import os
 import sys
 
 from campaign.plan import plan as make_plan
-from campaign.version import code_version
 from store import layout, records
 
 
@@ -25,18 +24,19 @@ def disk_usage(path: str) -> tuple[int, int]:
 
 def stage_costs(cfg: dict) -> dict:
     """{stage: {tasks, done, wall_s, mean_wall_s, max_wall_s, core_hours, cpu_hours, peak_rss_MiB,
-    peak_rss_MiB_all_ranks, bytes_per_task, files_per_task}} over the plan's done tasks."""
+    peak_rss_MiB_all_ranks, bytes_per_task, files_per_task, code_versions}} over the plan's done tasks."""
     store = os.path.abspath(cfg["store"])
     recs = records.read_all(store)
     stages: dict = {}
     for t in make_plan(cfg):
         row = stages.setdefault(t.STAGE, {"tasks": 0, "done": 0, "walls": [], "core_s": 0.0, "cpu_s": 0.0,
-                                          "rss": 0.0, "rss_all": 0.0, "bytes": 0, "files": 0})
+                                          "rss": 0.0, "rss_all": 0.0, "bytes": 0, "files": 0, "codes": set()})
         row["tasks"] += 1
         rec = recs.get(t.key)
         if not rec or rec.get("status") != records.DONE:
             continue
         row["done"] += 1
+        row["codes"].add(rec.get("code_version"))
         wall = float(rec.get("seconds") or 0.0)
         row["walls"].append(wall)
         row["core_s"] += wall * rec.get("ranks", 1) * rec.get("threads", 1)
@@ -54,7 +54,8 @@ def stage_costs(cfg: dict) -> dict:
                       "core_hours": round(row["core_s"] / 3600, 4), "cpu_hours": round(row["cpu_s"] / 3600, 4),
                       "peak_rss_MiB": round(row["rss"], 1), "peak_rss_MiB_all_ranks": round(row["rss_all"], 1),
                       "bytes_per_task": round(row["bytes"] / n) if n else None,
-                      "files_per_task": round(row["files"] / n, 1) if n else None}
+                      "files_per_task": round(row["files"] / n, 1) if n else None,
+                      "code_versions": sorted(c for c in row["codes"] if c)}
     return out
 
 
@@ -80,7 +81,8 @@ def costs(cfg: dict, json_path: str | None = None, out=None) -> int:
     print(f"total {total:.2f} core-hours (wall x ranks x threads of every done task)", file=out)
     if json_path:
         layout.write_json(json_path, {"preset": cfg["preset"], "atoms": cfg["system"]["n_atoms"],
-                                      "config": science_hash(cfg), "code": code_version(),
+                                      "config": science_hash(cfg),
+                                      "code": sorted({c for r in table.values() for c in r["code_versions"]}),
                                       "units": "seconds, core-hours, MiB, bytes", "stages": table,
                                       "total_core_hours": round(total, 3)})
         print(f"wrote {json_path}", file=out)
