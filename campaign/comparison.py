@@ -19,7 +19,7 @@ from campaign.stages.lys import lys_covers_all
 from kernels import inference as I
 from kernels import metrics as M
 from kernels.features import FEATURE_SETS, STUDY, needs_lys
-from kernels.lys import gather, periodic_centroid, region_index
+from kernels.lys import gather, periodic_centroid, region_centres, region_holding
 from store import layout
 
 THRESHOLDED = ("recall", "precision", "f1", "mcc")  # not shown for a single score: its 0.5 means nothing
@@ -290,7 +290,7 @@ def weakest_region(rep, data, cfg: dict, arrays: dict) -> None:
         rep.text("One region per graph (lys.regions_per_axis 1): no region to rank against another.")
         return
     quenches = {t.specimen: t for t in data.of("quench")}
-    directions, ranks, specimens, glasses = cfg["shear"]["directions"], [], [], {}
+    directions, ranks, specimens, glasses, outside = cfg["shear"]["directions"], [], [], {}, 0
     for (k, direction, _), parts in sorted(batches.items()):
         values = gather(size, parts)
         sel = (arrays["specimen"] == k) & (arrays["direction"] == directions.index(direction))
@@ -300,11 +300,16 @@ def weakest_region(rep, data, cfg: dict, arrays: dict) -> None:
             glasses[k] = layout.read(data.root, data.group(quenches[k]).path, ("positions", "cell", "origin"))
         q = glasses[k]
         core = np.argmax(np.nan_to_num(arrays["d2min_A2"][sel], nan=-np.inf))  # the first event's most displaced atom
-        frac = (q["positions"][core] - q["origin"]) @ np.linalg.inv(q["cell"])
-        held = region_index(frac[None], shape)[0]
+        held = region_holding(q["positions"][core], region_centres(q["cell"], q["origin"], shape), q["cell"],
+                              cfg["lys"]["radius_A"])
+        if held is None:  # in a grid cell's corner, outside every region's sphere: no region's Δτ_c is its
+            outside += 1
+            continue
         ranks.append(rankdata(np.where(np.isfinite(values), values, np.inf), method="average")[held])
         specimens.append(k)
     if not ranks:
+        if outside:
+            rep.text(f"Each of the {outside} first events lies outside every region's sphere: no direct check.")
         return
     ranks, specimens = np.array(ranks), np.array(specimens)
     own = [ranks[specimens == k] for k in np.unique(specimens)]  # each specimen's graphs
@@ -315,8 +320,9 @@ def weakest_region(rep, data, cfg: dict, arrays: dict) -> None:
               [["graphs"] + [str(c) for c in counts]],
               f"Where the glass first yields against its weakest region: {len(ranks)} graphs with a local yield stress "
               f"and an event at D²thres = {cfg['train']['threshold_A2']:g} Å², each of {size} regions of "
-              f"{cfg['lys']['radius_A']:g} Å; the region is the grid cell holding the event's most displaced atom; "
-              "tied ranks (regions that did not yield) shared, counted at the nearest whole rank")
+              f"{cfg['lys']['radius_A']:g} Å; the region is the one whose sphere holds the event's most displaced atom "
+              f"({outside} events outside every sphere left out); tied ranks (regions that did not yield) shared, "
+              "counted at the nearest whole rank")
     rep.text(f"The first event lies in the region of lowest Δτ_c in {int(np.sum(ranks == 1))} of {len(ranks)} graphs: "
              f"a share of {np.mean(ranks == 1):.2f} [{hit_lo:.2f}, {hit_hi:.2f}] against {1 / size:.2f} by chance; its "
              f"region's mean rank is {ranks.mean():.2f} [{mean_lo:.2f}, {mean_hi:.2f}] of {size} (chance "

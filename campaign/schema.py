@@ -205,8 +205,11 @@ KEYS = (
     Key("lys.strain_step", 1.0e-3, Number(0, open_lo=True), "AQS strain step of a region's shear", added_later=True),
     Key("lys.max_strain", 0.2, Number(0, open_lo=True), "a region that has not yielded by this strain has no tau_c",
         added_later=True),
-    Key("lys.drop_GPa", 0.01, Number(0, open_lo=True), "a fall of the region's resolved stress larger than this "
-        "between two steps is its first plastic event", "GPa", added_later=True),
+    Key("lys.departure_GPa", 0.005, Number(0, open_lo=True), "a region's first plastic event is the first step "
+        "whose resolved stress falls short of its linear extrapolation from the two steps before by more than this "
+        "(small events, which release less than a step's elastic rise, included; README)", "GPa", added_later=True),
+    Key("lys.refine", 10, Int(1), "the step of the first event is sheared again in this many finer steps from the "
+        "last elastic state: the yield strain to lys.strain_step / refine", added_later=True),
 
     Key("compare.folds", 0, Int(0), "outer cross-validation over every specimen (grouped by specimen) for "
         "the comparison 'What predicts the first STZ': each model trains on the other folds' specimens, "

@@ -5,7 +5,9 @@ A region is the sphere of radius ``radius_A`` around a centre of a regular grid;
 sheared quasi-statically (AQS) in the direction and sign of the applied shear while every other atom
 follows the affine deformation (frozen in scaled coordinates). τ(γ) is the region's stress resolved
 on that shear (GPa); τ_0 = τ(0), τ_c the last τ before the first plastic drop, and Δτ_c = τ_c − τ_0
-the residual strength: where it is low, the glass yields first. The program carries only the atoms
+the residual strength: where it is low, the glass yields first. The first plastic event is the first
+departure from the region's elastic response (``first_event``), located to a fraction of the step
+by re-shearing the last elastic step in finer steps (``jobs.lys``). The program carries only the atoms
 within ``radius_A + shell_A`` of the centre (all of them in a small box): with a shell two
 potential cutoffs wide, the forces on the region's atoms are those of the whole glass (an eam/fs
 force on atom i reads the density of each neighbour j, which reads j's neighbours).
@@ -26,14 +28,6 @@ def region_centres(cell: np.ndarray, origin: np.ndarray, shape: tuple[int, int, 
     """(G, 3) Å: centres at fractional ((i, j, k) + 1/2) / shape, in C order (k fastest)."""
     idx = np.stack(np.meshgrid(*(np.arange(n) for n in shape), indexing="ij"), axis=-1).reshape(-1, 3)
     return origin + ((idx + 0.5) / np.array(shape)) @ cell
-
-
-def region_index(frac: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:
-    """(N,) index in ``region_centres``' order of the region whose centre is nearest each fractional
-    position (N, 3) of an orthogonal cell: the grid cell holding it, periodic."""
-    shape = np.array(shape)
-    cell = np.floor((np.asarray(frac) % 1.0) * shape).astype(int) % shape
-    return np.ravel_multi_index(tuple(cell.T), tuple(shape))
 
 
 def periodic_centroid(frac: np.ndarray) -> np.ndarray:
@@ -59,11 +53,33 @@ def resolved(stress_voigt: np.ndarray, direction: str) -> np.ndarray:
     return sign * np.asarray(stress_voigt)[..., voigt]
 
 
-def first_drop(tau: np.ndarray, drop_GPa: float) -> int | None:
-    """The step k of τ_c: the last before the first fall of more than ``drop_GPa`` (τ[k+1] < τ[k] −
-    drop_GPa), or None if τ (S,) never falls that much."""
-    falls = np.flatnonzero(np.diff(tau) < -drop_GPa)
-    return int(falls[0]) if len(falls) else None
+def first_event(tau: np.ndarray, tol_GPa: float, first_increment: float | None = None) -> int | None:
+    """The step k of τ_c: the last before the first plastic event, or None if τ (S,) GPa has none.
+
+    An event is a departure from the region's elastic response: at step k + 1 the stress falls short
+    of its linear extrapolation from steps k − 1 and k by more than ``tol_GPa``,
+    τ[k+1] < 2 τ[k] − τ[k−1] − tol_GPa, so a small event that releases less than one step's
+    elastic increment (τ still rising) is caught, where a plain fall (τ[k+1] < τ[k]) is not. At
+    k = 0 the expected increment is ``first_increment`` (GPa; None: 0, a fall). Measured at 10,000
+    atoms with steps of 1e-3 (README): elastic increments 0.03–0.04 GPa, the smooth curvature of
+    the elastic branch and the minimiser's noise 1e-4–3e-4 GPa, small events 5e-3 to 3e-2 GPa."""
+    tau = np.asarray(tau, dtype=float)
+    if len(tau) < 2:
+        return None
+    expected = np.empty(len(tau) - 1)
+    expected[0] = tau[0] + (0.0 if first_increment is None else first_increment)
+    expected[1:] = 2 * tau[1:-1] - tau[:-2]
+    events = np.flatnonzero(tau[1:] < expected - tol_GPa)
+    return int(events[0]) if len(events) else None
+
+
+def region_holding(position: np.ndarray, centres: np.ndarray, cell: np.ndarray, radius_A: float) -> int | None:
+    """Index of the region (centres (G, 3) Å) whose sphere of ``radius_A`` holds ``position`` (3,) Å,
+    the nearest if several do, periodic; None if none does (a grid cell's corners lie outside every
+    sphere when the radius is less than half the cell's diagonal)."""
+    d = distances(centres, cell, np.asarray(position, dtype=float))
+    nearest = int(np.argmin(d))
+    return nearest if d[nearest] < radius_A else None
 
 
 def interpolate(values: np.ndarray, frac: np.ndarray) -> np.ndarray:

@@ -309,13 +309,15 @@ def test_a_region_as_large_as_the_box_shears_as_the_whole_glass_and_a_small_one_
     """The local yield stress job (jobs.lys): a region holding every atom (nothing frozen) follows the
     shear job's AQS stress, step by step (same tilt, same minimiser); a region of radius 6 A holds
     about the atoms of its sphere, starts at a stress of the glass's order, and, its surroundings
-    held to the affine deformation, answers the first step more stiffly than the relaxed glass."""
+    held to the affine deformation, answers the first step more stiffly than the relaxed glass, and its
+    stress is over its own (Voronoi) volume. Sheared to its first event, the whole glass's yield strain is
+    refined to a tenth of the step, inside the step whose stress departed from the elastic response."""
     cfg, tasks, store, _ = campaign
     shear = data(store, tasks, "shear s000 xy")
     step = TINY["shear"]["strain_step"]
     over = {**TINY, "store": str(store), "lys": {"regions_per_axis": 2, "regions_per_task": 2, "radius_A": 100.0,
                                                  "strain_step": step, "max_strain": TINY["shear"]["max_strain"],
-                                                 "drop_GPa": 50.0}}
+                                                 "departure_GPa": 50.0}}
     whole = next(t for t in plan.plan(config.load("smoke", overrides=over)) if t.label == "lys s000 xy r0")
     assert run(whole, store)["status"] == "done"
     g = layout.group(layout.open_root(str(store)), whole.path)
@@ -323,7 +325,7 @@ def test_a_region_as_large_as_the_box_shears_as_the_whole_glass_and_a_small_one_
     np.testing.assert_allclose(g["tau_GPa"][0, :steps], shear["stress_GPa"][:, 5], atol=2e-4)  # xy: Voigt 5
     assert g["n_inner"][0] == N and np.isnan(g["dtau_c_GPa"][0])  # no drop of 50 GPa
     global_slope = (g["tau_GPa"][0, 1] - g["tau_GPa"][0, 0]) / step
-    over["lys"].update(radius_A=6.0, max_strain=0.02, drop_GPa=0.01)
+    over["lys"].update(radius_A=6.0, max_strain=0.02, departure_GPa=0.005)
     local = next(t for t in plan.plan(config.load("smoke", overrides=over)) if t.label == "lys s000 xy r0")
     assert run(local, store)["status"] == "done"
     g = layout.group(layout.open_root(str(store)), local.path)
@@ -332,6 +334,18 @@ def test_a_region_as_large_as_the_box_shears_as_the_whole_glass_and_a_small_one_
     assert np.all(np.abs(g["n_inner"][...] - expected) < 0.5 * expected), g["n_inner"][...]
     tau = g["tau_GPa"][...]
     assert np.all(np.abs(tau[:, 0]) < 3.0)  # residual stresses of a quenched glass: GPa, not more
+    # their own volume: their Voronoi cells, within a few % of their share of the glass's
+    np.testing.assert_allclose(g["volume_A3"][...], g["n_inner"][...] * volume, rtol=0.05)
     assert np.all((tau[:, 1] - tau[:, 0]) / step > global_slope), (tau[:, :2], global_slope)
     print("regions:", g["n_inner"][...], "tau0", tau[:, 0], "slopes", (tau[:, 1] - tau[:, 0]) / step,
           "global", global_slope, "dtau_c", g["dtau_c_GPa"][...])
+    over["lys"].update(radius_A=100.0, max_strain=0.1, departure_GPa=0.005)
+    whole = next(t for t in plan.plan(config.load("smoke", overrides=over)) if t.label == "lys s000 xy r0")
+    assert run(whole, store)["status"] == "done"  # the whole glass again, now to its first event
+    g = layout.group(layout.open_root(str(store)), whole.path)
+    tau = g["tau_GPa"][0]
+    past = np.flatnonzero(np.isfinite(tau))[-1]  # the coarse step past the event
+    fine = g["yield_strain"][0] / (step / 10)  # refined: on the grid of step / refine, within that coarse step
+    assert abs(fine - round(fine)) < 1e-6 and (past - 1) * step - 1e-12 <= g["yield_strain"][0] < past * step, (
+        g["yield_strain"][0], tau)
+    assert tau[past] < 2 * tau[past - 1] - tau[past - 2] - 0.005 if past > 1 else tau[1] < tau[0] - 0.005

@@ -125,7 +125,8 @@ OPENED = [
     ("lys.shell_A", 8.0, {"lys"}),
     ("lys.strain_step", 5e-4, {"lys"}),
     ("lys.max_strain", 0.1, {"lys"}),
-    ("lys.drop_GPa", 0.02, {"lys"}),
+    ("lys.departure_GPa", 0.02, {"lys"}),
+    ("lys.refine", 4, {"lys"}),
     ("lys.specimens", 3, set()),  # fewer lys tasks, none re-keyed (test_a_subset_of_lys_specimens... counts them)
     ("lys.directions", ["xy", "-xy"], set()),  # fewer lys tasks, none re-keyed (test_lys_directions...)
     # a set that reads the local yield stress: its baselines and compared rows, nothing upstream

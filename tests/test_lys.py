@@ -2,8 +2,8 @@
 import numpy as np
 import pytest
 
-from kernels.lys import (distances, first_drop, grid_shape, interpolate, periodic_centroid, region_centres,
-                         region_index, resolved)
+from kernels.lys import (distances, first_event, grid_shape, interpolate, periodic_centroid, region_centres,
+                         region_holding, resolved)
 
 
 def test_the_grid_of_regions_spans_the_box_at_about_the_spacing():
@@ -28,11 +28,45 @@ def test_the_resolved_stress_takes_the_shears_component_and_sign():
     assert resolved(sigma, "yz") == 0.4 and resolved(sigma, "xz") == 0.5 and resolved(sigma, "-xz") == -0.5
 
 
-def test_the_first_drop_is_the_first_fall_larger_than_the_tolerance():
-    tau = np.array([0.0, 0.1, 0.2, 0.195, 0.3, 0.1, 0.4])
-    assert first_drop(tau, 0.01) == 4  # the 0.005 dip is elastic noise at this tolerance
-    assert first_drop(tau, 0.001) == 2
-    assert first_drop(tau[:5], 0.01) is None
+def test_the_first_event_is_a_departure_from_the_elastic_response_even_while_the_stress_still_rises():
+    """An elastic branch as measured at 10,000 atoms (0.04 GPa a step of 1e-3, softening smoothly,
+    minimiser noise 2e-4 GPa) with a small event at step 30 that releases 0.02 GPa, half a step's
+    elastic rise: the stress never falls there, yet the event is caught; the smooth branch alone
+    has none."""
+    rng = np.random.default_rng(1)
+    gamma = np.arange(80) * 1e-3
+    elastic = 40.0 * gamma - 150.0 * gamma ** 2 + rng.normal(0, 2e-4, len(gamma))  # GPa
+    assert first_event(elastic, 0.005) is None
+    tau = elastic.copy()
+    tau[31:] -= 0.02                               # the small event, between steps 30 and 31
+    assert np.all(np.diff(tau) > 0)                # no fall: a fall criterion would miss it
+    assert first_event(tau, 0.005) == 30
+    tau[61:] -= 1.0                                # a large drop later changes nothing
+    assert first_event(tau, 0.005) == 30
+
+
+def test_the_first_step_is_judged_against_the_given_elastic_increment_or_a_fall():
+    tau = np.array([1.0, 1.01, 1.05, 1.09])
+    assert first_event(tau, 0.005) is None                        # a rise: no fall
+    assert first_event(tau, 0.005, first_increment=0.04) == 0     # 0.01 where 0.04 was due: an event
+    assert first_event(tau[:1], 0.005) is None
+    assert first_event(np.array([1.0, 0.99]), 0.005) == 0
+
+
+def test_the_region_holding_a_point_is_its_grid_cell_when_the_sphere_reaches_it():
+    """The direct check assigns the first event to a region: the nearest centre is the grid cell, but a cell's corners lie outside a sphere narrower than half its diagonal."""
+    cell, origin, shape = np.diag([26.0, 26.0, 26.0]), np.zeros(3), (2, 2, 2)
+    centres = region_centres(cell, origin, shape)
+    rng = np.random.default_rng(2)
+    points = rng.random((200, 3)) @ cell
+    for x in points:
+        held = region_holding(x, centres, cell, radius_A=30.0)  # every sphere reaches every point
+        grid_cell = np.ravel_multi_index(tuple(np.floor((x - origin) / 13.0).astype(int)), shape)
+        assert held == grid_cell
+    corner = np.array([0.1, 0.1, 0.1])                         # 11.1 A from its cell's centre
+    assert region_holding(corner, centres, cell, radius_A=10.0) is None
+    assert region_holding(centres[5] + [6.0, 0, 0], centres, cell, radius_A=10.0) == 5
+    assert region_holding(centres[5] + [7.0, 0, 0], centres, cell, radius_A=10.0) == 1  # the next cell
 
 
 def test_interpolation_reproduces_the_centres_and_linear_fields_and_is_periodic():
@@ -51,9 +85,9 @@ def test_interpolation_reproduces_the_centres_and_linear_fields_and_is_periodic(
 def test_each_centre_lies_in_its_own_region_and_a_cluster_across_the_boundary_keeps_its_centroid():
     cell, origin, shape = np.diag([20.0, 30.0, 10.0]), np.array([-5.0, 0.0, 2.0]), (2, 3, 4)
     centres = region_centres(cell, origin, shape)
-    frac = (centres - origin) @ np.linalg.inv(cell)
-    assert (region_index(frac, shape) == np.arange(24)).all()
-    assert (region_index(frac + [1.0, -2.0, 3.0] + 0.1 / np.array(shape), shape) == np.arange(24)).all()  # periodic
+    assert [region_holding(c, centres, cell, 1.0) for c in centres] == list(range(24))
+    moved = centres + np.array([1.0, -2.0, 3.0]) @ cell + 0.1 * np.diag(cell) / np.array(shape)  # periodic images
+    assert [region_holding(c, centres, cell, 4.0) for c in moved] == list(range(24))
     cluster = np.array([[0.98, 0.5, 0.5], [0.02, 0.5, 0.5], [0.96, 0.52, 0.5], [0.04, 0.48, 0.5]])
     offset = periodic_centroid(cluster) - [0.0, 0.5, 0.5]  # not 0.5 along x, where a plain mean would put it
     assert np.allclose(offset - np.round(offset), 0.0)

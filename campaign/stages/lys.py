@@ -7,7 +7,7 @@ from typing import ClassVar
 from campaign.config import keyed, lys_count, lys_directions
 from campaign.tasks import Section, Task, upstream
 
-PROTOCOL = ("radius_A", "shell_A", "strain_step", "max_strain", "drop_GPa")  # lys keys a region's result reads
+PROTOCOL = ("radius_A", "shell_A", "strain_step", "max_strain", "departure_GPa", "refine")  # lys keys a region's result reads
 
 
 def lys_specimens(cfg: dict, planned: dict) -> list[int]:
@@ -23,9 +23,9 @@ def lys_covers_all(cfg: dict) -> bool:
 @dataclass(frozen=True)
 class LocalYield(Task):
     """Regions ``first`` .. ``first + count - 1`` of the ``shape`` grid of specimen ``specimen``, each
-    sheared locally in ``direction`` to its first plastic drop (``jobs.lys``): τ_0, τ_c, Δτ_c."""
+    sheared locally in ``direction`` to its first plastic event (``jobs.lys``): τ_0, τ_c, Δτ_c."""
     STAGE: ClassVar[str] = "lys"
-    VERSION: ClassVar[int] = 1
+    VERSION: ClassVar[int] = 2  # 2: the first event as a departure from the elastic response, refined; own volume
     JOB: ClassVar[str] = "jobs.lys:LocalYieldJob"
     PLACE: ClassVar[str] = "specimens/s{specimen:03d}/lys/{direction}/r{first}"
     LABEL: ClassVar[str] = "lys s{specimen:03d} {direction} r{first}"
