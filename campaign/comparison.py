@@ -298,10 +298,10 @@ def weakest_region(rep, data, cfg: dict, arrays: dict) -> None:
             continue  # no event at this threshold, or no region yielded: nothing to rank
         if k not in glasses:  # read once for the specimen's shears
             glasses[k] = layout.read(data.root, data.group(quenches[k]).path, ("positions", "cell", "origin"))
+            glasses[k]["centres"] = region_centres(glasses[k]["cell"], glasses[k]["origin"], shape)
         q = glasses[k]
         core = np.argmax(np.nan_to_num(arrays["d2min_A2"][sel], nan=-np.inf))  # the first event's most displaced atom
-        held = region_holding(q["positions"][core], region_centres(q["cell"], q["origin"], shape), q["cell"],
-                              cfg["lys"]["radius_A"])
+        held = region_holding(q["positions"][core], q["centres"], q["cell"], cfg["lys"]["radius_A"])
         if held is None:  # in a grid cell's corner, outside every region's sphere: no region's Δτ_c is its
             outside += 1
             continue

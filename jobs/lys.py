@@ -86,14 +86,14 @@ class LocalYieldJob(Job):
                 compute S all stress/atom NULL virial
             """)
             at = _Region(lmp, p, inner)
-            tau, states = [at.tau()], [lmp.raw_positions()]
+            tau = [at.tau()]
             for step in range(1, max_steps + 1):
+                elastic = lmp.raw_positions()  # the state at step - 1
                 tau.append(at.shear_to(step * p["strain_step"], f"region step {step}"))
-                states = [states[-1], lmp.raw_positions()]
                 k = first_event(tau, p["departure_GPa"])
-                if k is not None:
+                if k is not None:  # k = step - 1
                     at.tilt(k * p["strain_step"])
-                    lmp.restore_positions(states[0])  # the last elastic state (k = step - 1)
+                    lmp.restore_positions(elastic)
                     yield_strain, tau_c = self.refine(at, k, tau)
                     break
             else:
@@ -102,13 +102,13 @@ class LocalYieldJob(Job):
                     volume_A3=at.volume)
 
     def refine(self, at: "_Region", k: int, tau: list) -> tuple[float, float]:
-        """(yield strain, τ_c GPa) of an event between steps k and k + 1 of ``tau``, the region in its
-        state at step k: sheared again in ``refine`` finer steps, the last before the event (at most
-        the coarse step's end less one fine step)."""
+        """(yield strain, τ_c GPa) of an event between steps k and k + 1 of ``tau``, the region's atoms
+        put back in their state at step k: sheared again in ``refine`` finer steps, the last before the
+        event (at most the coarse step's end less one fine step)."""
         p = self.p
         coarse, fine = p["strain_step"], p["strain_step"] / p["refine"]
         slope = (tau[k] - tau[k - 1]) / coarse if k else None  # GPa per unit strain, the elastic branch's
-        taus = [at.tau()]
+        taus = [tau[k]]  # not at.tau(): LAMMPS's per-atom virials are those of the last force evaluation, at k + 1
         for j in range(1, p["refine"]):
             taus.append(at.shear_to(k * coarse + j * fine, f"region step {k} + {j}/{p['refine']}"))
             if first_event(taus, p["departure_GPa"], None if slope is None else slope * fine) is not None:

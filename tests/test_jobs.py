@@ -349,3 +349,6 @@ def test_a_region_as_large_as_the_box_shears_as_the_whole_glass_and_a_small_one_
     assert abs(fine - round(fine)) < 1e-6 and (past - 1) * step - 1e-12 <= g["yield_strain"][0] < past * step, (
         g["yield_strain"][0], tau)
     assert tau[past] < 2 * tau[past - 1] - tau[past - 2] - 0.005 if past > 1 else tau[1] < tau[0] - 0.005
+    # tau_c is the stress of the last elastic state: step past - 1's own where the event came in the first fine step
+    tau_c, at_k = g["tau_c_GPa"][0], abs(g["yield_strain"][0] - (past - 1) * step) < 1e-12
+    assert tau_c == tau[past - 1] if at_k else tau_c > tau[past - 1] - 0.005, (tau_c, tau[past - 1], tau[past])

@@ -54,14 +54,15 @@ def test_the_first_step_is_judged_against_the_given_elastic_increment_or_a_fall(
 
 
 def test_the_region_holding_a_point_is_its_grid_cell_when_the_sphere_reaches_it():
-    """The direct check assigns the first event to a region: the nearest centre is the grid cell, but a cell's corners lie outside a sphere narrower than half its diagonal."""
+    """The direct check assigns the first event to a region: the nearest centre is the grid cell, but a
+    cell's corners lie outside a sphere narrower than half its diagonal."""
     cell, origin, shape = np.diag([26.0, 26.0, 26.0]), np.zeros(3), (2, 2, 2)
     centres = region_centres(cell, origin, shape)
     rng = np.random.default_rng(2)
     points = rng.random((200, 3)) @ cell
     for x in points:
         held = region_holding(x, centres, cell, radius_A=30.0)  # every sphere reaches every point
-        grid_cell = np.ravel_multi_index(tuple(np.floor((x - origin) / 13.0).astype(int)), shape)
+        grid_cell = np.ravel_multi_index(tuple(np.floor((x - origin) / (np.diag(cell) / shape)).astype(int)), shape)
         assert held == grid_cell
     corner = np.array([0.1, 0.1, 0.1])                         # 11.1 A from its cell's centre
     assert region_holding(corner, centres, cell, radius_A=10.0) is None

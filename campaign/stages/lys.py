@@ -7,7 +7,8 @@ from typing import ClassVar
 from campaign.config import keyed, lys_count, lys_directions
 from campaign.tasks import Section, Task, upstream
 
-PROTOCOL = ("radius_A", "shell_A", "strain_step", "max_strain", "departure_GPa", "refine")  # lys keys a region's result reads
+# the lys keys a region's result reads
+PROTOCOL = ("radius_A", "shell_A", "strain_step", "max_strain", "departure_GPa", "refine")
 
 
 def lys_specimens(cfg: dict, planned: dict) -> list[int]:
@@ -25,7 +26,9 @@ class LocalYield(Task):
     """Regions ``first`` .. ``first + count - 1`` of the ``shape`` grid of specimen ``specimen``, each
     sheared locally in ``direction`` to its first plastic event (``jobs.lys``): τ_0, τ_c, Δτ_c."""
     STAGE: ClassVar[str] = "lys"
-    VERSION: ClassVar[int] = 2  # 2: the first event as a departure from the elastic response, refined; own volume
+    # 2: the first event as a departure from the elastic response, refined; own volume. 3: the refined
+    # curve starts from step k's stress (2 read LAMMPS's stale one, of step k + 1)
+    VERSION: ClassVar[int] = 3
     JOB: ClassVar[str] = "jobs.lys:LocalYieldJob"
     PLACE: ClassVar[str] = "specimens/s{specimen:03d}/lys/{direction}/r{first}"
     LABEL: ClassVar[str] = "lys s{specimen:03d} {direction} r{first}"
