@@ -158,3 +158,34 @@ def test_worker_jobs_slurm_will_not_start_are_reported_once(capsys):
     assert report_stuck(queue, ["11", "15"], reported) == []  # once per job and reason
     queue["11"] = ("PENDING", "JobHeldAdmin")
     assert len(report_stuck(queue, ["11"], reported)) == 1  # a new reason is news
+
+
+def test_adaptive_downscaling_spares_busy_and_gpu_workers():
+    """The scheduler plugin campaign.slurm installs: asked to close all three workers, the
+    scheduler offers only the idle CPU one, never one running a task (its MD would restart from
+    scratch elsewhere) nor a GPU worker (a fixed pool). Without the plugin it offers all three."""
+    import asyncio
+    import time
+
+    from distributed import Client, Scheduler, Worker
+
+    from campaign.resources import GPU
+    from campaign.slurm import _spare_busy_workers
+
+    async def offered_for_closing():
+        async with Scheduler(dashboard_address=":0", plugins=[_spare_busy_workers()]) as s, \
+                Worker(s.address, name="busy", nthreads=1), Worker(s.address, name="idle", nthreads=1), \
+                Worker(s.address, name="gpu", nthreads=1, resources={GPU: 1}), \
+                Client(s.address, asynchronous=True) as client:
+            task = client.submit(time.sleep, 2, workers=["busy"], pure=False)
+            while not any(ws.processing for ws in s.workers.values()):
+                await asyncio.sleep(0.02)
+            with_plugin = s.workers_to_close(n=3, attribute="name")
+            s.remove_plugin(name="stz-spare-busy-workers")
+            without = s.workers_to_close(n=3, attribute="name")
+            await task
+            return sorted(with_plugin), sorted(without)
+
+    with_plugin, without = asyncio.run(offered_for_closing())
+    assert with_plugin == ["idle"]
+    assert without == ["busy", "gpu", "idle"]
