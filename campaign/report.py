@@ -23,7 +23,8 @@ from campaign.config import split_sizes
 from campaign.plan import plan as make_plan
 from campaign.version import code_version
 from kernels.features import STUDY
-from kernels.metrics import METRICS, counted
+from kernels.inference import t_interval
+from kernels.metrics import METRICS, by_group, counted, from_table
 from store import layout, records
 
 NAMES = {"recall": "Recall", "precision": "Precision", "f1": "F1", "mcc": "MCC", "auc": "ROC-AUC", "ap": "AP"}
@@ -228,8 +229,26 @@ def _cv_section(rep: Report, data: Data) -> None:
         rep.text("No cross-validation results in the store yet.")
 
 
+def specimen_intervals(ev: dict) -> tuple[dict[str, tuple[float, float]], int, int]:
+    """95% Student t intervals of an evaluation's six metrics over its test specimens (the unit of
+    replication; kernels.inference), from the per-graph metrics it stored: each specimen's metrics from
+    its graphs (kernels.metrics.by_group, an undefined value counted as 0). Returns ({metric: (lo, hi)},
+    number of specimens, number of undefined specimen values). Fewer than two specimens: no interval."""
+    graphs = ev.get("per_graph") or []
+    table = {k: np.array([np.nan if g.get(k) is None else g[k] for g in graphs], dtype=float)
+             for k in ("tp", "fp", "fn", "tn", "auc", "ap")}
+    specimens = np.array([g["specimen"] for g in graphs])
+    if len(np.unique(specimens)) < 2:
+        return {}, len(np.unique(specimens)), 0
+    per_specimen = by_group(table, specimens)
+    undefined = sum(int(np.isnan(from_table(table, np.flatnonzero(specimens == k))[m]))
+                    for k in np.unique(specimens) for m in METRICS)
+    return {m: t_interval(v) for m, v in per_specimen.items()}, len(np.unique(specimens)), undefined
+
+
 def _metric_row(ev: dict) -> list[str]:
-    m, ci = ev["metrics"], ev.get("ci95") or {}
+    """The six metrics pooled over the test atoms, each with its t interval over specimens."""
+    m, (ci, _, _) = ev["metrics"], specimen_intervals(ev)
     cells = []
     for k in METRICS:
         lo_hi = ci.get(k)
@@ -259,24 +278,21 @@ def _table1(rep: Report, finals: dict, baselines: dict, threshold: float, n_test
         c = ev["metrics"]
         rows.append([f"baseline: {label}"] + _metric_row(ev) + [f"{c['tp']}/{c['fp']}/{c['fn']}/{c['tn']}", "same"])
     rep.table(["optimised for (L, M, N)"] + [NAMES[m] for m in METRICS] + ["TP/FP/FN/TN", "class ratio"], rows,
-              f"Test metrics at D²thres = {threshold:g} Å², with bootstrap 95% percentile intervals over the "
-              f"{n_test} test specimens ({math.comb(2 * n_test - 1, n_test)} distinct resamples: coarse, and "
-              "not bound to contain the point estimate, when they are few; none with one). A resample whose "
-              f"metric is undefined counts as 0{_undefined_note(finals, baselines)}. Baselines are fitted on "
+              f"Test metrics at D²thres = {threshold:g} Å², pooled over the test atoms as in the study; in "
+              f"brackets the 95% Student t interval of the per-specimen mean over the n = {n_test} test "
+              "specimens (the unit of replication; none with one): an interval about a different mean than "
+              "the pooled value, and wide at such n, as it must be. A specimen whose metric is undefined "
+              f"counts as 0{_undefined_note(finals, baselines)}. Baselines are fitted on "
               "the same training specimens as the GAT (the boosted trees early-stop on the validation ones)")
     rep.text("MCC = (TP·TN − FP·FN)/√((TP+FP)(TP+FN)(TN+FP)(TN+FN)); the study prints the numerator as "
              "TP·FN − FP·TN, a sign slip. Predicted STZ: softmax probability ≥ 0.5.")
 
 
 def _undefined_note(finals: dict, baselines: dict) -> str:
-    """Which models had undefined bootstrap resamples, and how many, for Table 1's caption."""
-    notes = []
-    for name, ev in sorted({**finals, **baselines}.items()):
-        counts = {m: n for m, n in ((ev or {}).get("bootstrap_undefined") or {}).items() if n}
-        if counts:
-            notes.append(f"{name}: " + ", ".join(f"{NAMES[m]} {n}" for m, n in counts.items()))
-    resamples = next((ev.get("bootstrap_resamples") for ev in finals.values() if ev), None)
-    return f" (undefined resamples of {resamples}: {'; '.join(notes)})" if notes else " (none was)"
+    """Which models had undefined per-specimen values, and how many, for Table 1's caption."""
+    notes = [f"{name}: {n}" for name, ev in sorted({**finals, **baselines}.items()) if ev
+             for n in [specimen_intervals(ev)[2]] if n]
+    return f" (undefined specimen values: {'; '.join(notes)})" if notes else " (none was)"
 
 
 def _strategies(rep: Report, finals: dict, cfg: dict) -> None:

@@ -235,7 +235,8 @@ KEYS = (
         "imbalance strategies compared (beyond the study)"),
     Key("report.baselines", ["random", "logistic", "boosted_trees"], List(Choice(BASELINES), empty=True),
         "non-graph baselines on the same split"),
-    Key("report.bootstrap", 1000, Int(0), "resamples of test specimens for 95% intervals"),
+    Key("report.bootstrap", 1000, Int(0), "resamples of test specimens for the percentile intervals stored "
+        "with each evaluation (ci95; the report shows t intervals over specimens instead)"),
 )
 
 BY_NAME = {k.name: k for k in KEYS}

@@ -67,3 +67,25 @@ def test_holm_keeps_the_familywise_error_at_5_percent():
     adjusted = np.mean([any(p < 0.05 for p in holm(t).values()) for t in tables])
     assert 1.5 < raw < 2.5 and adjusted < 0.08, (raw, adjusted)
     assert holm({"a": 0.01, "b": 0.04, "c": 0.03}) == pytest.approx({"a": 0.03, "b": 0.06, "c": 0.06})
+
+
+def test_table1_intervals_are_t_intervals_over_test_specimens():
+    """Table 1's brackets: each test specimen's metric from its own graphs (confusion counts summed,
+    AUC and AP averaged), then the Student t interval over specimens; one specimen gives none."""
+    from campaign.report import specimen_intervals
+
+    rng = np.random.default_rng(4)
+    graphs, by_specimen = [], {}
+    for k in range(4):
+        counts = [rng.integers(0, 30, 4) for _ in range(2)]          # two directions of one glass
+        aucs = rng.uniform(0.6, 0.9, 2)
+        for c, auc in zip(counts, aucs):
+            graphs.append({"specimen": k, "direction": len(graphs) % 2, "tp": int(c[0]), "fp": int(c[1]),
+                           "fn": int(c[2]), "tn": int(c[3]) + 1000, "auc": float(auc), "ap": 0.3})
+        tp, fp = sum(c[0] for c in counts), sum(c[1] for c in counts)
+        by_specimen[k] = (tp / (tp + fp) if tp + fp else 0.0, aucs.mean())
+    ci, n, _ = specimen_intervals({"per_graph": graphs})
+    assert n == 4
+    assert np.allclose(ci["precision"], t_interval([p for p, _ in by_specimen.values()]))
+    assert np.allclose(ci["auc"], t_interval([a for _, a in by_specimen.values()]))
+    assert specimen_intervals({"per_graph": [g for g in graphs if g["specimen"] == 0]})[0] == {}
