@@ -41,23 +41,32 @@ def _label(row: str, point: str, score: bool) -> str:
 
 
 def pooled_rows(data) -> tuple[dict[str, dict], list[str]]:
-    """{row: arrays y, score, specimen, direction of every outer fold, atoms in one order} of the rows
-    whose folds are all done, the trees' permutation importance per fold under "importance"; and
-    the rows not complete yet."""
-    folds: dict[str, list] = {}
+    """{row: arrays y, specimen, direction, d2min_A2 (N,) of every outer fold, atoms in one order, and
+    "scores" (R, N), one row of scores per training (compare.seeds; R = 1 but for GNN rows)} of the rows
+    whose folds are all done, the trees' permutation importance per fold under "importance"; and the
+    rows not complete yet."""
+    folds: dict[str, dict[int, list]] = {}
     for task in data.of("compare-gnn") + data.of("compare-baseline"):
-        folds.setdefault(task.model, []).append(task)
+        folds.setdefault(task.model, {}).setdefault(getattr(task, "repeat", None) or 0, []).append(task)
     rows, incomplete = {}, []
-    for row, tasks in folds.items():
-        groups = [data.group(t) for t in tasks]
-        if any(g is None for g in groups):
+    for row, runs in folds.items():
+        groups = {r: [data.group(t) for t in tasks] for r, tasks in sorted(runs.items())}
+        if any(g is None for gs in groups.values() for g in gs):
             incomplete.append(row)
             continue
-        parts = [layout.read(data.root, g.path, ("y", "score", "specimen", "direction", "d2min_A2")) for g in groups]
-        arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-        order = np.lexsort((arrays["direction"], arrays["specimen"]))  # stable: atoms keep their order
-        rows[row] = {k: v[order] for k, v in arrays.items()}
-        rows[row]["importance"] = [dict(g.attrs)["importance_ap"] for g in groups if "importance_ap" in g.attrs]
+        pooled = []
+        for gs in groups.values():
+            parts = [layout.read(data.root, g.path, ("y", "score", "specimen", "direction", "d2min_A2")) for g in gs]
+            arrays = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+            order = np.lexsort((arrays["direction"], arrays["specimen"]))  # stable: atoms keep their order
+            pooled.append({k: v[order] for k, v in arrays.items()})
+        first, tasks = pooled[0], runs[min(runs)]
+        if any(not np.array_equal(p["y"], first["y"]) for p in pooled):
+            raise ValueError(f"the trainings of comparison row {row} were not scored on the same atoms")
+        rows[row] = {k: v for k, v in first.items() if k != "score"}
+        rows[row]["scores"] = np.stack([p["score"] for p in pooled])
+        rows[row]["importance"] = [dict(g.attrs)["importance_ap"] for g in groups[min(runs)]
+                                   if "importance_ap" in g.attrs]
         rows[row]["score_only"] = tasks[0].STAGE == "compare-baseline" and tasks[0].kind.startswith("score:")
         rows[row]["reads_lys"] = needs_lys([tasks[0].feature_set or STUDY])
     return rows, incomplete
@@ -105,7 +114,7 @@ def section(rep, data, cfg: dict) -> None:
 def _restrict(arrays: dict, specimens: np.ndarray) -> dict:
     """A row's arrays on the atoms of ``specimens`` only (importance dropped: it is of other folds)."""
     keep = np.isin(arrays["specimen"], specimens)
-    return {k: v[keep] if isinstance(v, np.ndarray) else v for k, v in arrays.items()} | {"importance": []}
+    return {k: v[..., keep] if isinstance(v, np.ndarray) else v for k, v in arrays.items()} | {"importance": []}
 
 
 def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) -> tuple[dict, dict]:
@@ -120,11 +129,13 @@ def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) 
     for row, arrays in rows.items():
         if not np.array_equal(arrays["y"], ref["y"]) or not np.array_equal(arrays["specimen"], ref["specimen"]):
             raise ValueError(f"comparison rows {row} and {reference} were not scored on the same atoms")
-    tables = {row: M.graph_table(a["y"], a["score"], graph) for row, a in rows.items()}
+    tables = {row: [M.graph_table(a["y"], score, graph) for score in a["scores"]] for row, a in rows.items()}
     groups = np.unique(graph) // n_directions
     n = len(np.unique(groups))
-    values = {row: M.by_group(table, groups) for row, table in tables.items()}  # per specimen
-    points = {row: M.from_table(table) for row, table in tables.items()}  # every graph: the point estimates
+    values = {row: _seed_mean([M.by_group(t, groups) for t in ts]) for row, ts in tables.items()}  # per specimen
+    per_seed = {row: [M.from_table(t) for t in ts] for row, ts in tables.items()}  # every graph, per training
+    points = {row: _seed_mean(p) for row, p in per_seed.items()}  # the point estimates
+    seeds = {row: len(ts) for row, ts in tables.items()}
 
     shown, ranked = ("mcc", "auc", "ap"), ("auc", "ap")
     tests = {}  # (row, other, metric): (mean paired difference, t interval, p): the table's family
@@ -159,9 +170,13 @@ def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) 
         score_row = rows[row]["score_only"]
         label = _label(row, point, score_row)
         cells = [label + (" (reference)" if row == reference else "")]
+        if seeds[row] > 1:
+            cells[0] += f" ({seeds[row]} seeds)"
         for m in M.METRICS:
             lo, hi = I.t_interval(values[row][m])
-            cells.append("–" if score_row and m in THRESHOLDED else f"{points[row][m]:.3f} [{lo:.3f}, {hi:.3f}]")
+            spread = f" ±{np.std([p[m] for p in per_seed[row]], ddof=1):.3f}" if seeds[row] > 1 else ""
+            cells.append("–" if score_row and m in THRESHOLDED
+                         else f"{points[row][m]:.3f} [{lo:.3f}, {hi:.3f}]{spread}")
         vs_ref, vs_input = cells_of[row]
         cells += [cell(k) for k in vs_ref] + [cell(k, suffix=True) for k in vs_input]
         for key, (better, worse, tail) in [(k, ("better", "worse", "")) for k in vs_ref] + \
@@ -176,6 +191,11 @@ def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) 
               "difference (Δ, whose value is that mean; the metrics' values pool every graph). * : the paired t "
               f"test's p-value, Holm-adjusted over the {len(tests)} differences of this table, is below 0.05. "
               "ROC-AUC and AP: mean over graphs of each graph's own; the other metrics pool the atoms. "
+              + ("A row of several seeds (compare.seeds) trained once per seed: its values are the means over its "
+                 "trainings, each specimen's metrics averaged over them before the intervals (which so take in the "
+                 "training noise), ± the standard deviation over trainings of the pooled value. "
+                 if max(seeds.values()) > 1 else "A GNN row trained once (compare.seeds 1): its training noise is "
+                 "not in its intervals. ") +
               "Best single input: of the model's own features tabled as single scores (compare.scores), the best "
               "in that metric on these same graphs (chosen on them: 'better' is conservative, 'worse' is not)"
               + (". With 5 specimens or fewer every interval is exploratory" if n <= 5 else ""))
@@ -184,6 +204,11 @@ def _table(rep, rows: dict, reference: str, cfg: dict, point: str, tested: str) 
              f"Better than their best single input: {'; '.join(told['beats']) or 'none'}; worse than it: "
              f"{'; '.join(told['trails']) or 'none'}. Nothing else is told apart by these {n} specimens.")
     return tables, points
+
+
+def _seed_mean(values: list[dict]) -> dict:
+    """The mean over trainings of per-metric values (arrays or numbers): {metric: mean}."""
+    return {m: np.mean([v[m] for v in values], axis=0) for m in values[0]}
 
 
 def _single_inputs(row: str, rows: dict) -> list[str]:
@@ -247,13 +272,13 @@ def _picture(rep, data, cfg: dict, rows: dict, tables: dict, points: dict, refer
     shown = [reference] + ([best] if best else [])
     fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown), 4.8), squeeze=False)
     for ax, row in zip(axes[0], shown):
-        score = rows[row]["score"][sel]
+        score = rows[row]["scores"][0][sel]  # the first training's
         rank = np.argsort(np.argsort(score)) / max(len(score) - 1, 1)  # 0 lowest .. 1 highest in this graph
         drawn = ax.scatter(r[slab, 1], r[slab, 2], c=rank[slab], cmap="viridis", s=28, vmin=0, vmax=1)
         ring = slab & stz
         ax.scatter(r[ring, 1], r[ring, 2], facecolors="none", edgecolors="red", s=90, linewidths=1.4,
                    label="first STZ (labels)")
-        ap_here = M.from_table(tables[row], np.array([0]))["ap"]  # graph 0 is the pictured one
+        ap_here = M.from_table(tables[row][0], np.array([0]))["ap"]  # graph 0 is the pictured one
         ax.set(xlabel="y' (Å, the shear's displacement)", ylabel="z' (Å, its gradient)" if ax is axes[0][0] else "",
                aspect="equal", title=f"{_label(row, point, rows[row]['score_only'])}\nAP {ap_here:.3f} on this graph")
         ax.legend(loc="upper right", fontsize=7)

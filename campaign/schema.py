@@ -227,6 +227,9 @@ KEYS = (
         List(Choice(SCORES), empty=True, distinct=True), "single per-atom columns compared as scores "
         "(higher: more likely in the first STZ; a leading '-' negates one, e.g. -lys_dtau_c_GPa, the local "
         "residual strength, low where the glass yields first), credited with ROC-AUC and AP only", added_later=True),
+    Key("compare.seeds", 1, Int(1), "trainings of each GNN row, with train.seed, train.seed + 1, ...: each "
+        "specimen's metrics are averaged over them before the intervals over specimens, and the report shows "
+        "their spread (the training noise)", added_later=True),
     Key("compare.point", [2, 20, 6], List(Int(1), length=3), "(L, M, N) of the compared GATs: one "
         "architecture for every feature set and edge choice", added_later=True),
 

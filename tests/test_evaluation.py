@@ -397,3 +397,53 @@ def test_the_comparison_shows_a_subsets_rows_beside_every_row_and_where_the_weak
     assert "in the region of lowest Δτ_c in 5 of 7 graphs: a share of 0.71" in text
     assert "mean rank is 1.93 [" in text  # (5 + 2 + 6.5) / 7
     assert "| graphs | 5 | 1 | 0 | 0 | 0 | 0 | 1 | 0 |" in text
+
+
+def test_a_gnn_row_of_several_seeds_is_averaged_over_its_trainings_and_shows_their_spread(tmp_path):
+    """compare.seeds 2: a GAT whose first training ranks well and whose second is chance is tabled at the
+    mean of the two (not at its first training's values), marked '(2 seeds)' with a ± spread; each
+    specimen's AP is averaged over the trainings before the interval over specimens."""
+    from types import SimpleNamespace
+
+    from campaign import comparison
+    from campaign.config import load as load_config
+    from campaign.report import Report
+    from kernels import metrics as M
+
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    rng = np.random.default_rng(2)
+    y = {k: rng.random((2, 200)) < 0.05 for k in range(4)}
+    tasks, scores = [], {}
+    for row, repeat, strength in [("gat-study19", None, 2.0), ("gat-study19", 1, 0.0), ("logistic-study19", None, 1.0)]:
+        for fold, specimens in enumerate([(0, 2), (1, 3)]):
+            g = root.require_group(f"compare/{row}/fold{fold}-{repeat}")
+            score = np.concatenate([rng.random(400) + strength * y[k].ravel() for k in specimens])
+            scores.setdefault((row, repeat), []).append(score)
+            layout.write_arrays(g, {
+                "y": np.concatenate([y[k].ravel() for k in specimens]).astype(np.int8), "score": score,
+                "specimen": np.repeat(specimens, 400).astype(np.int32),
+                "direction": np.tile(np.repeat([0, 1], 200), 2).astype(np.int8),
+                "d2min_A2": np.concatenate([y[k].ravel() for k in specimens]).astype(np.float32)})
+            tasks.append(SimpleNamespace(model=row, path=g.path, repeat=repeat, feature_set=None,
+                                         STAGE="compare-gnn" if row.startswith("gat") else "compare-baseline",
+                                         kind=row.partition("-")[0]))
+    data = SimpleNamespace(root=root, of=lambda stage: [t for t in tasks if t.STAGE == stage],
+                           group=lambda t: root[t.path])
+    cfg = load_config("smoke", overrides={"compare": {"folds": 2, "seeds": 2, "scores": []},
+                                          "shear": {"directions": ["xy", "yz"]}})
+    cfg["quench"]["specimens"] = 4
+    rep = Report(str(tmp_path / "report"), "stamp")
+    comparison.section(rep, data, cfg)
+    line = next(line for line in rep.md if line.startswith("| GAT L2-M20-N6 on study19 (reference) (2 seeds)"))
+    # the pooled arrays are ordered by specimen then direction: fold 0 holds specimens 0, 2; fold 1: 1, 3
+    order = [0, 2, 1, 3]
+    y_all = np.concatenate([y[k].ravel() for k in order])
+    graph = np.repeat(np.arange(8), 200)
+    per_training = []
+    for repeat in (None, 1):
+        s = np.concatenate(scores[("gat-study19", repeat)])  # folds (0, 2), (1, 3): specimens 0, 2, 1, 3
+        per_training.append(M.from_table(M.graph_table(y_all, s, graph))["ap"])
+    assert per_training[0] > per_training[1] + 0.2
+    ap_cell = line.split(" | ")[6]
+    assert ap_cell.startswith(f"{np.mean(per_training):.3f} [") and f"±{np.std(per_training, ddof=1):.3f}" in ap_cell
+    assert "compare.seeds" in "\n".join(rep.md)

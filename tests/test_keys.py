@@ -119,6 +119,7 @@ OPENED = [
     ("compare.scores", ["participation_fraction"], set()),  # fewer, and no response to compute
     ("compare.point", [3, 4, 5], {"compare-gnn"}),
     ("compare.convs", ["GATv2Conv"], {"compare-gnn"}),
+    ("compare.seeds", 3, {"compare-gnn"}),  # two more trainings per GNN fold; the first keeps its key
     ("lys.regions_per_axis", 3, {"lys"}),
     ("lys.regions_per_task", 8, {"lys"}),
     ("lys.radius_A", 8.0, {"lys"}),
@@ -220,3 +221,18 @@ if __name__ == "__main__" and sys.argv[1:] == ["--update"]:
         json.dump({p: stage_digests(p) for p in PRESETS}, f, indent=1, sort_keys=True)
         f.write("\n")
     print(f"wrote {GOLDEN}")
+
+
+def test_compare_seeds_adds_trainings_with_the_next_seeds_and_keeps_the_first():
+    """compare.seeds 3: every GNN fold trains three times, with train.seed, + 1 and + 2; the first is the
+    task of before (its key unchanged), and each training's folds stack apart from the others'."""
+    one = [t for t in plan.plan(config.load("smoke", overrides=OPENED_BASE)) if t.STAGE == "compare-gnn"]
+    three = [t for t in plan.plan(config.load("smoke", overrides=_changed(OPENED_BASE, "compare.seeds", 3)))
+             if t.STAGE == "compare-gnn"]
+    assert len(three) == 3 * len(one) and {t.key for t in one} <= {t.key for t in three}
+    seed = config.load("smoke")["train"]["seed"]
+    for t in three:
+        assert t.params()["seed"] == seed + (t.repeat or 0)
+        assert (t.key in {u.key for u in one}) == (t.repeat is None)
+    cfg = config.load("smoke", overrides=_changed(OPENED_BASE, "compare.seeds", 3))
+    assert len({t.batch(cfg) for t in three}) == 3 * len({t.batch(cfg) for t in one})

@@ -15,7 +15,7 @@ from typing import ClassVar
 from campaign.config import outer_fold_count
 from campaign.stages.learning import Baseline, TrainFold, graphs_of, joined, steps_per_epoch, train_options
 from campaign.stages.lys import lys_specimens
-from campaign.tasks import Section
+from campaign.tasks import Section, optional
 from kernels.features import STUDY, needs_lys, set_holding
 from kernels.split import fold_sets
 
@@ -43,14 +43,19 @@ class CompareGNN(TrainFold):
     another PyG convolution (``compare.convs``)."""
     STAGE: ClassVar[str] = "compare-gnn"
     VERSION: ClassVar[int] = 1
-    PLACE: ClassVar[str] = "training/compare/{model}/fold{fold}"
-    LABEL: ClassVar[str] = "compare {model} f{fold}"
-    STACK: ClassVar[str] = "compare {model}"  # the outer folds of one row train as one stack
+    PLACE: ClassVar[str] = "training/compare/{model}/fold{fold}{seed_suffix}"
+    LABEL: ClassVar[str] = "compare {model} f{fold}{seed_suffix}"
+    STACK: ClassVar[str] = "compare {model}{seed_suffix}"  # the outer folds of one training run as one stack
+    repeat: int | None = optional()  # the training's index among compare.seeds (seed train.seed + repeat); None: 0
 
     @property
     def model(self) -> str:
         """The comparison's row: e.g. gat_edges-study19, or GATv2Conv_edges-study19."""
         return f"{self.conv or 'gat'}{'_edges' if self.quenches else ''}-{self.feature_set or STUDY}"
+
+    @property
+    def seed_suffix(self) -> str:
+        return f"-seed{self.repeat}" if self.repeat else ""
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -64,16 +69,21 @@ class CompareGNN(TrainFold):
         if cfg["compare"]["convs"]:
             from kernels.pyg_stack import takes_edge_features
             models += [(conv, takes_edge_features(conv)) for conv in cfg["compare"]["convs"]]
+        options = train_options(cfg)
+        # training r of compare.seeds: seed train.seed + r (r = 0 keeps the keys of before compare.seeds)
+        runs = [(Section.of({**options, "seed": options["seed"] + r}), r or None)
+                for r in range(cfg["compare"]["seeds"])]
         tasks = []
         for fs in cfg["features"]["sets"]:
             specimens = row_specimens(cfg, planned, fs)
             folds = outer_folds(cfg, specimens)
             tasks += [cls(layers=layers, width=width, heads=heads, fold=f, held_out=held, fit_on=fit_on,
                           stop_on=stop_on, directions=tuple(cfg["shear"]["directions"]),
-                          threshold_A2=cfg["train"]["threshold_A2"], train=Section.of(train_options(cfg)),
+                          threshold_A2=cfg["train"]["threshold_A2"], train=train,
                           steps_per_epoch=steps_per_epoch(folds, cfg), graphs=graphs_of(planned, specimens),
-                          quenches=quenches if edges else None, conv=conv, **joined(planned, fs))
-                      for conv, edges in models for f, (held, fit_on, stop_on) in enumerate(folds)]
+                          quenches=quenches if edges else None, conv=conv, repeat=repeat, **joined(planned, fs))
+                      for conv, edges in models for train, repeat in runs
+                      for f, (held, fit_on, stop_on) in enumerate(folds)]
         return tasks
 
 
