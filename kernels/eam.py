@@ -156,6 +156,13 @@ def _interpolate(f, delta):
     s5[..., n - 2] = 0.5 * (f[..., n - 1] - f[..., n - 3])
     s5[..., n - 1] = f[..., n - 1] - f[..., n - 2]
     s5[..., 2:n - 2] = ((f[..., 0:n - 4] - f[..., 4:n]) + 8.0 * (f[..., 3:n - 1] - f[..., 1:n - 3])) / 12.0
+    return cubic_coefficients(f, s5, delta)
+
+
+def cubic_coefficients(f, s5, delta):
+    """The 7 LAMMPS coefficients (..., n, 7) of the cubic Hermite pieces through the knot values f (..., n)
+    with slopes s5 (..., n) per knot spacing (df/dp, p the fraction of the interval of width delta)."""
+    f, s5 = np.asarray(f, dtype=float), np.asarray(s5, dtype=float)
     step = f[..., 1:] - f[..., :-1]
     s4 = np.zeros_like(f)
     s3 = np.zeros_like(f)

@@ -60,3 +60,8 @@ def test_bench_gpu_check_runs_on_the_cpu_at_reduced_size(tmp_path):
     assert summary["job"]["checks"] == {"device_recorded": True, "resumed_from_a_checkpoint": True,
                                         "metrics_equal_to_cpu": True}
     assert summary["eigen"]["modes"] == 15 and summary["eigen"]["max_residual_over_largest_eigenvalue"] < 1e-8
+
+
+def test_bench_hessian_vs_dynmat_quick():
+    out = bench("hessian_vs_dynmat.py", "--sizes", "250,300", "--lammps-size", "250", "--solver-size", "250")
+    assert "-> OK" in out and "log-log slope" in out

@@ -1,0 +1,186 @@
+"""Mode softening under load: where, and at what strain, the first AQS instability is predicted to fire,
+from the unstrained glass alone (Maloney & Lemaître, PRE 74, 016118 (2006): the first plastic event of
+athermal quasi-static shear is a saddle-node bifurcation, the lowest eigenvalue of the dynamical matrix
+reaching zero along the loading path, its mode the shear transformation zone).
+
+Along the quasi-static path x(γ) = F(γ)x₀ + γu (u = −H⁺Ξ the linear non-affine response,
+``kernels.response``; the cell deformed by the same F(γ)) the dynamical matrix is, to first order,
+D(γ) = D₀ + γD′ with D′ = dD/dγ (``path_derivative``). In the subspace of the k lowest modes Ψ, Λ of
+D₀ (mass-weighted, eV/(Å²·amu)), M(γ) = diag(Λ) + γB with B = ΨᵀD′Ψ, and M(γ) = Λ^½(I + γC)Λ^½ with
+C = Λ^-½ B Λ^-½: its lowest eigenvalue first crosses zero at
+
+    γ* = −1/μ_min(C)   (∞ when μ_min ≥ 0),
+
+and the predicted STZ is ψ* = Ψ Λ^-½ w_min, normalised (``subspace_softening``). Per atom the score is
+|ψ*_i|² (the three components summed: a participation of atom i in the predicted unstable mode). The
+diagonal variant neglects the coupling of modes by the load: γ_k = λ_k / max(0, −B_kk), score
+Σ_k |ψ_k,i|²/γ_k (``mode_crossings``). Both change with the sign of the shear (u and D′ are odd in it:
+D′ of '-xy' is −D′ of 'xy'), which the participation fraction and |u| cannot.
+
+D′ is a third derivative of the energy. The shipped eam/fs tables carry 10 digits on a 7.6e-4 Å grid, so
+their knot-scale third derivative is rounding noise (a central difference of the exact-table Hessian
+changes by 31-49 % when δ halves; shared/docs/mode-softening-first-look.md). ``smooth_potential`` refits
+every table by a least-squares quintic spline (knots every ``every`` table points over the range a glass
+visits) and writes it back as LAMMPS-layout cubic Hermite pieces from the quintic's values and slopes:
+D′ is taken on that representation only; D₀, the modes and u stay on the exact tables.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+
+import numpy as np
+import scipy.sparse as sp
+
+from kernels import eam, modes
+from kernels.response import HessianSolver, force_mismatch, response, sheared
+
+SMOOTH_EVERY = 25       # table points per interior knot of the smoothing quintic (radial tables)
+SMOOTH_EVERY_RHO = 12   # the same for F(ρ), whose curvature varies over fewer of its coarser points
+# radial tables are refitted from here to the cutoff (closer pairs keep the exact tables): past the kink
+# where CuZr_mm.eam.fs joins its short-range repulsion onto r·φ (1.795 Å for Cu-Cu and Cu-Zr, 2.305 Å for
+# Zr-Zr), which no smooth fit follows; far below the closest pairs of the glass (about 2.3, 2.6, 2.9 Å)
+SMOOTH_R_MIN_A = {("Cu", "Cu"): 1.8, ("Cu", "Zr"): 2.0, ("Zr", "Zr"): 2.5}
+SMOOTH_R_MIN_OTHER_A = 1.5
+SMOOTH_RHO_MIN = 1.0    # embedding tables from here up (F(ρ) ~ −√ρ near 0: not smooth enough to fit)
+PATH_STEP = 1e-4        # δ of the central difference of D along the path (strain)
+
+
+def _smooth_table(table: np.ndarray, spacing: float, lowest: float, every: int) -> np.ndarray:
+    """The 7 LAMMPS coefficients (n, 7) of one table (n,) on the grid n·spacing: from the knot at or above
+    ``lowest`` a least-squares quintic spline through the table (knots every ``every`` points), as cubic
+    Hermite pieces of its values and slopes; below it the exact table's pieces."""
+    from scipy.interpolate import make_lsq_spline
+
+    exact = eam._interpolate(table, spacing)
+    n = len(table)
+    start = int(math.ceil(lowest / spacing))
+    if n - start < 4 * every:
+        return exact
+    x = np.arange(start, n) * spacing
+    interior = x[every:-every:every]
+    knots = np.r_[[x[0]] * 6, interior, [x[-1]] * 6]
+    spline = make_lsq_spline(x, table[start:], knots, k=5)
+    values = np.array(table, dtype=float)
+    slopes = np.zeros(n)
+    values[start:] = spline(x)
+    slopes[start:] = spline.derivative()(x) * spacing  # per knot spacing, as the layout wants
+    smooth = eam.cubic_coefficients(values, slopes, spacing)
+    return np.concatenate([exact[:start], smooth[start:]])
+
+
+def smooth_potential(pot: eam.EamFs, every: int = SMOOTH_EVERY) -> eam.EamFs:
+    """``pot`` with every table refitted smoothly (module docstring; F(ρ) with knots twice as dense): the
+    same grids and lookup, for Hessians whose derivative along a path is physics, not the tables' rounding."""
+    def r_min(i, j):
+        pair = tuple(sorted((pot.elements[i], pot.elements[j])))
+        return SMOOTH_R_MIN_A.get(pair, SMOOTH_R_MIN_OTHER_A)
+
+    def radial(tables):
+        return np.stack([np.stack([_smooth_table(tables[i, j], pot.dr, r_min(i, j), every)
+                                   for j in range(len(pot.elements))]) for i in range(len(pot.elements))])
+
+    return dataclasses.replace(
+        pot, frho_spline=np.stack([_smooth_table(f, pot.drho, SMOOTH_RHO_MIN, SMOOTH_EVERY_RHO * every // SMOOTH_EVERY)
+                                   for f in pot.frho]),
+        rhor_spline=radial(pot.rhor), z2r_spline=radial(pot.z2r))
+
+
+def path_derivative(pot: eam.EamFs, positions, cell, types, direction: str, u, delta: float = PATH_STEP):
+    """D′ = dD/dγ (3N, 3N) sparse, eV/(Å²·amu) per unit strain, along x(γ) = F(γ)x₀ + γu in ``direction``:
+    the central difference [D(x(δ)) − D(x(−δ))]/(2δ) of the analytic Hessian of ``pot`` (a smoothed one:
+    ``smooth_potential``). positions (N,3) Å, cell (3,3) Å, types (N,) 1-based, u (N,3) Å per unit strain."""
+    types = np.asarray(types).astype(int)
+    masses = pot.masses[types - 1]
+
+    def dynamical(gamma):
+        x, c = sheared(positions, cell, direction, gamma)
+        return modes.dynamical_matrix(eam.hessian(pot, x + gamma * np.asarray(u), c, types), masses)
+
+    return sp.csr_matrix((dynamical(delta) - dynamical(-delta)) / (2.0 * delta))
+
+
+def subspace_softening(eigenvalues, vectors, b) -> tuple[float, np.ndarray, np.ndarray]:
+    """The first crossing of M(γ) = diag(Λ) + γB: (γ*, ψ* (3N,) unit, mass-weighted, μ (k,) the eigenvalues
+    of C ascending). eigenvalues Λ (k,) > 0 eV/(Å²·amu), vectors Ψ (3N, k), b = ΨᵀD′Ψ (k, k). γ* is ∞
+    when C has no negative eigenvalue (no crossing at any positive strain); ψ* is then C's lowest mode."""
+    scale = 1.0 / np.sqrt(np.asarray(eigenvalues, dtype=float))
+    c = scale[:, None] * 0.5 * (b + b.T) * scale[None, :]
+    mu, w = np.linalg.eigh(c)
+    gamma = -1.0 / mu[0] if mu[0] < 0 else math.inf
+    psi = vectors @ (scale * w[:, 0])
+    return gamma, psi / np.linalg.norm(psi), mu
+
+
+def mode_crossings(eigenvalues, b) -> np.ndarray:
+    """Each mode's own crossing strain, the coupling by the load neglected: γ_k = λ_k / max(0, −B_kk)
+    (k,), ∞ where the load stiffens the mode."""
+    softening = -np.diag(b)
+    with np.errstate(divide="ignore"):
+        return np.where(softening > 0, np.asarray(eigenvalues) / np.maximum(softening, 1e-300), math.inf)
+
+
+def per_atom(vectors) -> np.ndarray:
+    """|v_i|² (N,) of a vector (3N,) or summed over the columns of (3N, k), the three components summed."""
+    v = np.asarray(vectors, dtype=float)
+    v = v[:, None] if v.ndim == 1 else v
+    return (v ** 2).reshape(-1, 3, v.shape[1]).sum(axis=(1, 2))
+
+
+def crossing_score(vectors, crossings) -> np.ndarray:
+    """Σ_k |ψ_k,i|²/γ_k (N,), normalised to sum 1 (all zero when no mode crosses): the diagonal variant."""
+    weights = np.where(np.isfinite(crossings), 1.0 / np.where(np.isfinite(crossings), crossings, 1.0), 0.0)
+    score = per_atom(vectors * np.sqrt(weights)[None, :])
+    total = score.sum()
+    return score / total if total > 0 else score
+
+
+SCORE_NAMES = ("softening_psi", "softening_crossing")
+
+
+def specimen_softening(pot, positions, cell, types, directions, n_modes: int, eigensolver: str = "auto",
+                       every: int = SMOOTH_EVERY, delta: float = PATH_STEP, timings: dict | None = None,
+                       progress=None) -> dict[str, np.ndarray]:
+    """The softening predictions of one specimen for each shear direction (signed, e.g. 'xy', '-xy'):
+    {"scores": (D, N, 2) the per-atom columns SCORE_NAMES (|ψ*_i|², the crossing score; each sums to 1),
+     "gamma_star": (D,) γ* (∞: no crossing), "gamma_min": (D,) the lowest per-mode crossing strain}.
+    One exact Hessian, its ``n_modes`` lowest modes and one factorisation (for u) serve every direction;
+    D′ is computed once per axis on the smoothed tables (D′ of '-e' is −D′ of 'e').
+
+    pot EamFs (exact tables); positions (N,3) Å; cell (3,3) Å; types (N,) 1-based. ``timings``, if given,
+    receives hessian_s, low_modes_s, factorisation_s, smoothing_s and per_direction_s (a list)."""
+    timings = {} if timings is None else timings
+    types = np.asarray(types).astype(int)
+    masses = pot.masses[types - 1]
+    t = time.perf_counter()
+    h = eam.hessian(pot, positions, cell, types)
+    timings["hessian_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    eigenvalues, vectors = modes.low_modes(modes.dynamical_matrix(h, masses), n_modes, eigensolver)
+    timings["low_modes_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    solver = HessianSolver(h, masses)
+    timings["factorisation_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    smooth = smooth_potential(pot, every)
+    timings["smoothing_s"] = time.perf_counter() - t
+    timings["per_direction_s"] = []
+    blocks: dict[str, np.ndarray] = {}  # B = ΨᵀD′Ψ per axis
+    out = {"scores": np.empty((len(directions), len(types), 2)), "gamma_star": np.empty(len(directions)),
+           "gamma_min": np.empty(len(directions))}
+    for k, d in enumerate(directions):
+        if progress is not None:
+            progress(k, d)
+        t = time.perf_counter()
+        axis, sign = d.lstrip("-"), (-1.0 if d.startswith("-") else 1.0)
+        if axis not in blocks:
+            u = response(solver, force_mismatch(pot, positions, cell, types, axis))
+            blocks[axis] = vectors.T @ (path_derivative(smooth, positions, cell, types, axis, u, delta) @ vectors)
+        b = sign * blocks[axis]
+        gamma, psi, _ = subspace_softening(eigenvalues, vectors, b)
+        crossings = mode_crossings(eigenvalues, b)
+        out["scores"][k] = np.stack([per_atom(psi), crossing_score(vectors, crossings)], axis=1)
+        out["gamma_star"][k], out["gamma_min"][k] = gamma, crossings.min()
+        timings["per_direction_s"].append(time.perf_counter() - t)
+    return out

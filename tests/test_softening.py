@@ -1,0 +1,116 @@
+"""kernels.softening: the path derivative of the dynamical matrix and the predicted first instability."""
+import math
+
+import numpy as np
+import pytest
+
+from kernels import eam, modes
+from kernels import softening as S
+from kernels.response import HessianSolver, force_mismatch, response, sheared
+from test_hessian import POTENTIAL, _glass, asymmetric, lammps_runs, pot  # noqa: F401  (shared fixtures)
+
+
+@pytest.fixture(scope="module")
+def glass(pot, lammps_runs):
+    """The LAMMPS-minimised glass: positions, cell, types, masses, and u of its xy shear."""
+    positions, cell, types = _glass(lammps_runs)
+    types = types.astype(int)
+    masses = pot.masses[types - 1]
+    h = eam.hessian(pot, positions, cell, types)
+    u = response(HessianSolver(h, masses), force_mismatch(pot, positions, cell, types, "xy"))
+    return positions, cell, types, masses, u
+
+
+@pytest.fixture(scope="module")
+def smooth(pot):
+    return S.smooth_potential(pot)
+
+
+def test_the_smoothed_tables_stay_on_the_exact_ones(pot, smooth, glass):
+    """Refitted r·φ and densities within 2e-7 of the tables, F(ρ) within 1e-5 eV, where they are refitted;
+    energies and forces at the glass's minimum as good as equal."""
+    r = np.arange(pot.nr) * pot.dr
+    for (a, b), lowest in S.SMOOTH_R_MIN_A.items():
+        i, j = pot.elements.index(a), pot.elements.index(b)
+        assert np.abs(smooth.z2r_spline[i, j, :, 6] - pot.z2r[i, j])[r >= lowest].max() < 2e-7
+        assert np.abs(smooth.rhor_spline[i, j, :, 6] - pot.rhor[i, j])[r >= lowest].max() < 2e-7
+    rho = np.arange(pot.nrho) * pot.drho
+    assert np.abs(smooth.frho_spline[..., 6] - pot.frho)[:, rho >= S.SMOOTH_RHO_MIN].max() < 1e-5
+    positions, cell, types, _, _ = glass
+    e_exact, f_exact = eam.energy_forces(pot, positions, cell, types)
+    e_smooth, f_smooth = eam.energy_forces(smooth, positions, cell, types)
+    assert abs(e_smooth.sum() - e_exact.sum()) / len(types) < 1e-6  # eV per atom
+    assert np.abs(f_smooth - f_exact).max() < 2e-4  # eV/Å
+
+
+def test_the_path_derivative_is_physics_on_smoothed_tables_and_noise_on_the_exact_ones(pot, smooth, glass):
+    """Halving δ moves D′ by less than 1 % on the smoothed tables; on the exact ones (10 digits on a
+    7.6e-4 Å grid) by tens of percent, and its norm comes out several times too large."""
+    positions, cell, types, _, u = glass
+
+    def change(p):
+        d1 = S.path_derivative(p, positions, cell, types, "xy", u, 1e-4).toarray()
+        d2 = S.path_derivative(p, positions, cell, types, "xy", u, 5e-5).toarray()
+        return np.linalg.norm(d1 - d2) / np.linalg.norm(d1), np.linalg.norm(d1)
+
+    (smooth_change, smooth_norm), (exact_change, exact_norm) = change(smooth), change(pot)
+    assert smooth_change < 0.01
+    assert exact_change > 0.1 and exact_norm > 3 * smooth_norm
+
+
+def test_the_path_derivative_is_the_derivative_of_the_forces_along_the_path(smooth, glass):
+    """D′w against −d/dγ of a central difference of the forces along M^-½w, at x(γ) = F(γ)x₀ + γu."""
+    positions, cell, types, masses, u = glass
+    w = np.random.default_rng(0).standard_normal(positions.shape)
+    scale = np.sqrt(masses)[:, None]
+    eps = delta = 5e-4
+
+    def hessian_times_w(gamma):
+        x, c = sheared(positions, cell, "xy", gamma)
+        x = x + gamma * u
+        plus = eam.energy_forces(smooth, x + eps * w / scale, c, types)[1]
+        minus = eam.energy_forces(smooth, x - eps * w / scale, c, types)[1]
+        return -(plus - minus) / (2 * eps) / scale
+
+    by_forces = (hessian_times_w(delta) - hessian_times_w(-delta)) / (2 * delta)
+    analytic = (S.path_derivative(smooth, positions, cell, types, "xy", u) @ w.reshape(-1)).reshape(-1, 3)
+    assert np.linalg.norm(by_forces - analytic) / np.linalg.norm(analytic) < 0.01
+
+
+def test_the_opposite_shear_has_the_opposite_path_derivative(smooth, glass):
+    positions, cell, types, _, u = glass
+    plus = S.path_derivative(smooth, positions, cell, types, "xy", u)
+    minus = S.path_derivative(smooth, positions, cell, types, "-xy", -u)
+    assert np.abs((plus + minus).toarray()).max() <= 1e-9 * np.abs(plus.toarray()).max()
+
+
+def test_the_predicted_crossing_makes_the_subspace_matrix_singular():
+    """γ*: the smallest strain at which diag(Λ) + γB has a zero eigenvalue, ψ* its null vector; no
+    negative eigenvalue before it. Without softening (B positive) nothing crosses."""
+    rng = np.random.default_rng(3)
+    k = 12
+    lam = np.sort(rng.uniform(0.5, 5.0, k))
+    q = np.linalg.qr(rng.standard_normal((30, k)))[0]           # orthonormal "modes" in 30 dof
+    a = rng.standard_normal((k, k))
+    b = 0.5 * (a + a.T) - 1.0 * np.eye(k)
+    gamma, psi, mu = S.subspace_softening(lam, q, b)
+    m = lambda g: np.diag(lam) + g * b  # noqa: E731
+    assert np.linalg.eigvalsh(m(gamma))[0] == pytest.approx(0.0, abs=1e-9 * lam.max())
+    assert np.linalg.eigvalsh(m(0.999 * gamma))[0] > 0
+    coefficients = q.T @ psi
+    assert np.linalg.norm(m(gamma) @ coefficients) < 1e-9 * lam.max()
+    assert np.linalg.norm(psi) == pytest.approx(1.0)
+    assert S.subspace_softening(lam, q, np.eye(k))[0] == math.inf
+    crossings = S.mode_crossings(lam, np.diag([-1.0] * 6 + [1.0] * 6))
+    assert np.allclose(crossings[:6], lam[:6]) and np.all(np.isinf(crossings[6:]))
+
+
+def test_a_specimens_predictions_are_scores_per_atom_and_differ_with_the_sign_of_the_shear(pot, glass):
+    positions, cell, types, _, _ = glass
+    out = S.specimen_softening(pot, positions, cell, types, ["xy", "-xy"], 20, "dense")
+    assert out["scores"].shape == (2, len(types), 2)
+    assert np.allclose(out["scores"].sum(axis=1), 1.0)
+    assert np.all(out["gamma_star"] > 0)
+    psi_plus, psi_minus = out["scores"][0, :, 0], out["scores"][1, :, 0]
+    assert np.abs(psi_plus - psi_minus).sum() > 0.2  # another zone for the other sign
+    assert np.isfinite(out["gamma_star"]).any()
