@@ -113,6 +113,24 @@ def response_features(u: np.ndarray, low_u: np.ndarray, drive: np.ndarray) -> np
     return np.stack([np.linalg.norm(u, axis=1), np.linalg.norm(low_u, axis=1), drive], axis=1)
 
 
+def at_rest(pot, positions, cell, types, n_modes: int, eigensolver: str, timings: dict) -> tuple:
+    """What every direction of a specimen shares: (masses (N,) amu, the ``n_modes`` lowest eigenvalues
+    (n_modes,) eV/(Å²·amu) and mass-weighted modes (3N, n_modes) of its dynamical matrix, a
+    HessianSolver) from one analytic Hessian; the seconds of each step into ``timings`` (hessian_s,
+    low_modes_s, factorisation_s). types (N,) 1-based ints."""
+    masses = pot.masses[types - 1]  # g/mol, from the potential file
+    t = time.perf_counter()
+    h = eam.hessian(pot, positions, cell, types)
+    timings["hessian_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    eigenvalues, vectors = modes.low_modes(modes.dynamical_matrix(h, masses), n_modes, eigensolver)
+    timings["low_modes_s"] = time.perf_counter() - t
+    t = time.perf_counter()
+    solver = HessianSolver(h, masses)
+    timings["factorisation_s"] = time.perf_counter() - t
+    return masses, eigenvalues, vectors, solver
+
+
 def specimen_response(pot, positions, cell, types, directions, n_modes: int, eigensolver: str = "auto",
                       timings: dict | None = None, progress=None) -> np.ndarray:
     """The response features of one specimen for each shear direction: (len(directions), N, 3), the
@@ -125,16 +143,7 @@ def specimen_response(pot, positions, cell, types, directions, n_modes: int, eig
     """
     timings = {} if timings is None else timings
     types = np.asarray(types).astype(int)
-    masses = pot.masses[types - 1]  # g/mol, from the potential file
-    t = time.perf_counter()
-    h = eam.hessian(pot, positions, cell, types)
-    timings["hessian_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    eigenvalues, vectors = modes.low_modes(modes.dynamical_matrix(h, masses), n_modes, eigensolver)
-    timings["low_modes_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    solver = HessianSolver(h, masses)
-    timings["factorisation_s"] = time.perf_counter() - t
+    masses, eigenvalues, vectors, solver = at_rest(pot, positions, cell, types, n_modes, eigensolver, timings)
     timings["per_direction_s"] = []
     out = np.empty((len(directions), len(types), 3))
     for k, d in enumerate(directions):

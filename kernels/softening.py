@@ -34,7 +34,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from kernels import eam, modes
-from kernels.response import HessianSolver, force_mismatch, response, sheared
+from kernels.response import at_rest, force_mismatch, response, sheared
 
 SMOOTH_EVERY = 25       # table points per interior knot of the smoothing quintic (radial tables)
 SMOOTH_EVERY_RHO = 12   # the same for F(ρ), whose curvature varies over fewer of its coarser points
@@ -152,16 +152,7 @@ def specimen_softening(pot, positions, cell, types, directions, n_modes: int, ei
     receives hessian_s, low_modes_s, factorisation_s, smoothing_s and per_direction_s (a list)."""
     timings = {} if timings is None else timings
     types = np.asarray(types).astype(int)
-    masses = pot.masses[types - 1]
-    t = time.perf_counter()
-    h = eam.hessian(pot, positions, cell, types)
-    timings["hessian_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    eigenvalues, vectors = modes.low_modes(modes.dynamical_matrix(h, masses), n_modes, eigensolver)
-    timings["low_modes_s"] = time.perf_counter() - t
-    t = time.perf_counter()
-    solver = HessianSolver(h, masses)
-    timings["factorisation_s"] = time.perf_counter() - t
+    _, eigenvalues, vectors, solver = at_rest(pot, positions, cell, types, n_modes, eigensolver, timings)
     t = time.perf_counter()
     smooth = smooth_potential(pot, every)
     timings["smoothing_s"] = time.perf_counter() - t
