@@ -7,7 +7,7 @@ import numpy as np
 
 from jobs.common import Job
 from kernels import metrics as M
-from kernels.features import FEATURE_NAMES, LYS_NAMES, RESPONSE_NAMES, STUDY, columns_of
+from kernels.features import FEATURE_NAMES, LYS_NAMES, RESPONSE_NAMES, SOFTENING_NAMES, STUDY, columns_of
 from kernels.frames import shear_rotation
 from kernels.lys import atom_values, gather
 from kernels.neighbours import bond_vectors
@@ -23,20 +23,23 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
 
     Node features x are the columns of the task's feature set (params "feature_set"; None: the
     study's 19): the graph's, joined with the linear response of its shear when the set needs it
-    (params "responses": [[specimen, response key], ...]). With params "quenches" ([[specimen,
+    (params "responses": [[specimen, response key], ...]) and its mode softening (params "softenings",
+    alike). With params "quenches" ([[specimen,
     quench key], ...]) each edge carries its bond vector r_j - r_i in the shear frame (Å):
     edge_attr (E, 3), what the direction-aware GAT attends with. With params "lys" ([[specimen,
     direction, lys key], ...], every batch of regions) the local residual strength is joined too."""
     keys = {(k, d): key for k, d, key in job.p["graphs"]}
     feature_set = job.p.get("feature_set") or STUDY
     responses = {k: key for k, key in job.p.get("responses") or ()}
+    softenings = {k: key for k, key in job.p.get("softenings") or ()}
     quenches = {k: key for k, key in job.p.get("quenches") or ()}
     lys: dict = {}
     for k, d, key in job.p.get("lys") or ():
         lys.setdefault((k, d), []).append(key)
     out, left_out = [], []
     for k in specimens:
-        response = _response(job, responses[k]) if k in responses else None
+        response = _per_direction(job, responses[k]) if k in responses else None
+        softening = _per_direction(job, softenings[k]) if k in softenings else None
         quench = job.input(quenches[k], ("positions", "cell")) if k in quenches else None
         strength = _lys_columns(job, {d: lys[(k, d)] for d in directions if (k, d) in lys})
         for d in directions:
@@ -52,6 +55,9 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
             if response is not None and RESPONSE_NAMES[0] not in names:
                 columns.append(response[d])
                 names += RESPONSE_NAMES
+            if softening is not None:
+                columns.append(softening[d])
+                names += SOFTENING_NAMES
             if d in strength:
                 columns.append(strength[d][:, None])
                 names += LYS_NAMES
@@ -69,8 +75,9 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
     return out, left_out
 
 
-def _response(job: Job, key: str) -> dict[str, np.ndarray]:
-    """{direction: (N, 3) response columns} of a response task (``kernels.features.RESPONSE_NAMES``)."""
+def _per_direction(job: Job, key: str) -> dict[str, np.ndarray]:
+    """{direction: (N, C) columns} of a response or softening task (``kernels.features.RESPONSE_NAMES``,
+    ``SOFTENING_NAMES``): its "features" (D, N, C) by the directions it was given."""
     features = job.input(key, ("features",))["features"]
     directions = records.read(job.spec.store, key)["params"]["directions"]
     return {d: features[i] for i, d in enumerate(directions)}

@@ -56,9 +56,13 @@ def node_features(types, icosahedral, volume, energy, participation, stress, sti
 # and the local yield stress in its direction (kernels.lys: the region's residual strength, interpolated)
 RESPONSE_NAMES = ("response_u_A", "response_low_u_A", "response_mode_drive_A2")
 LYS_NAMES = ("lys_dtau_c_GPa",)
+# the mode softening under the shear (kernels.softening): |ψ*_i|² of the predicted unstable mode, and the
+# per-mode crossing score (dimensionless, each summing to 1 over a glass's atoms)
+SOFTENING_NAMES = ("softening_psi", "softening_crossing")
 STUDY = "study19"  # the study's own set: what a task without a feature_set uses
 FEATURE_SETS = {STUDY: FEATURE_NAMES, "response": RESPONSE_NAMES, "study19+response": FEATURE_NAMES + RESPONSE_NAMES,
-                "lys": LYS_NAMES, "study19+lys": FEATURE_NAMES + LYS_NAMES}
+                "lys": LYS_NAMES, "study19+lys": FEATURE_NAMES + LYS_NAMES,
+                "softening": SOFTENING_NAMES, "study19+softening": FEATURE_NAMES + SOFTENING_NAMES}
 
 
 def _wanted(feature_sets, columns) -> set:
@@ -76,6 +80,11 @@ def needs_lys(feature_sets=(), columns=()) -> bool:
     return bool(_wanted(feature_sets, columns) & set(LYS_NAMES))
 
 
+def needs_softening(feature_sets=(), columns=()) -> bool:
+    """Whether any of them holds a column of the mode softening (the softening tasks')."""
+    return bool(_wanted(feature_sets, columns) & set(SOFTENING_NAMES))
+
+
 def set_holding(column: str) -> str:
     """The smallest feature set holding ``column`` (through which a single score reads it)."""
     return min((s for s, names in FEATURE_SETS.items() if column in names), key=lambda s: len(FEATURE_SETS[s]))
@@ -88,5 +97,5 @@ def columns_of(feature_set: str, names) -> np.ndarray:
     missing = [n for n in FEATURE_SETS[feature_set] if n not in names]
     if missing:
         raise ValueError(f"feature set {feature_set}: no columns {missing} to read (the graph holds the study's 19; "
-                         "the others are joined from the response or lys tasks, which this task was not given)")
+                         "the others are joined from the response, softening or lys tasks, which this task was not given)")
     return np.array([names.index(n) for n in FEATURE_SETS[feature_set]])

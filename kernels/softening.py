@@ -136,14 +136,12 @@ def crossing_score(vectors, crossings) -> np.ndarray:
     return score / total if total > 0 else score
 
 
-SCORE_NAMES = ("softening_psi", "softening_crossing")
-
-
 def specimen_softening(pot, positions, cell, types, directions, n_modes: int, eigensolver: str = "auto",
                        every: int = SMOOTH_EVERY, delta: float = PATH_STEP, timings: dict | None = None,
                        progress=None) -> dict[str, np.ndarray]:
     """The softening predictions of one specimen for each shear direction (signed, e.g. 'xy', '-xy'):
-    {"scores": (D, N, 2) the per-atom columns SCORE_NAMES (|ψ*_i|², the crossing score; each sums to 1),
+    {"scores": (D, N, 2) the per-atom columns kernels.features.SOFTENING_NAMES (|ψ*_i|², the crossing
+                score; each sums to 1),
      "gamma_star": (D,) γ* (∞: no crossing), "gamma_min": (D,) the lowest per-mode crossing strain}.
     One exact Hessian, its ``n_modes`` lowest modes and one factorisation (for u) serve every direction;
     D′ is computed once per axis on the smoothed tables (D′ of '-e' is −D′ of 'e').

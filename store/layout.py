@@ -8,8 +8,11 @@ Layout 2. A task's data lives in a group named by its key, under a readable plac
     specimens/s{k:03d}/labels/{d}/<key>   first-event labels of that shear
     specimens/s{k:03d}/structure/<key>    Voronoi cells and participation fractions
     specimens/s{k:03d}/elastic/<key>      per-atom stress and stiffness
+    specimens/s{k:03d}/response/<key>     its linear response to each shear
+    specimens/s{k:03d}/softening/<key>    its mode softening under each shear
+    specimens/s{k:03d}/lys/{d}/r{i}/<key> local yield stress of its regions i, i+1, ... sheared in d
     specimens/s{k:03d}/graphs/{d}/<key>   the graph of specimen k sheared in d
-    training/{cv,final,baseline}/.../<key>
+    training/{cv,final,baseline,compare}/.../<key>
     tasks/<key>                           the task's record (store.records)
 
 so no two tasks ever write the same group, and a task's data can only be read on

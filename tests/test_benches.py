@@ -1,8 +1,8 @@
 """Every bench that can run without a campaign's store runs here in its quick mode, so that none rots
 unnoticed (bench/aqs_vs_lammps.py once broke with the store's layout and nobody saw). The figures are
-not checked, only that each bench runs to its end and says what it measured. (The benches that read a
-campaign's store, single_predictors, local_yield, lys_surroundings and event_definitions, and
-hessian_vs_dynmat, are not run here yet.)"""
+not checked, only that each bench runs to its end and says what it measured. The benches that read a
+campaign's store (single_predictors, event_definitions, local_yield, lys_surroundings) run in the slow
+tier on the smoke campaign the slow modules share (``full_run``, conftest.py): about 30 s together."""
 import json
 import os
 import subprocess
@@ -65,3 +65,18 @@ def test_bench_gpu_check_runs_on_the_cpu_at_reduced_size(tmp_path):
 def test_bench_hessian_vs_dynmat_quick():
     out = bench("hessian_vs_dynmat.py", "--sizes", "250,300", "--lammps-size", "250", "--solver-size", "250")
     assert "-> OK" in out and "log-log slope" in out
+
+
+@pytest.mark.slow
+def test_benches_reading_a_store_quick(full_run):
+    store, res, _ = full_run
+    assert res.returncode == 0, res.stdout + res.stderr
+    out = bench("single_predictors.py", "--store", str(store), "--specimens", "0")
+    assert "participation" in out and "seconds per specimen" in out
+    assert "Jaccard" in bench("event_definitions.py", "--store", str(store))
+    out = bench("local_yield.py", "--store", str(store), "--specimens", "0", "--directions", "xy",
+                "--regions-per-axis", "1")
+    assert "per region" in out and "-dtau_c (its own shear)" in out
+    out = bench("lys_surroundings.py", "--store", str(store), "--preset", "smoke", "--regions", "0",
+                "--shells", "7.6", "--replicate", "2")
+    assert "shell 7.6" in out

@@ -132,7 +132,14 @@ OPENED = [
     ("lys.directions", ["xy", "-xy"], set()),  # fewer lys tasks, none re-keyed (test_lys_directions...)
     # a set that reads the local yield stress: its baselines and compared rows, nothing upstream
     ("features.sets", ["study19", "study19+lys"], {"baseline", "compare-gnn", "compare-baseline"}),
+    # a set that reads the mode softening: its stage, then as above
+    ("features.sets", ["study19", "study19+softening"], {"softening", "baseline", "compare-gnn", "compare-baseline"}),
 ]
+# the softening's keys, from OPENED_BASE with a set that reads it: the stage and every row that reads it
+SOFTENED_BASE = {**OPENED_BASE, "features": {"sets": ["study19", "study19+softening"]}}
+READ_SOFTENING = {"softening", "baseline", "compare-gnn", "compare-baseline"}
+SOFTENED = [("softening.mode_fraction", 0.1, READ_SOFTENING), ("softening.path_step", 5e-5, READ_SOFTENING),
+            ("softening.knots_every", 12, READ_SOFTENING)]
 # not stated above, besides cluster.* and mpi.* (where and how tasks run): the store's path, and the
 # potential, whose name is in every stage's key like any system key (another file would have to exist)
 NOT_STATED = {"store", "system.potential"}
@@ -158,10 +165,11 @@ def test_each_config_key_changes_the_keys_of_exactly_its_stages(dotted, value, s
     assert {t.STAGE for t in after if t.key not in before} == stages
 
 
-@pytest.mark.parametrize("dotted, value, stages", OPENED, ids=[p[0] for p in OPENED])
-def test_each_key_of_the_comparison_and_the_local_yield_stress_changes_exactly_its_stages(dotted, value, stages):
-    before = {t.key for t in plan.plan(config.load("smoke", overrides=OPENED_BASE))}
-    after = plan.plan(config.load("smoke", overrides=_changed(OPENED_BASE, dotted, value)))
+@pytest.mark.parametrize("base, dotted, value, stages", [(OPENED_BASE, *p) for p in OPENED] +
+                         [(SOFTENED_BASE, *p) for p in SOFTENED], ids=[p[0] for p in OPENED + SOFTENED])
+def test_each_key_of_the_comparison_lys_and_softening_changes_exactly_its_stages(base, dotted, value, stages):
+    before = {t.key for t in plan.plan(config.load("smoke", overrides=base))}
+    after = plan.plan(config.load("smoke", overrides=_changed(base, dotted, value)))
     assert {t.STAGE for t in after if t.key not in before} == stages
 
 
@@ -210,7 +218,7 @@ def test_every_config_key_says_which_stages_it_changes():
     """A new key in campaign/schema.py fails here until PROPAGATION says what it re-keys."""
     from campaign import schema
 
-    stated = {p[0] for p in PROPAGATION + OPENED}
+    stated = {p[0] for p in PROPAGATION + OPENED + SOFTENED}
     unstated = {k.name for k in schema.KEYS if k.name not in stated and k.name not in NOT_STATED
                 and not k.name.startswith(("cluster.", "mpi."))}
     assert not unstated, f"add to PROPAGATION the stages these keys change: {sorted(unstated)}"

@@ -178,7 +178,8 @@ def test_the_response_job_writes_each_directions_features_through_the_records(po
 
 
 def test_a_feature_set_selects_its_columns_of_the_graph():
-    from kernels.features import (FEATURE_NAMES, FEATURE_SETS, LYS_NAMES, RESPONSE_NAMES, columns_of, needs_lys,
+    from kernels.features import (FEATURE_NAMES, FEATURE_SETS, LYS_NAMES, RESPONSE_NAMES, SOFTENING_NAMES,
+                                  columns_of, needs_lys,
                                   needs_response, set_holding)
 
     assert not needs_response(["study19"]) and not needs_response(["study19"], ["participation_fraction"])
@@ -192,5 +193,5 @@ def test_a_feature_set_selects_its_columns_of_the_graph():
     with pytest.raises(ValueError, match="no columns \\['response_u_A'"):
         columns_of("response", FEATURE_NAMES)
     from campaign.schema import COLUMNS, FEATURE_SETS as NAMED
-    both = both + LYS_NAMES
+    both = both + LYS_NAMES + SOFTENING_NAMES
     assert set(NAMED) == set(FEATURE_SETS) and COLUMNS == both  # the schema (lowest layer) names them too

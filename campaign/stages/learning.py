@@ -11,7 +11,7 @@ from campaign.schema import METRICS
 from campaign.stages.lys import lys_covers_all
 from campaign.tasks import PROCESS_BYTES, Section, Task, optional, upstream
 from kernels import memory
-from kernels.features import STUDY, needs_lys, needs_response
+from kernels.features import STUDY, needs_lys, needs_response, needs_softening
 from kernels.split import fold_sets, split_specimens
 
 
@@ -41,6 +41,14 @@ def responses_of(planned: dict, feature_set: str | None) -> tuple | None:
     return tuple((t.specimen, t.key) for t in planned["response"])
 
 
+def softenings_of(planned: dict, feature_set: str | None) -> tuple | None:
+    """A task's ``softenings`` field: ((specimen, softening key), ...) when ``feature_set`` needs the mode
+    softening, else None."""
+    if not needs_softening([feature_set or STUDY]):
+        return None
+    return tuple((t.specimen, t.key) for t in planned["softening"])
+
+
 def lys_of(planned: dict, feature_set: str | None) -> tuple | None:
     """A task's ``lys`` field: ((specimen, direction, lys key), ...) of every batch of regions when
     ``feature_set`` needs the local yield stress, else None."""
@@ -50,8 +58,10 @@ def lys_of(planned: dict, feature_set: str | None) -> tuple | None:
 
 
 def joined(planned: dict, feature_set: str | None) -> dict:
-    """The fields a learning task of ``feature_set`` needs beside its graphs: feature_set, responses, lys."""
+    """The fields a learning task of ``feature_set`` needs beside its graphs: feature_set, responses,
+    softenings, lys."""
     return {"feature_set": feature_field(feature_set or STUDY), "responses": responses_of(planned, feature_set),
+            "softenings": softenings_of(planned, feature_set),
             "lys": lys_of(planned, feature_set)}
 
 
@@ -124,6 +134,7 @@ class TrainFold(_Learning, Task):
     graphs: tuple = upstream("rows")  # ((specimen, direction, graph key), ...) of train + validation
     feature_set: str | None = optional()  # the columns it trains on; None: the study's 19
     responses: tuple | None = optional("rows")  # ((specimen, response key), ...) if the set needs them
+    softenings: tuple | None = optional("rows")  # ((specimen, softening key), ...) if the set needs them
     quenches: tuple | None = optional("rows")   # ((specimen, quench key), ...): bond vectors on the edges
     lys: tuple | None = optional("rows")        # ((specimen, direction, lys key), ...) if the set needs them
     conv: str | None = optional()  # a PyG convolution's name (kernels.pyg_stack); None: the stacked GAT
@@ -189,6 +200,7 @@ class Final(_Learning, Task):
     graphs: tuple = upstream("rows")     # ((specimen, direction, graph key), ...) of every specimen
     feature_set: str | None = optional()  # as TrainFold's
     responses: tuple | None = optional("rows")
+    softenings: tuple | None = optional("rows")
     lys: tuple | None = optional("rows")
 
     @classmethod
@@ -235,6 +247,7 @@ class Baseline(Task):
     graphs: tuple = upstream("rows")  # ((specimen, direction, graph key), ...) of every specimen
     feature_set: str | None = optional()  # the columns it is fitted on; None: the study's 19
     responses: tuple | None = optional("rows")  # as TrainFold's
+    softenings: tuple | None = optional("rows")  # as TrainFold's
     lys: tuple | None = optional("rows")        # as TrainFold's
 
     @classmethod

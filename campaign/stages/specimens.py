@@ -10,7 +10,7 @@ import numpy as np
 from campaign.config import keyed, n_snapshots, runtime_keys
 from campaign.tasks import Section, Task, upstream
 from kernels import modes
-from kernels.features import needs_response
+from kernels.features import needs_response, needs_softening
 
 
 def low_modes_bytes(eigensolver: str, atoms: int) -> float:
@@ -280,6 +280,41 @@ class Response(Task):
     @staticmethod
     def describe(summary):
         return f"mean |u| {summary['mean_u_A']:.2f} A per unit strain, {summary['seconds_per_direction']:.2f} s a direction"
+
+
+@dataclass(frozen=True)
+class Softening(Task):
+    """The mode softening of specimen ``specimen`` under each of its shears (kernels.softening): the
+    predicted unstable mode's |ψ*_i|², the per-mode crossing score, and the predicted strains γ* and
+    γ_min per direction; one Hessian, its low modes and one factorisation for all, D′ once per axis."""
+    STAGE: ClassVar[str] = "softening"
+    VERSION: ClassVar[int] = 1
+    JOB: ClassVar[str] = "jobs.softening:SofteningJob"
+    PLACE: ClassVar[str] = "specimens/s{specimen:03d}/softening"
+    LABEL: ClassVar[str] = "softening s{specimen:03d}"
+    RESOURCES: ClassVar[str] = "threads"
+    quench_key: str = upstream()
+    specimen: int
+    system: Section
+    softening: Section
+    eigensolver: str
+    directions: tuple
+
+    @classmethod
+    def plan(cls, cfg, planned):
+        if not needs_softening(cfg["features"]["sets"], cfg["compare"]["scores"] if cfg["compare"]["folds"] else ()):
+            return []
+        return _per_specimen(cls, cfg, planned, softening=Section.of(cfg["softening"]),
+                             eigensolver=cfg["features"]["eigensolver"], directions=tuple(cfg["shear"]["directions"]))
+
+    def memory_bytes(self, cfg: dict) -> float:
+        return super().memory_bytes(cfg) + low_modes_bytes(self.eigensolver, cfg["system"]["n_atoms"])
+
+    @staticmethod
+    def describe(summary):
+        gamma = summary["median_gamma_star"]
+        return (f"gamma* {gamma:.4f} (median over directions)" if gamma is not None else "no crossing predicted") + \
+            f", {summary['seconds_per_direction']:.2f} s a direction"
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,45 @@
+"""The mode softening of one quenched specimen under each of its shears (no LAMMPS).
+
+``kernels.softening.specimen_softening``: the analytic eam/fs Hessian, its lowest ``mode_fraction`` of
+mass-weighted modes and one factorisation serve every direction; per axis the linear response u and the
+path derivative D′ on the smoothed tables, per signed direction the predicted first instability: the
+per-atom columns ``kernels.features.SOFTENING_NAMES`` and the strains γ* (the subspace crossing) and
+γ_min (the lowest per-mode crossing), ∞ where nothing crosses.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from jobs.common import Job
+from kernels import eam, modes
+from kernels.features import SOFTENING_NAMES
+from kernels.softening import specimen_softening
+from store import layout
+
+
+class SofteningJob(Job):
+    """params: quench_key, specimen, potential, mode_fraction, path_step, knots_every, eigensolver, directions."""
+
+    def run(self) -> None:
+        p = self.p
+        if not self.rank0:
+            return
+        q = self.input(p["quench_key"], ("types", "positions", "cell"))
+        pot = eam.load_potential(p["potential"])
+        directions, n_modes = p["directions"], modes.n_low_modes(len(q["types"]), p["mode_fraction"])
+        timings: dict = {}
+        out = specimen_softening(
+            pot, q["positions"], q["cell"], q["types"], directions, n_modes, p["eigensolver"], p["knots_every"],
+            p["path_step"], timings,
+            progress=lambda k, d: self.progress(k, len(directions), "directions", force=True, direction=d))
+        g = self.fresh_group(directions=list(directions), feature_names=list(SOFTENING_NAMES), n_modes=n_modes,
+                             units="features dimensionless (each sums to 1 over the atoms); gamma_star and "
+                                   "gamma_min strain (inf: no crossing)")
+        layout.write_arrays(g, {"features": out["scores"].astype(np.float32), "gamma_star": out["gamma_star"],
+                                "gamma_min": out["gamma_min"]})
+        finite = out["gamma_star"][np.isfinite(out["gamma_star"])]
+        self.finish(median_gamma_star=float(np.median(finite)) if len(finite) else None, n_modes=n_modes,
+                    crossing_directions=int(len(finite)),
+                    seconds_hessian_modes_factorisation=round(
+                        timings["hessian_s"] + timings["low_modes_s"] + timings["factorisation_s"], 3),
+                    seconds_per_direction=round(float(np.mean(timings["per_direction_s"])), 3))
