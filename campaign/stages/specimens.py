@@ -250,32 +250,41 @@ class Structure(Task):
 
 
 @dataclass(frozen=True)
-class Response(Task):
+class _AtRest(Task):
+    """A specimen's computation on the Hessian of its quenched glass at rest, for each of its shears
+    (no LAMMPS): one Hessian, its lowest modes and one factorisation serve every direction."""
+    RESOURCES: ClassVar[str] = "threads"
+    quench_key: str = upstream()
+    specimen: int
+    system: Section
+    eigensolver: str
+    directions: tuple
+
+    @classmethod
+    def _plan(cls, cfg: dict, planned: dict, **fields) -> list:
+        return _per_specimen(cls, cfg, planned, eigensolver=cfg["features"]["eigensolver"],
+                             directions=tuple(cfg["shear"]["directions"]), **fields)
+
+    def memory_bytes(self, cfg: dict) -> float:
+        return super().memory_bytes(cfg) + low_modes_bytes(self.eigensolver, cfg["system"]["n_atoms"])
+
+
+@dataclass(frozen=True)
+class Response(_AtRest):
     """The linear response of specimen ``specimen`` to each of its shears (kernels.response): |u|, its
-    low-mode part and the mode drive per atom and direction; one Hessian factorisation for all."""
+    low-mode part and the mode drive per atom and direction."""
     STAGE: ClassVar[str] = "response"
     VERSION: ClassVar[int] = 1
     JOB: ClassVar[str] = "jobs.response:ResponseJob"
     PLACE: ClassVar[str] = "specimens/s{specimen:03d}/response"
     LABEL: ClassVar[str] = "response s{specimen:03d}"
-    RESOURCES: ClassVar[str] = "threads"
-    quench_key: str = upstream()
-    specimen: int
-    system: Section
     low_mode_fraction: float
-    eigensolver: str
-    directions: tuple
 
     @classmethod
     def plan(cls, cfg, planned):
         if not needs_response(cfg["features"]["sets"], cfg["compare"]["scores"] if cfg["compare"]["folds"] else ()):
             return []
-        feat = cfg["features"]
-        return _per_specimen(cls, cfg, planned, low_mode_fraction=feat["low_mode_fraction"],
-                             eigensolver=feat["eigensolver"], directions=tuple(cfg["shear"]["directions"]))
-
-    def memory_bytes(self, cfg: dict) -> float:
-        return super().memory_bytes(cfg) + low_modes_bytes(self.eigensolver, cfg["system"]["n_atoms"])
+        return cls._plan(cfg, planned, low_mode_fraction=cfg["features"]["low_mode_fraction"])
 
     @staticmethod
     def describe(summary):
@@ -283,32 +292,22 @@ class Response(Task):
 
 
 @dataclass(frozen=True)
-class Softening(Task):
+class Softening(_AtRest):
     """The mode softening of specimen ``specimen`` under each of its shears (kernels.softening): the
     predicted unstable mode's |ψ*_i|², the per-mode crossing score, and the predicted strains γ* and
-    γ_min per direction; one Hessian, its low modes and one factorisation for all, D′ once per axis."""
+    γ_min per direction; D′ once per axis."""
     STAGE: ClassVar[str] = "softening"
     VERSION: ClassVar[int] = 1
     JOB: ClassVar[str] = "jobs.softening:SofteningJob"
     PLACE: ClassVar[str] = "specimens/s{specimen:03d}/softening"
     LABEL: ClassVar[str] = "softening s{specimen:03d}"
-    RESOURCES: ClassVar[str] = "threads"
-    quench_key: str = upstream()
-    specimen: int
-    system: Section
     softening: Section
-    eigensolver: str
-    directions: tuple
 
     @classmethod
     def plan(cls, cfg, planned):
         if not needs_softening(cfg["features"]["sets"], cfg["compare"]["scores"] if cfg["compare"]["folds"] else ()):
             return []
-        return _per_specimen(cls, cfg, planned, softening=Section.of(cfg["softening"]),
-                             eigensolver=cfg["features"]["eigensolver"], directions=tuple(cfg["shear"]["directions"]))
-
-    def memory_bytes(self, cfg: dict) -> float:
-        return super().memory_bytes(cfg) + low_modes_bytes(self.eigensolver, cfg["system"]["n_atoms"])
+        return cls._plan(cfg, planned, softening=Section.of(cfg["softening"]))
 
     @staticmethod
     def describe(summary):
