@@ -18,7 +18,7 @@ import sys
 
 import numpy as np
 
-from campaign import comparison
+from campaign import comparison, onset
 from campaign.config import split_sizes
 from campaign.plan import plan as make_plan
 from campaign.version import code_version
@@ -165,6 +165,7 @@ def build(cfg: dict, out=None) -> str:
     _d2min_figure(rep, finals, plt)
     _sweep(rep, finals, baselines, cfg, plt)
     comparison.section(rep, data, cfg)
+    onset.section(rep, data, cfg, plt)
     html_path, md_path = rep.write("Predicting the first shear transformation zone: the study's report")
     print(f"report: {html_path}\n        {md_path}", file=out)
     return html_path

@@ -144,3 +144,46 @@ def test_the_softening_job_writes_each_directions_predictions_through_the_record
     assert out["gamma_star"][2] == expected["gamma_star"][0]
     assert not np.allclose(out["features"][0], out["features"][1])  # the sign of the shear matters
     assert records.read(store, "s")["summary"]["n_modes"] == n_modes
+
+
+def test_the_reports_onset_section_pairs_each_graphs_prediction_with_its_first_event(tmp_path):
+    """Predictions and measured strains paired by (specimen, direction), a shear without an event left out,
+    a prediction of no crossing kept (ranked last); a perfect prediction has Spearman +1 and ratio 1."""
+    from types import SimpleNamespace
+
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import zarr
+
+    from campaign import onset
+    from campaign.config import load
+    from campaign.report import Report
+    from store import layout
+
+    root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
+    cfg = load("smoke")
+    row = cfg["labels"]["thresholds_A2"].index(cfg["train"]["threshold_A2"])
+    tasks, rng = [], np.random.default_rng(0)
+    directions = ("xy", "-xy", "xz")
+    for k in range(4):
+        strains = rng.uniform(0.002, 0.04, 3)
+        strains[2] = np.nan if k == 0 else strains[2]  # no event at this threshold
+        g = root.require_group(f"soft{k}")
+        layout.write_arrays(g, {"gamma_star": strains.copy(), "gamma_min": 2 * strains})
+        tasks.append(SimpleNamespace(STAGE="softening", specimen=k, directions=directions, path=g.path))
+        for d, strain in zip(directions, strains):
+            lab = root.require_group(f"lab{k}{d}")
+            first = np.full(len(cfg["labels"]["thresholds_A2"]), np.nan)
+            first[row] = strain
+            layout.write_arrays(lab, {"first_strain": first})
+            tasks.append(SimpleNamespace(STAGE="labels", specimen=k, direction=d, path=lab.path))
+    data = SimpleNamespace(root=root, of=lambda stage: [t for t in tasks if t.STAGE == stage],
+                           group=lambda t: root[t.path])
+    p = onset.pairs(data, cfg)
+    assert len(p["first_strain"]) == 11 and np.array_equal(p["gamma_star"], p["first_strain"])
+    rep = Report(str(tmp_path / "report"), "stamp")
+    onset.section(rep, data, cfg, plt)
+    line = next(line for line in rep.md if line.startswith("| γ* (subspace crossing)"))
+    assert line.split(" | ")[1:2] == ["+1.00"] and " | 1.00 | 1.00 | 0 |" in line
+    assert (tmp_path / "report" / "softening_onset.png").exists()
