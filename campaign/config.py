@@ -113,6 +113,12 @@ def left_by_folds(specimens: int, folds: int) -> int:
     return specimens - -(-specimens // folds)
 
 
+def compared_scores(cfg: dict) -> list:
+    """The columns the comparison scores (``compare.scores``), none without a comparison: what, beside
+    ``features.sets``, decides which per-specimen stages (response, softening, lys) a campaign needs."""
+    return cfg["compare"]["scores"] if cfg["compare"]["folds"] else []
+
+
 def lys_count(cfg: dict) -> int:
     """How many specimens (the first ones) the local yield stress is computed for (``lys.specimens``)."""
     n = cfg["quench"]["specimens"]
@@ -174,8 +180,7 @@ def validate(cfg: dict) -> None:
                           "specimens that leave each fold two or more to train and early-stop on")
     from kernels.features import needs_lys
 
-    scores = cfg["compare"]["scores"] if outer else []
-    reads_lys, subset = needs_lys(cfg["features"]["sets"], scores), lys_count(cfg)
+    reads_lys, subset = needs_lys(cfg["features"]["sets"], compared_scores(cfg)), lys_count(cfg)
     if reads_lys and not cfg["lys"]["regions_per_axis"]:
         raise ConfigError("'features.sets' or 'compare.scores' read the local yield stress, but "
                           "'lys.regions_per_axis' is 0 (no lys tasks compute it)")

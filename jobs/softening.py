@@ -11,27 +11,23 @@ from __future__ import annotations
 import numpy as np
 
 from jobs.common import Job
-from kernels import eam, modes
+from jobs.response import AtRest
 from kernels.features import SOFTENING_NAMES
 from kernels.softening import specimen_softening
 from store import layout
 
 
-class SofteningJob(Job):
+class SofteningJob(AtRest, Job):
     """params: quench_key, specimen, potential, mode_fraction, path_step, knots_every, eigensolver, directions."""
 
     def run(self) -> None:
         p = self.p
         if not self.rank0:
             return
-        q = self.input(p["quench_key"], ("types", "positions", "cell"))
-        pot = eam.load_potential(p["potential"])
-        directions, n_modes = p["directions"], modes.n_low_modes(len(q["types"]), p["mode_fraction"])
+        q, pot, directions, n_modes = self.glass(p["mode_fraction"])
         timings: dict = {}
-        out = specimen_softening(
-            pot, q["positions"], q["cell"], q["types"], directions, n_modes, p["eigensolver"], p["knots_every"],
-            p["path_step"], timings,
-            progress=lambda k, d: self.progress(k, len(directions), "directions", force=True, direction=d))
+        out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions, n_modes, p["eigensolver"],
+                                 p["knots_every"], p["path_step"], timings, self.direction_progress(directions))
         g = self.fresh_group(directions=list(directions), feature_names=list(SOFTENING_NAMES), n_modes=n_modes,
                              units="features dimensionless (each sums to 1 over the atoms); gamma_star and "
                                    "gamma_min strain (inf: no crossing)")
@@ -39,7 +35,4 @@ class SofteningJob(Job):
                                 "gamma_min": out["gamma_min"]})
         finite = out["gamma_star"][np.isfinite(out["gamma_star"])]
         self.finish(median_gamma_star=float(np.median(finite)) if len(finite) else None, n_modes=n_modes,
-                    crossing_directions=int(len(finite)),
-                    seconds_hessian_modes_factorisation=round(
-                        timings["hessian_s"] + timings["low_modes_s"] + timings["factorisation_s"], 3),
-                    seconds_per_direction=round(float(np.mean(timings["per_direction_s"])), 3))
+                    crossing_directions=int(len(finite)), **self.seconds(timings))

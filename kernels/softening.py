@@ -36,8 +36,7 @@ import scipy.sparse as sp
 from kernels import eam, modes
 from kernels.response import at_rest, force_mismatch, response, sheared
 
-SMOOTH_EVERY = 25       # table points per interior knot of the smoothing quintic (radial tables)
-SMOOTH_EVERY_RHO = 12   # the same for F(ρ), whose curvature varies over fewer of its coarser points
+SMOOTH_EVERY = 25       # table points per interior knot of the smoothing quintic (radial tables; F(ρ): half)
 # radial tables are refitted from here to the cutoff (closer pairs keep the exact tables): past the kink
 # where CuZr_mm.eam.fs joins its short-range repulsion onto r·φ (1.795 Å for Cu-Cu and Cu-Zr, 2.305 Å for
 # Zr-Zr), which no smooth fit follows; far below the closest pairs of the glass (about 2.3, 2.6, 2.9 Å)
@@ -47,44 +46,41 @@ SMOOTH_RHO_MIN = 1.0    # embedding tables from here up (F(ρ) ~ −√ρ near 0
 PATH_STEP = 1e-4        # δ of the central difference of D along the path (strain)
 
 
-def _smooth_table(table: np.ndarray, spacing: float, lowest: float, every: int) -> np.ndarray:
-    """The 7 LAMMPS coefficients (n, 7) of one table (n,) on the grid n·spacing: from the knot at or above
-    ``lowest`` a least-squares quintic spline through the table (knots every ``every`` points), as cubic
-    Hermite pieces of its values and slopes; below it the exact table's pieces."""
+def _smooth_table(table: np.ndarray, exact: np.ndarray, spacing: float, lowest: float, every: int) -> np.ndarray:
+    """The 7 LAMMPS coefficients (n, 7) of one table (n,) on the grid n·spacing, whose exact pieces are
+    ``exact`` (n, 7): from the knot at or above ``lowest`` a least-squares quintic spline through the table
+    (knots every ``every`` points), as cubic Hermite pieces of its values and slopes; below it ``exact``."""
     from scipy.interpolate import make_lsq_spline
 
-    exact = eam._interpolate(table, spacing)
     n = len(table)
     start = int(math.ceil(lowest / spacing))
     if n - start < 4 * every:
         return exact
     x = np.arange(start, n) * spacing
-    interior = x[every:-every:every]
-    knots = np.r_[[x[0]] * 6, interior, [x[-1]] * 6]
+    knots = np.r_[[x[0]] * 6, x[every:-every:every], [x[-1]] * 6]
     spline = make_lsq_spline(x, table[start:], knots, k=5)
-    values = np.array(table, dtype=float)
-    slopes = np.zeros(n)
+    values, slopes = np.array(table, dtype=float), np.zeros(n)
     values[start:] = spline(x)
     slopes[start:] = spline.derivative()(x) * spacing  # per knot spacing, as the layout wants
-    smooth = eam.cubic_coefficients(values, slopes, spacing)
-    return np.concatenate([exact[:start], smooth[start:]])
+    return np.concatenate([exact[:start], eam.cubic_coefficients(values, slopes, spacing)[start:]])
 
 
 def smooth_potential(pot: eam.EamFs, every: int = SMOOTH_EVERY) -> eam.EamFs:
     """``pot`` with every table refitted smoothly (module docstring; F(ρ) with knots twice as dense): the
     same grids and lookup, for Hessians whose derivative along a path is physics, not the tables' rounding."""
-    def r_min(i, j):
-        pair = tuple(sorted((pot.elements[i], pot.elements[j])))
-        return SMOOTH_R_MIN_A.get(pair, SMOOTH_R_MIN_OTHER_A)
+    elements = range(len(pot.elements))
 
-    def radial(tables):
-        return np.stack([np.stack([_smooth_table(tables[i, j], pot.dr, r_min(i, j), every)
-                                   for j in range(len(pot.elements))]) for i in range(len(pot.elements))])
+    def radial(tables, exact):
+        def r_min(i, j):
+            return SMOOTH_R_MIN_A.get(tuple(sorted((pot.elements[i], pot.elements[j]))), SMOOTH_R_MIN_OTHER_A)
 
-    return dataclasses.replace(
-        pot, frho_spline=np.stack([_smooth_table(f, pot.drho, SMOOTH_RHO_MIN, SMOOTH_EVERY_RHO * every // SMOOTH_EVERY)
-                                   for f in pot.frho]),
-        rhor_spline=radial(pot.rhor), z2r_spline=radial(pot.z2r))
+        return np.stack([np.stack([_smooth_table(tables[i, j], exact[i, j], pot.dr, r_min(i, j), every)
+                                   for j in elements]) for i in elements])
+
+    embedding = np.stack([_smooth_table(pot.frho[i], pot.frho_spline[i], pot.drho, SMOOTH_RHO_MIN, every // 2)
+                          for i in elements])
+    return dataclasses.replace(pot, frho_spline=embedding, rhor_spline=radial(pot.rhor, pot.rhor_spline),
+                               z2r_spline=radial(pot.z2r, pot.z2r_spline))
 
 
 def path_derivative(pot: eam.EamFs, positions, cell, types, direction: str, u, delta: float = PATH_STEP):
@@ -117,21 +113,13 @@ def mode_crossings(eigenvalues, b) -> np.ndarray:
     """Each mode's own crossing strain, the coupling by the load neglected: γ_k = λ_k / max(0, −B_kk)
     (k,), ∞ where the load stiffens the mode."""
     softening = -np.diag(b)
-    with np.errstate(divide="ignore"):
-        return np.where(softening > 0, np.asarray(eigenvalues) / np.maximum(softening, 1e-300), math.inf)
-
-
-def per_atom(vectors) -> np.ndarray:
-    """|v_i|² (N,) of a vector (3N,) or summed over the columns of (3N, k), the three components summed."""
-    v = np.asarray(vectors, dtype=float)
-    v = v[:, None] if v.ndim == 1 else v
-    return (v ** 2).reshape(-1, 3, v.shape[1]).sum(axis=(1, 2))
+    return np.divide(eigenvalues, softening, out=np.full(len(softening), math.inf), where=softening > 0)
 
 
 def crossing_score(vectors, crossings) -> np.ndarray:
-    """Σ_k |ψ_k,i|²/γ_k (N,), normalised to sum 1 (all zero when no mode crosses): the diagonal variant."""
-    weights = np.where(np.isfinite(crossings), 1.0 / np.where(np.isfinite(crossings), crossings, 1.0), 0.0)
-    score = per_atom(vectors * np.sqrt(weights)[None, :])
+    """Σ_k |ψ_k,i|²/γ_k (N,) of the modes ``vectors`` (3N, k), normalised to sum 1 (all zero when no mode
+    crosses, every γ_k ∞): the diagonal variant."""
+    score = (vectors ** 2).reshape(-1, 3, vectors.shape[1]).sum(axis=1) @ (1.0 / np.asarray(crossings))
     total = score.sum()
     return score / total if total > 0 else score
 
@@ -169,7 +157,7 @@ def specimen_softening(pot, positions, cell, types, directions, n_modes: int, ei
         b = sign * blocks[axis]
         gamma, psi, _ = subspace_softening(eigenvalues, vectors, b)
         crossings = mode_crossings(eigenvalues, b)
-        out["scores"][k] = np.stack([per_atom(psi), crossing_score(vectors, crossings)], axis=1)
+        out["scores"][k] = np.stack([modes.participation_fractions(psi), crossing_score(vectors, crossings)], axis=1)
         out["gamma_star"][k], out["gamma_min"][k] = gamma, crossings.min()
         timings["per_direction_s"].append(time.perf_counter() - t)
     return out

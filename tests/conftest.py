@@ -20,6 +20,25 @@ class OneRank:
         return [obj]
 
 
+def run_on_a_quench(job_class, tmp_path, positions, cell, types, stage: str, params: dict) -> str:
+    """Run ``job_class`` (a job reading one quench, params "quench_key" "q") as task "k" of ``stage`` on a
+    fresh store holding the quench (positions, cell, types) with its record; returns the store's path."""
+    import zarr
+
+    from jobs.common import Spec
+    from store import layout, records
+
+    store = str(tmp_path / "s.zarr")
+    g = zarr.open_group(store, mode="w").require_group("quenched/q")
+    layout.write_arrays(g, {"positions": positions, "cell": cell, "types": types})
+    records.write(store, "q", records.DONE, "test", stage="quench", path="quenched/q", checksums=records.checksums(g))
+    params = {"quench_key": "q", **params}
+    job_class(Spec(stage=stage, job=f"{job_class.__module__}:{job_class.__name__}", key="k", store=store,
+                   code_version="test", params=params, path=f"{stage}/k", described={"stage": stage, **params}),
+              OneRank()).run()
+    return store
+
+
 def flip_a_byte(path, at: int | None = None) -> None:
     """Damage a file: one byte (the middle one unless ``at``) inverted."""
     with open(path, "rb") as f:

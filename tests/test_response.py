@@ -153,24 +153,14 @@ def test_the_affine_shear_is_the_directions_simple_shear():
 
 
 def test_the_response_job_writes_each_directions_features_through_the_records(pot, glass, tmp_path):
-    import zarr
-
-    from conftest import OneRank
-    from jobs.common import Spec
+    from conftest import run_on_a_quench
     from jobs.response import ResponseJob
-    from store import layout, records
+    from store import records
 
     positions, cell, types, _, solver = glass
-    store = str(tmp_path / "s.zarr")
-    g = zarr.open_group(store, mode="w").require_group("quenched/q")
-    layout.write_arrays(g, {"positions": positions, "cell": cell, "types": types})
-    records.write(store, "q", records.DONE, "test", stage="quench", path="quenched/q", checksums=records.checksums(g))
-    directions = ["xy", "-xy", "xz"]
-    params = {"quench_key": "q", "potential": POTENTIAL, "low_mode_fraction": 0.01, "eigensolver": "dense",
-              "directions": directions}
-    ResponseJob(Spec(stage="response", job="jobs.response:ResponseJob", key="r", store=store, code_version="test",
-                     params=params, path="response/r", described={"stage": "response", **params}), OneRank()).run()
-    features = records.read_checked(store, "r", ("features",))["features"]
+    store = run_on_a_quench(ResponseJob, tmp_path, positions, cell, types, "response", {
+        "potential": POTENTIAL, "low_mode_fraction": 0.01, "eigensolver": "dense", "directions": ["xy", "-xy", "xz"]})
+    features = records.read_checked(store, "k", ("features",))["features"]
     assert features.shape == (3, len(types), 3) and features.dtype == np.float32
     u = response(solver, force_mismatch(pot, positions, cell, types, "xz"))
     np.testing.assert_allclose(features[2, :, 0], np.linalg.norm(u, axis=1), rtol=1e-5)

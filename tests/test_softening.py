@@ -118,32 +118,23 @@ def test_a_specimens_predictions_are_scores_per_atom_and_differ_with_the_sign_of
 
 def test_the_softening_job_writes_each_directions_predictions_through_the_records(pot, glass, tmp_path):
     """The job's columns and strains are the kernel's, by direction; the opposite sign has its own."""
-    import zarr
-
-    from conftest import OneRank
-    from jobs.common import Spec
+    from conftest import run_on_a_quench
     from jobs.softening import SofteningJob
-    from store import layout, records
+    from store import records
 
     positions, cell, types, _, _ = glass
-    store = str(tmp_path / "s.zarr")
-    g = zarr.open_group(store, mode="w").require_group("quenched/q")
-    layout.write_arrays(g, {"positions": positions, "cell": cell, "types": types})
-    records.write(store, "q", records.DONE, "test", stage="quench", path="quenched/q", checksums=records.checksums(g))
     directions = ["xy", "-xy", "xz"]
-    params = {"quench_key": "q", "potential": POTENTIAL, "mode_fraction": 0.05, "path_step": 1e-4,
-              "knots_every": 25, "eigensolver": "dense", "directions": directions}
-    SofteningJob(Spec(stage="softening", job="jobs.softening:SofteningJob", key="s", store=store, code_version="test",
-                      params=params, path="softening/s", described={"stage": "softening", **params}),
-                 OneRank()).run()
-    out = records.read_checked(store, "s", ("features", "gamma_star", "gamma_min"))
+    store = run_on_a_quench(SofteningJob, tmp_path, positions, cell, types, "softening", {
+        "potential": POTENTIAL, "mode_fraction": 0.05, "path_step": 1e-4, "knots_every": 25, "eigensolver": "dense",
+        "directions": directions})
+    out = records.read_checked(store, "k", ("features", "gamma_star", "gamma_min"))
     assert out["features"].shape == (3, len(types), 2) and out["features"].dtype == np.float32
     n_modes = modes.n_low_modes(len(types), 0.05)
     expected = S.specimen_softening(pot, positions, cell, types, ["xz"], n_modes, "dense")
     np.testing.assert_allclose(out["features"][2], expected["scores"][0], rtol=1e-5, atol=1e-8)
     assert out["gamma_star"][2] == expected["gamma_star"][0]
     assert not np.allclose(out["features"][0], out["features"][1])  # the sign of the shear matters
-    assert records.read(store, "s")["summary"]["n_modes"] == n_modes
+    assert records.read(store, "k")["summary"]["n_modes"] == n_modes
 
 
 def test_the_reports_onset_section_pairs_each_graphs_prediction_with_its_first_event(tmp_path):

@@ -7,7 +7,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from campaign.config import keyed, n_snapshots, runtime_keys
+from campaign.config import compared_scores, keyed, n_snapshots, runtime_keys
 from campaign.tasks import Section, Task, upstream
 from kernels import modes
 from kernels.features import needs_response, needs_softening
@@ -282,7 +282,7 @@ class Response(_AtRest):
 
     @classmethod
     def plan(cls, cfg, planned):
-        if not needs_response(cfg["features"]["sets"], cfg["compare"]["scores"] if cfg["compare"]["folds"] else ()):
+        if not needs_response(cfg["features"]["sets"], compared_scores(cfg)):
             return []
         return cls._plan(cfg, planned, low_mode_fraction=cfg["features"]["low_mode_fraction"])
 
@@ -305,7 +305,7 @@ class Softening(_AtRest):
 
     @classmethod
     def plan(cls, cfg, planned):
-        if not needs_softening(cfg["features"]["sets"], cfg["compare"]["scores"] if cfg["compare"]["folds"] else ()):
+        if not needs_softening(cfg["features"]["sets"], compared_scores(cfg)):
             return []
         return cls._plan(cfg, planned, softening=Section.of(cfg["softening"]))
 
