@@ -178,8 +178,11 @@ def validate(cfg: dict) -> None:
     if outer and not (2 <= outer <= n and left_by_folds(n, outer) >= 2):
         raise ConfigError(f"'compare.folds' ({outer}) must be 0 (no comparison) or at least 2 folds of the {n} "
                           "specimens that leave each fold two or more to train and early-stop on")
-    from kernels.features import needs_lys
+    from kernels.features import needs_lys, needs_path
 
+    if needs_path(cfg["features"]["sets"], compared_scores(cfg)) and not cfg["softening"]["continuation_steps"]:
+        raise ConfigError("'features.sets' or 'compare.scores' read softening_path, but "
+                          "'softening.continuation_steps' is 0 (the softening tasks follow no path)")
     reads_lys, subset = needs_lys(cfg["features"]["sets"], compared_scores(cfg)), lys_count(cfg)
     if reads_lys and not cfg["lys"]["regions_per_axis"]:
         raise ConfigError("'features.sets' or 'compare.scores' read the local yield stress, but "

@@ -1,7 +1,7 @@
 """The report's section "When the first STZ fires" (beyond the study): the strain at which the mode
 softening predicts the first instability (``kernels.softening``: γ* of the subspace crossing, γ_min of the
-lowest per-mode crossing) against the strain of the first event the AQS shear found at the training
-threshold (the labels' ``first_strain``), graph by graph.
+lowest per-mode crossing; ``kernels.continuation``: γ_path, the path followed) against the strain of the
+first event the AQS shear found at the training threshold (the labels' ``first_strain``), graph by graph.
 """
 from __future__ import annotations
 
@@ -11,26 +11,31 @@ from kernels import inference as I
 from store import layout
 
 
+PREDICTIONS = {"gamma_star": "γ* (subspace crossing, first order)", "gamma_min": "γ_min (lowest per-mode crossing)",
+               "gamma_path": "γ_path (the path followed, softening.continuation_steps)"}
+
+
 def pairs(data, cfg: dict) -> dict[str, np.ndarray]:
-    """{"specimen", "gamma_star", "gamma_min", "first_strain"} (G,) over the graphs whose softening and labels
-    are done and that have an event at ``train.threshold_A2`` (predictions of ∞, no crossing, kept)."""
+    """{"specimen", "first_strain", and each prediction of PREDICTIONS the softening tasks hold} (G,) over the
+    graphs whose softening and labels are done and that have an event at ``train.threshold_A2`` (predictions
+    of ∞, no crossing, kept)."""
     row = cfg["labels"]["thresholds_A2"].index(cfg["train"]["threshold_A2"])
+    names = [n for n in PREDICTIONS if n != "gamma_path" or cfg["softening"]["continuation_steps"]]
     predicted = {}
     for task in data.of("softening"):
         g = data.group(task)
         if g is not None:
-            arrays = layout.read(data.root, g.path, ("gamma_star", "gamma_min"))
+            arrays = layout.read(data.root, g.path, names)
             for k, d in enumerate(task.directions):
-                predicted[(task.specimen, d)] = (arrays["gamma_star"][k], arrays["gamma_min"][k])
-    out: dict[str, list] = {"specimen": [], "gamma_star": [], "gamma_min": [], "first_strain": []}
+                predicted[(task.specimen, d)] = [arrays[n][k] for n in names]
+    out: dict[str, list] = {name: [] for name in ("specimen", "first_strain", *names)}
     for task in data.of("labels"):
         g = data.group(task)
         if g is None or (task.specimen, task.direction) not in predicted:
             continue
         strain = layout.read(data.root, g.path, ("first_strain",))["first_strain"][row]
         if np.isfinite(strain):
-            star, lowest = predicted[(task.specimen, task.direction)]
-            for name, value in zip(out, (task.specimen, star, lowest, strain)):
+            for name, value in zip(out, (task.specimen, strain, *predicted[(task.specimen, task.direction)])):
                 out[name].append(value)
     return {name: np.array(values) for name, values in out.items()}
 
@@ -50,7 +55,7 @@ def section(rep, data, cfg: dict, plt) -> None:
         return
     specimens = np.unique(p["specimen"])
     rows = []
-    for name, label in (("gamma_star", "γ* (subspace crossing)"), ("gamma_min", "γ_min (lowest per-mode crossing)")):
+    for name, label in ((n, PREDICTIONS[n]) for n in PREDICTIONS if n in p):
         predicted, measured = p[name], p["first_strain"]
         rho = spearmanr(predicted, measured).statistic  # ∞ ranks last, as it should
         own = [spearmanr(predicted[p["specimen"] == k], measured[p["specimen"] == k]).statistic
@@ -70,7 +75,9 @@ def section(rep, data, cfg: dict, plt) -> None:
     finite = np.isfinite(p["gamma_star"])
     ax.loglog(p["first_strain"][finite], p["gamma_star"][finite], "o", ms=4, label="γ*")
     ax.loglog(p["first_strain"], p["gamma_min"], "x", ms=4, label="γ_min")
-    shown = np.concatenate([p["first_strain"], p["gamma_star"], p["gamma_min"]])
+    if "gamma_path" in p:
+        ax.loglog(p["first_strain"], p["gamma_path"], "s", ms=3, mfc="none", label="γ_path")
+    shown = np.concatenate([p[n] for n in ("first_strain", *PREDICTIONS) if n in p])
     shown = shown[np.isfinite(shown) & (shown > 0)]
     span = [shown.min() / 1.5, shown.max() * 1.5]
     ax.plot(span, span, "k--", lw=0.8, label="predicted = measured")

@@ -33,13 +33,13 @@ EIGENSOLVERS = ("auto", "dense", "shift-invert", "sparse", "lobpcg", "torch")
 STRATEGIES = ("focal", "undersample", "oversample")
 BASELINES = ("random", "logistic", "boosted_trees")
 FEATURE_SETS = ("study19", "response", "study19+response", "lys", "study19+lys", "softening",
-                "study19+softening")  # kernels.features.FEATURE_SETS
-COLUMNS = (  # kernels.features.FEATURE_NAMES + RESPONSE_NAMES + LYS_NAMES + SOFTENING_NAMES
+                "study19+softening", "softening_path", "study19+softening_path")  # kernels.features.FEATURE_SETS
+COLUMNS = (  # kernels.features.FEATURE_NAMES + RESPONSE_NAMES + LYS_NAMES + SOFTENING_NAMES + PATH_NAMES
     "Cu", "Zr", "icosahedral", "not_icosahedral", "voronoi_volume_A3", "potential_energy_eV",
     "participation_fraction", "C14_GPa", "C24_GPa", "C34_GPa", "C44_GPa", "C54_GPa", "C64_GPa",
     "sigma11_GPa", "sigma22_GPa", "sigma33_GPa", "sigma12_GPa", "sigma23_GPa", "sigma31_GPa",
     "response_u_A", "response_low_u_A", "response_mode_drive_A2", "lys_dtau_c_GPa", "softening_psi",
-    "softening_crossing")
+    "softening_crossing", "softening_path")
 SCORES = COLUMNS + tuple("-" + c for c in COLUMNS)  # a leading '-': the column negated (lower: more likely)
 COMPARED = ("gat", "gat_edges", "logistic", "boosted_trees", "random")
 
@@ -150,7 +150,8 @@ KEYS = (
         "are fitted on: study19 (the study's 19), response (|u|, its low-mode part and the mode drive of the "
         "linear response to the graph's shear, kernels/response.py), study19+response, lys and study19+lys (the "
         "local yield stress), softening and study19+softening (the mode softening under the shear, "
-        "kernels/softening.py). The first set is the "
+        "kernels/softening.py), softening_path and study19+softening_path (the softening followed along the "
+        "path, kernels/continuation.py: needs softening.continuation_steps). The first set is the "
         "GAT's (grid search and final models); the baselines and the compared models are fitted on each. "
         "Graphs hold the study's 19; other columns are joined when a model reads them", added_later=True),
     Key("softening.mode_fraction", 0.05, Number(0, 1, open_lo=True), "fraction of the 3N-3 non-zero modes "
@@ -160,6 +161,10 @@ KEYS = (
         "of the dynamical matrix along the linear path", added_later=True),
     Key("softening.knots_every", 25, Int(4), "table points per knot of the quintic refit of the eam/fs "
         "radial tables from which the path derivative is taken (F(rho): twice as dense)", added_later=True),
+    Key("softening.continuation_steps", 0, Int(0), "trial steps of following the quasi-static path from the "
+        "first-order prediction to the first instability (kernels/continuation.py: Newton equilibria, "
+        "re-linearised at each); 0: first order only. Gives the column softening_path and the strain gamma_path",
+        added_later=True),
     Key("split.fractions", [3, 1, 1], List(Number(0, open_lo=True), length=3),
         "train : validation : test, of specimens (all six directions of one in the same set)"),
     Key("split.folds", 4, Int(2), "cross-validation folds over train + validation, grouped by specimen"),

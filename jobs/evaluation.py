@@ -7,7 +7,8 @@ import numpy as np
 
 from jobs.common import Job
 from kernels import metrics as M
-from kernels.features import FEATURE_NAMES, LYS_NAMES, RESPONSE_NAMES, SOFTENING_NAMES, STUDY, columns_of
+from kernels.features import (FEATURE_NAMES, LYS_NAMES, PATH_NAMES, RESPONSE_NAMES, SOFTENING_NAMES, STUDY,
+                             columns_of)
 from kernels.frames import shear_rotation
 from kernels.lys import atom_values, gather
 from kernels.neighbours import bond_vectors
@@ -55,9 +56,9 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
             if response is not None and RESPONSE_NAMES[0] not in names:
                 columns.append(response[d])
                 names += RESPONSE_NAMES
-            if softening is not None:
+            if softening is not None:  # the path's column where the task followed it
                 columns.append(softening[d])
-                names += SOFTENING_NAMES
+                names += (SOFTENING_NAMES + PATH_NAMES)[:softening[d].shape[1]]
             if d in strength:
                 columns.append(strength[d][:, None])
                 names += LYS_NAMES

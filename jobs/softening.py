@@ -1,10 +1,11 @@
 """The mode softening of one quenched specimen under each of its shears (no LAMMPS).
 
-``kernels.softening.specimen_softening``: the analytic eam/fs Hessian, its lowest ``mode_fraction`` of
+``kernels.continuation.specimen_softening``: the analytic eam/fs Hessian, its lowest ``mode_fraction`` of
 mass-weighted modes and one factorisation serve every direction; per axis the linear response u and the
 path derivative D′ on the smoothed tables, per signed direction the predicted first instability: the
 per-atom columns ``kernels.features.SOFTENING_NAMES`` and the strains γ* (the subspace crossing) and
-γ_min (the lowest per-mode crossing), ∞ where nothing crosses.
+γ_min (the lowest per-mode crossing), ∞ where nothing crosses. With ``continuation_steps`` the path is
+followed too (``kernels.continuation``): the column ``PATH_NAMES`` and the strains γ_path, γ_upper.
 """
 from __future__ import annotations
 
@@ -12,13 +13,14 @@ import numpy as np
 
 from jobs.common import Job
 from jobs.response import AtRest
-from kernels.features import SOFTENING_NAMES
-from kernels.softening import specimen_softening
+from kernels.features import PATH_NAMES, SOFTENING_NAMES
+from kernels.continuation import specimen_softening
 from store import layout
 
 
 class SofteningJob(AtRest, Job):
-    """params: quench_key, specimen, potential, mode_fraction, path_step, knots_every, eigensolver, directions."""
+    """params: quench_key, specimen, potential, mode_fraction, path_step, knots_every, eigensolver, directions,
+    continuation_steps (absent: 0)."""
 
     def run(self) -> None:
         p = self.p
@@ -26,13 +28,15 @@ class SofteningJob(AtRest, Job):
             return
         q, pot, directions, n_modes = self.glass(p["mode_fraction"])
         timings: dict = {}
+        steps = p.get("continuation_steps") or 0
         out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions, n_modes, p["eigensolver"],
-                                 p["knots_every"], p["path_step"], timings, self.direction_progress(directions))
-        g = self.fresh_group(directions=list(directions), feature_names=list(SOFTENING_NAMES), n_modes=n_modes,
-                             units="features dimensionless (each sums to 1 over the atoms); gamma_star and "
-                                   "gamma_min strain (inf: no crossing)")
-        layout.write_arrays(g, {"features": out["scores"].astype(np.float32), "gamma_star": out["gamma_star"],
-                                "gamma_min": out["gamma_min"]})
+                                 p["knots_every"], p["path_step"], timings, self.direction_progress(directions), steps)
+        g = self.fresh_group(directions=list(directions),
+                             feature_names=list(SOFTENING_NAMES + (PATH_NAMES if steps else ())), n_modes=n_modes,
+                             units="features dimensionless (each sums to 1 over the atoms); gamma_star"
+                                   + (", gamma_min, gamma_path and gamma_upper" if steps else " and gamma_min")
+                                   + " strain (inf: no crossing)")
+        layout.write_arrays(g, {"features": out.pop("scores").astype(np.float32), **out})
         finite = out["gamma_star"][np.isfinite(out["gamma_star"])]
         self.finish(median_gamma_star=float(np.median(finite)) if len(finite) else None, n_modes=n_modes,
                     crossing_directions=int(len(finite)), **self.seconds(timings))

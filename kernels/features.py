@@ -59,10 +59,14 @@ LYS_NAMES = ("lys_dtau_c_GPa",)
 # the mode softening under the shear (kernels.softening): |ψ*_i|² of the predicted unstable mode, and the
 # per-mode crossing score (dimensionless, each summing to 1 over a glass's atoms)
 SOFTENING_NAMES = ("softening_psi", "softening_crossing")
+# the softening followed along the path (kernels.continuation, softening.continuation_steps > 0): |ψ*_i|² at
+# the last equilibrium before the predicted instability
+PATH_NAMES = ("softening_path",)
 STUDY = "study19"  # the study's own set: what a task without a feature_set uses
 FEATURE_SETS = {STUDY: FEATURE_NAMES, "response": RESPONSE_NAMES, "study19+response": FEATURE_NAMES + RESPONSE_NAMES,
                 "lys": LYS_NAMES, "study19+lys": FEATURE_NAMES + LYS_NAMES,
-                "softening": SOFTENING_NAMES, "study19+softening": FEATURE_NAMES + SOFTENING_NAMES}
+                "softening": SOFTENING_NAMES, "study19+softening": FEATURE_NAMES + SOFTENING_NAMES,
+                "softening_path": PATH_NAMES, "study19+softening_path": FEATURE_NAMES + SOFTENING_NAMES + PATH_NAMES}
 
 
 def _wanted(feature_sets, columns) -> set:
@@ -82,7 +86,12 @@ def needs_lys(feature_sets=(), columns=()) -> bool:
 
 def needs_softening(feature_sets=(), columns=()) -> bool:
     """Whether any of them holds a column of the mode softening (the softening tasks')."""
-    return bool(_wanted(feature_sets, columns) & set(SOFTENING_NAMES))
+    return bool(_wanted(feature_sets, columns) & set(SOFTENING_NAMES + PATH_NAMES))
+
+
+def needs_path(feature_sets=(), columns=()) -> bool:
+    """Whether any of them holds the softening followed along the path (softening.continuation_steps > 0)."""
+    return bool(_wanted(feature_sets, columns) & set(PATH_NAMES))
 
 
 def set_holding(column: str) -> str:

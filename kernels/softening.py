@@ -28,13 +28,12 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import time
 
 import numpy as np
 import scipy.sparse as sp
 
 from kernels import eam, modes
-from kernels.response import at_rest, force_mismatch, response, sheared
+from kernels.response import sheared
 
 SMOOTH_EVERY = 25       # table points per interior knot of the smoothing quintic (radial tables; F(ρ): half)
 # radial tables are refitted from here to the cutoff (closer pairs keep the exact tables): past the kink
@@ -122,42 +121,3 @@ def crossing_score(vectors, crossings) -> np.ndarray:
     score = (vectors ** 2).reshape(-1, 3, vectors.shape[1]).sum(axis=1) @ (1.0 / np.asarray(crossings))
     total = score.sum()
     return score / total if total > 0 else score
-
-
-def specimen_softening(pot, positions, cell, types, directions, n_modes: int, eigensolver: str = "auto",
-                       every: int = SMOOTH_EVERY, delta: float = PATH_STEP, timings: dict | None = None,
-                       progress=None) -> dict[str, np.ndarray]:
-    """The softening predictions of one specimen for each shear direction (signed, e.g. 'xy', '-xy'):
-    {"scores": (D, N, 2) the per-atom columns kernels.features.SOFTENING_NAMES (|ψ*_i|², the crossing
-                score; each sums to 1),
-     "gamma_star": (D,) γ* (∞: no crossing), "gamma_min": (D,) the lowest per-mode crossing strain}.
-    One exact Hessian, its ``n_modes`` lowest modes and one factorisation (for u) serve every direction;
-    D′ is computed once per axis on the smoothed tables (D′ of '-e' is −D′ of 'e').
-
-    pot EamFs (exact tables); positions (N,3) Å; cell (3,3) Å; types (N,) 1-based. ``timings``, if given,
-    receives hessian_s, low_modes_s, factorisation_s, smoothing_s and per_direction_s (a list)."""
-    timings = {} if timings is None else timings
-    types = np.asarray(types).astype(int)
-    _, eigenvalues, vectors, solver = at_rest(pot, positions, cell, types, n_modes, eigensolver, timings)
-    t = time.perf_counter()
-    smooth = smooth_potential(pot, every)
-    timings["smoothing_s"] = time.perf_counter() - t
-    timings["per_direction_s"] = []
-    blocks: dict[str, np.ndarray] = {}  # B = ΨᵀD′Ψ per axis
-    out = {"scores": np.empty((len(directions), len(types), 2)), "gamma_star": np.empty(len(directions)),
-           "gamma_min": np.empty(len(directions))}
-    for k, d in enumerate(directions):
-        if progress is not None:
-            progress(k, d)
-        t = time.perf_counter()
-        axis, sign = d.lstrip("-"), (-1.0 if d.startswith("-") else 1.0)
-        if axis not in blocks:
-            u = response(solver, force_mismatch(pot, positions, cell, types, axis))
-            blocks[axis] = vectors.T @ (path_derivative(smooth, positions, cell, types, axis, u, delta) @ vectors)
-        b = sign * blocks[axis]
-        gamma, psi, _ = subspace_softening(eigenvalues, vectors, b)
-        crossings = mode_crossings(eigenvalues, b)
-        out["scores"][k] = np.stack([modes.participation_fractions(psi), crossing_score(vectors, crossings)], axis=1)
-        out["gamma_star"][k], out["gamma_min"][k] = gamma, crossings.min()
-        timings["per_direction_s"].append(time.perf_counter() - t)
-    return out

@@ -7,6 +7,7 @@ import pytest
 from kernels import eam, modes
 from kernels import softening as S
 from kernels.response import HessianSolver, force_mismatch, response, sheared
+from kernels.continuation import specimen_softening
 from test_hessian import POTENTIAL, _glass, asymmetric, lammps_runs, pot  # noqa: F401  (shared fixtures)
 
 
@@ -107,7 +108,7 @@ def test_the_predicted_crossing_makes_the_subspace_matrix_singular():
 
 def test_a_specimens_predictions_are_scores_per_atom_and_differ_with_the_sign_of_the_shear(pot, glass):
     positions, cell, types, _, _ = glass
-    out = S.specimen_softening(pot, positions, cell, types, ["xy", "-xy"], 20, "dense")
+    out = specimen_softening(pot, positions, cell, types, ["xy", "-xy"], 20, "dense")
     assert out["scores"].shape == (2, len(types), 2)
     assert np.allclose(out["scores"].sum(axis=1), 1.0)
     assert np.all(out["gamma_star"] > 0)
@@ -130,11 +131,33 @@ def test_the_softening_job_writes_each_directions_predictions_through_the_record
     out = records.read_checked(store, "k", ("features", "gamma_star", "gamma_min"))
     assert out["features"].shape == (3, len(types), 2) and out["features"].dtype == np.float32
     n_modes = modes.n_low_modes(len(types), 0.05)
-    expected = S.specimen_softening(pot, positions, cell, types, ["xz"], n_modes, "dense")
+    expected = specimen_softening(pot, positions, cell, types, ["xz"], n_modes, "dense")
     np.testing.assert_allclose(out["features"][2], expected["scores"][0], rtol=1e-5, atol=1e-8)
     assert out["gamma_star"][2] == expected["gamma_star"][0]
     assert not np.allclose(out["features"][0], out["features"][1])  # the sign of the shear matters
     assert records.read(store, "k")["summary"]["n_modes"] == n_modes
+
+
+def test_the_softening_job_follows_the_path_of_each_signed_direction(pot, glass, tmp_path):
+    """With continuation_steps the job adds the path's column and strains, each direction's the kernel's
+    own (for '-xy' followed from scratch: the sign of the shear reaches the path's response)."""
+    from conftest import run_on_a_quench
+    from jobs.softening import SofteningJob
+    from kernels.continuation import follow
+    from store import records
+
+    positions, cell, types, _, _ = glass
+    store = run_on_a_quench(SofteningJob, tmp_path, positions, cell, types, "softening", {
+        "potential": POTENTIAL, "mode_fraction": 0.05, "path_step": 1e-4, "knots_every": 25, "eigensolver": "dense",
+        "directions": ["xy", "-xy"], "continuation_steps": 2})
+    out = records.read_checked(store, "k", ("features", "gamma_star", "gamma_path", "gamma_upper"))
+    assert out["features"].shape == (2, len(types), 3)
+    path = follow(pot, S.smooth_potential(pot), positions, cell, types, "-xy", modes.n_low_modes(len(types), 0.05),
+                  2, "dense")
+    assert out["gamma_path"][1] == pytest.approx(path.estimate, rel=1e-6) and out["gamma_upper"][1] == path.upper
+    np.testing.assert_allclose(out["features"][1, :, 2], modes.participation_fractions(path.psi), atol=1e-7)
+    assert path.predictions[0] == pytest.approx(out["gamma_star"][1], rel=1e-6)
+    assert out["gamma_path"][0] != out["gamma_path"][1]
 
 
 def test_the_reports_onset_section_pairs_each_graphs_prediction_with_its_first_event(tmp_path):
@@ -154,6 +177,7 @@ def test_the_reports_onset_section_pairs_each_graphs_prediction_with_its_first_e
 
     root = zarr.open_group(str(tmp_path / "s.zarr"), mode="w")
     cfg = load("smoke")
+    cfg["softening"]["continuation_steps"] = 3  # the tasks hold the path's strain too
     row = cfg["labels"]["thresholds_A2"].index(cfg["train"]["threshold_A2"])
     tasks, rng = [], np.random.default_rng(0)
     directions = ("xy", "-xy", "xz")
@@ -161,7 +185,7 @@ def test_the_reports_onset_section_pairs_each_graphs_prediction_with_its_first_e
         strains = rng.uniform(0.002, 0.04, 3)
         strains[2] = np.nan if k == 0 else strains[2]  # no event at this threshold
         g = root.require_group(f"soft{k}")
-        layout.write_arrays(g, {"gamma_star": strains.copy(), "gamma_min": 2 * strains})
+        layout.write_arrays(g, {"gamma_star": strains.copy(), "gamma_min": 2 * strains, "gamma_path": -strains})
         tasks.append(SimpleNamespace(STAGE="softening", specimen=k, directions=directions, path=g.path))
         for d, strain in zip(directions, strains):
             lab = root.require_group(f"lab{k}{d}")
@@ -175,6 +199,8 @@ def test_the_reports_onset_section_pairs_each_graphs_prediction_with_its_first_e
     assert len(p["first_strain"]) == 11 and np.array_equal(p["gamma_star"], p["first_strain"])
     rep = Report(str(tmp_path / "report"), "stamp")
     onset.section(rep, data, cfg, plt)
-    line = next(line for line in rep.md if line.startswith("| γ* (subspace crossing)"))
+    line = next(line for line in rep.md if line.startswith("| γ* (subspace crossing"))
     assert line.split(" | ")[1:2] == ["+1.00"] and " | 1.00 | 1.00 | 0 |" in line
+    line = next(line for line in rep.md if line.startswith("| γ_path"))  # ranks them the other way
+    assert line.split(" | ")[1:2] == ["-1.00"]
     assert (tmp_path / "report" / "softening_onset.png").exists()

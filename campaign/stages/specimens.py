@@ -8,7 +8,7 @@ from typing import ClassVar
 import numpy as np
 
 from campaign.config import compared_scores, keyed, n_snapshots, runtime_keys
-from campaign.tasks import Section, Task, upstream
+from campaign.tasks import Section, Task, optional, upstream
 from kernels import modes
 from kernels.features import needs_response, needs_softening
 
@@ -301,13 +301,16 @@ class Softening(_AtRest):
     JOB: ClassVar[str] = "jobs.softening:SofteningJob"
     PLACE: ClassVar[str] = "specimens/s{specimen:03d}/softening"
     LABEL: ClassVar[str] = "softening s{specimen:03d}"
-    softening: Section
+    softening: Section  # mode_fraction, path_step, knots_every
+    continuation_steps: int | None = optional()  # softening.continuation_steps, when not 0
 
     @classmethod
     def plan(cls, cfg, planned):
         if not needs_softening(cfg["features"]["sets"], compared_scores(cfg)):
             return []
-        return cls._plan(cfg, planned, softening=Section.of(cfg["softening"]))
+        section = {k: v for k, v in cfg["softening"].items() if k != "continuation_steps"}
+        return cls._plan(cfg, planned, softening=Section.of(section),
+                         continuation_steps=cfg["softening"]["continuation_steps"] or None)
 
     @staticmethod
     def describe(summary):
