@@ -41,7 +41,8 @@ def main() -> None:
         s = layout.read(root, rec["path"], ("d2min_A2", "positions", "cell"))
 
         def pairs(step):
-            i, j, _ = neighbour_pairs(s["positions"][step - 1], s["cell"][step - 1], lab["d2min_cutoff_A"])
+            i, j, _ = neighbour_pairs(s["positions"][step - 1], s["cell"][step - 1],  # noqa: B023  (this shear's)
+                                      lab["d2min_cutoff_A"])
             return i, j
 
         anywhere = first_events(s["d2min_A2"], thresholds, lab["min_group_size"])

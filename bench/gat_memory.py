@@ -21,8 +21,8 @@ import sys
 import numpy as np
 import torch
 import torch.nn.functional as F
-
 from gat_vs_pyg import POINTS, PlainGAT, graph  # bench/, beside this file
+
 from kernels import memory
 from kernels.memory import FLOAT
 from kernels.saved import SavedBytes
@@ -83,8 +83,8 @@ def main(argv=None) -> int:
           f"{'per fold / PyG':>15} {'model':>8}")
     rows = []
     for point in points:
-        stacked = at_paper_size(lambda n: stacked_step(point, graphs[n]))
-        plain = at_paper_size(lambda n: plain_step(point, graphs[n][0])) if args.plain else float("nan")
+        stacked = at_paper_size(lambda n: stacked_step(point, graphs[n]))  # noqa: B023  (called at once)
+        plain = at_paper_size(lambda n: plain_step(point, graphs[n][0])) if args.plain else float("nan")  # noqa: B023
         predicted = (memory.saved_bytes(*point, nodes=PAPER_NODES * args.batch * args.folds)
                      + FLOAT * args.folds * memory.parameters(*point)) / 2**30
         rows.append({"L": point[0], "M": point[1], "N": point[2], "plain_GiB": plain, "stacked_GiB": stacked,

@@ -60,12 +60,27 @@ def graph_store(path: str, nodes: int) -> list:
 def spec(store: str, graphs: list, device: str) -> dict:
     keys = [f"fold{f}" for f in range(len(FOLDS))]
     L, M_, N = POINT
-    params = {"layers": L, "width": M_, "heads": N, "directions": list(DIRECTIONS), "threshold_A2": 0.1, **TRAIN,
-              "graphs": graphs, "feature_set": None, "conv": None, "device": device, "checkpoint_epochs": 1,
-              "gpu_memory_GiB": 0.0, "folds": list(range(len(FOLDS))), "fold_keys": keys,
-              "fold_paths": {k: f"training/cv/L{L}-M{M_}-N{N}/{k}" for k in keys},
-              "fold_described": {k: {"stage": "train", "fold": f} for f, k in enumerate(keys)},
-              "held_out": [h for h, _, _ in FOLDS], "fit_on": [t for _, t, _ in FOLDS], "stop_on": [s for _, _, s in FOLDS]}
+    params = {
+        "layers": L,
+        "width": M_,
+        "heads": N,
+        "directions": list(DIRECTIONS),
+        "threshold_A2": 0.1,
+        **TRAIN,
+        "graphs": graphs,
+        "feature_set": None,
+        "conv": None,
+        "device": device,
+        "checkpoint_epochs": 1,
+        "gpu_memory_GiB": 0.0,
+        "folds": list(range(len(FOLDS))),
+        "fold_keys": keys,
+        "fold_paths": {k: f"training/cv/L{L}-M{M_}-N{N}/{k}" for k in keys},
+        "fold_described": {k: {"stage": "train", "fold": f} for f, k in enumerate(keys)},
+        "held_out": [h for h, _, _ in FOLDS],
+        "fit_on": [t for _, t, _ in FOLDS],
+        "stop_on": [s for _, _, s in FOLDS],
+    }
     return {"stage": "train", "job": "jobs.learn:TrainFoldsJob", "key": "batch-bench", "store": store,
             "code_version": "bench", "params": params, "path": params["fold_paths"][keys[0]], "members": keys}
 

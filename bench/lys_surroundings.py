@@ -64,21 +64,34 @@ def main() -> None:
     if records.read(store, own.key) is not None:
         done = records.read_checked(store, own.key, ("region", "dtau_c_GPa"))
         small = gather(8, [(done["region"], done["dtau_c_GPa"])])
-    print(f"specimen {args.specimen} {args.direction}: {len(big['types'])} atoms, box {np.diag(big['cell']).round(1)} Å;"
-          f" regions of {cfg['lys']['radius_A']} Å; Δτ_c in GPa")
-    print(f"{'region':>6} {'1,000-atom box':>15} " + " ".join(f"{'shell ' + format(s, 'g') + ' Å':>13}" for s in args.shells))
+    print(
+        f"specimen {args.specimen} {args.direction}: {len(big['types'])} atoms, box {np.diag(big['cell']).round(1)} Å;"
+        f" regions of {cfg['lys']['radius_A']} Å; Δτ_c in GPa"
+    )
+    print(
+        f"{'region':>6} {'1,000-atom box':>15} "
+        + " ".join(f"{'shell ' + format(s, 'g') + ' Å':>13}" for s in args.shells)
+    )
     for r in args.regions:
         # the same centre on the grid of the big box, n times finer along each axis
         first = int(np.ravel_multi_index(np.unravel_index(r, (2, 2, 2)), (2 * n,) * 3))
         cells = []
         for shell in args.shells:
-            task = dataclasses.replace(own, quench_key=key, lys=Section.pick({**cfg["lys"], "shell_A": shell}, PROTOCOL),
-                                       shape=(2 * n,) * 3, first=first, count=1)
+            task = dataclasses.replace(
+                own,
+                quench_key=key,
+                lys=Section.pick({**cfg["lys"], "shell_A": shell}, PROTOCOL),
+                shape=(2 * n,) * 3,
+                first=first,
+                count=1,
+            )
             t0 = time.time()
             if records.read(scratch, task.key) is None:
                 res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(_spec(task, scratch, 1))])
                 if res.returncode != 0:
-                    raise SystemExit(f"region {r} shell {shell} failed: see {layout.log_path(scratch, f'lys-{task.key}.log')}")
+                    raise SystemExit(
+                        f"region {r} shell {shell} failed: see {layout.log_path(scratch, f'lys-{task.key}.log')}"
+                    )
             out = records.read_checked(scratch, task.key, ("dtau_c_GPa",))
             cells.append(f"{out['dtau_c_GPa'][0]:>8.3f} ({time.time() - t0:>3.0f} s)")
         print(f"{r:>6} {small[r]:>15.3f} " + " ".join(f"{c:>13}" for c in cells), flush=True)

@@ -25,7 +25,6 @@ from kernels.response import specimen_response
 from store import records
 from store.graphs import threshold_row
 
-
 STEPS = {"hessian_s": "hessian", "low_modes_s": "low modes", "factorisation_s": "factorisation"}
 
 

@@ -7,7 +7,6 @@ import os
 from campaign.resources import local_worker
 
 
-
 @contextlib.contextmanager
 def local_cluster(cfg: dict):
     """A distributed.LocalCluster in this process: one worker whose threads only

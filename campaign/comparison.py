@@ -7,7 +7,8 @@ ROC-AUC and AP are the mean over graphs of each graph's own (how well a row rank
 sheared glass). Intervals are Student t intervals over specimens, of each specimen's own value and of the
 per-specimen paired differences (``kernels.inference``): a row is said to beat the reference (the study's
 GAT), or its best single input (the best of its own features tabled as a single score), only where its
-paired t test survives Holm's adjustment over every difference of its table. Rows of a subset of specimens (the local yield stress of
+paired t test survives Holm's adjustment over every difference of its table. Rows of a subset of specimens (the
+local yield stress of
 ``lys.specimens``) are tabled again beside every row restricted to those specimens.
 """
 from __future__ import annotations
@@ -23,8 +24,13 @@ from kernels.lys import gather, periodic_centroid, region_centres, region_holdin
 from store import layout
 
 THRESHOLDED = ("recall", "precision", "f1", "mcc")  # not shown for a single score: its 0.5 means nothing
-KINDS = {"gat": "GAT", "gat_edges": "direction-aware GAT (bond vectors on the edges)", "logistic": "logistic regression",
-         "boosted_trees": "boosted trees", "random": "random"}
+KINDS = {
+    "gat": "GAT",
+    "gat_edges": "direction-aware GAT (bond vectors on the edges)",
+    "logistic": "logistic regression",
+    "boosted_trees": "boosted trees",
+    "random": "random",
+}
 
 
 def _label(row: str, point: str, score: bool) -> str:

@@ -12,15 +12,14 @@ from campaign import state
 from campaign.cluster import declares_gpu_pool, lost, open_cluster
 from campaign.execute import execute
 from campaign.plan import plan as make_plan
-from campaign.resources import GPU, check_memory, resources
 from campaign.progress import Board
+from campaign.resources import GPU, check_memory, resources
 from campaign.values import duration_seconds
 from campaign.version import code_version
 from kernels import memory
 from store import layout, records
 from store.layout import StoreError
 from store.lock import StoreLock
-
 
 MAX_RERUNS = 2  # times one launch runs again an input found damaged (a failing disk would loop)
 
@@ -109,15 +108,17 @@ def _report_memory(todo: list, cfg: dict, out) -> None:
         held = memory.data_bytes(sum(len(t.fit_on + t.stop_on + t.held_out) * len(t.directions) for t in folds[:n]),
                                  atoms)
 
-        def step(k):
-            return memory.step_bytes(layers, width, heads, k * batch * atoms, k) + held
+        def step(k):  # called within this iteration only
+            return memory.step_bytes(layers, width, heads, k * batch * atoms, k) + held  # noqa: B023
 
         if budget:
             plan = f"stacks {memory.plan(layers, width, heads, atoms, batch, n, budget * memory.GiB - held)} within " \
                    f"train.gpu_memory_GiB {budget:g}"
         else:
-            plan = f"all {n} stacked on a GPU of {(step(n) + memory.MARGIN[1]) / (1 - memory.MARGIN[0]) / 1e9:.0f} GB " \
-                   "or more, else smaller stacks"
+            plan = (
+                f"all {n} stacked on a GPU of {(step(n) + memory.MARGIN[1]) / (1 - memory.MARGIN[0]) / 1e9:.0f} GB "
+                "or more, else smaller stacks"
+            )
         print(f"  L{layers}-M{width}-N{heads}  {n} folds {(step(n) - held) / memory.GiB:.2f} GiB, one "
               f"{(step(1) - held) / memory.GiB:.2f} GiB, graphs {held / memory.GiB:.2f} GiB: {plan}", file=out)
 

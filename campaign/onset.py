@@ -10,7 +10,6 @@ import numpy as np
 from kernels import inference as I
 from store import layout
 
-
 PREDICTIONS = {"gamma_star": "γ* (subspace crossing, first order)", "gamma_min": "γ_min (lowest per-mode crossing)",
                "gamma_path": "γ_path (the path followed, softening.continuation_steps)"}
 

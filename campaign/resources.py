@@ -54,7 +54,11 @@ def check_memory(groups: list[list], cfg: dict) -> None:
             where = ("'cluster.slurm.memory' (" + cfg["cluster"]["slurm"]["memory"] + ")"
                      if cfg["cluster"]["kind"] == "slurm" else f"this machine ({offered / 2**30:.1f} GiB usable)")
             raise ConfigError(
-                f"stage {group[0].STAGE}: a job ({group[0].label}) needs about {need / 2**30:.1f} GiB at its peak, more "
-                f"than {where} offers; ask for at least {need * 1.1 / 1e9:.0f}GB per worker job"
-                + (", or choose a sparse eigensolver ('features.eigensolver')"
-                   if group[0].STAGE in ("structure", "response") else ""))
+                f"stage {group[0].STAGE}: a job ({group[0].label}) needs about {need / 2**30:.1f} GiB at its peak, "
+                f"more than {where} offers; ask for at least {need * 1.1 / 1e9:.0f}GB per worker job"
+                + (
+                    ", or choose a sparse eigensolver ('features.eigensolver')"
+                    if group[0].STAGE in ("structure", "response")
+                    else ""
+                )
+            )

@@ -2,7 +2,8 @@
 means. Presets and user files override these defaults (``campaign.config``); a key that is not
 here is an error. ``python -m campaign config --explain [KEY]`` prints them.
 
-The lowest layer of the campaign with ``campaign.values`` (the kinds of value): they import nothing else of it. Units are in the key names too:
+The lowest layer of the campaign with ``campaign.values`` (the kinds of value): they import nothing else of it.
+Units are in the key names too:
 _K kelvin, _bar bar, _ps picoseconds, _A angstrom, _A2 square angstrom, _K_per_s kelvin per second.
 """
 from __future__ import annotations
@@ -11,7 +12,6 @@ import difflib
 from dataclasses import dataclass
 
 from campaign.values import Choice, Directive, Duration, Flag, Int, List, Number, Security, Size, Text, Walltime
-
 
 # --- the keys ---------------------------------------------------------------------
 

@@ -50,7 +50,9 @@ def security(cfg: dict):
         return None
     from distributed.security import Security
 
-    roles = {f"tls_{role}_{part}": files[part] for role in ("client", "scheduler", "worker") for part in ("cert", "key")}
+    roles = {
+        f"tls_{role}_{part}": files[part] for role in ("client", "scheduler", "worker") for part in ("cert", "key")
+    }
     return Security(require_encryption=True, tls_ca_file=files["ca_file"], **roles)
 
 

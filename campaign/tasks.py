@@ -26,18 +26,18 @@ from typing import ClassVar
 
 from store import layout
 
-STAGES: dict[str, type["Task"]] = {}  # stage name -> task class, upstream stages first
+STAGES: dict[str, type[Task]] = {}  # stage name -> task class, upstream stages first
 
 
 class Section(tuple):
     """A config section frozen as sorted (key, value) pairs, so a task stays immutable."""
 
     @classmethod
-    def of(cls, mapping: dict) -> "Section":
+    def of(cls, mapping: dict) -> Section:
         return cls(sorted((k, tuple(v) if isinstance(v, list) else v) for k, v in mapping.items()))
 
     @classmethod
-    def pick(cls, mapping: dict, keys) -> "Section":
+    def pick(cls, mapping: dict, keys) -> Section:
         """The ``keys`` of ``mapping`` (a config section) as a Section."""
         return cls.of({k: mapping[k] for k in keys})
 
@@ -114,7 +114,7 @@ class Task:
             STAGES[cls.STAGE] = cls
 
     @classmethod
-    def plan(cls, cfg: dict, planned: dict[str, list["Task"]]) -> list["Task"]:
+    def plan(cls, cfg: dict, planned: dict[str, list[Task]]) -> list[Task]:
         """This stage's tasks for ``cfg``; ``planned`` holds the tasks of the stages before it."""
         raise NotImplementedError(f"stage '{cls.STAGE}' has no plan")
 
@@ -175,7 +175,7 @@ class Task:
         return self.key
 
     @classmethod
-    def batch_params(cls, batch: list["Task"]) -> dict:
+    def batch_params(cls, batch: list[Task]) -> dict:
         """What a job standing for a batch needs beyond the first task's params; {} for a job of
         one task (the default: this stage's jobs run one task each)."""
         return {}

@@ -7,8 +7,7 @@ import numpy as np
 
 from jobs.common import Job
 from kernels import metrics as M
-from kernels.features import (FEATURE_NAMES, LYS_NAMES, PATH_NAMES, RESPONSE_NAMES, SOFTENING_NAMES, STUDY,
-                             columns_of)
+from kernels.features import FEATURE_NAMES, LYS_NAMES, PATH_NAMES, RESPONSE_NAMES, SOFTENING_NAMES, STUDY, columns_of
 from kernels.frames import shear_rotation
 from kernels.lys import atom_values, gather
 from kernels.neighbours import bond_vectors

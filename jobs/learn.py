@@ -217,10 +217,21 @@ class FinalJob(Job):
         seconds = time.time() - t0
         scores, _ = predict(model, Prepared(te_graphs, mean, std, device))
         arrays = evaluation_arrays(te_graphs, scores, p["directions"])
-        write_evaluation(self, arrays, p["bootstrap"], p["seed"], left_out,
-                         point=point, cv_mean=table[point], cv_undefined_folds=undefined[point], history=hist, seconds=round(seconds, 3),
-                         device=str(device), parameters=sum(t.numel() for t in model.parameters()),
-                         resumed_from_epoch=checkpoint.resumed_from_epoch)
+        write_evaluation(
+            self,
+            arrays,
+            p["bootstrap"],
+            p["seed"],
+            left_out,
+            point=point,
+            cv_mean=table[point],
+            cv_undefined_folds=undefined[point],
+            history=hist,
+            seconds=round(seconds, 3),
+            device=str(device),
+            parameters=sum(t.numel() for t in model.parameters()),
+            resumed_from_epoch=checkpoint.resumed_from_epoch,
+        )
         Checkpoint.remove_all(self)
 
 

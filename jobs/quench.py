@@ -17,7 +17,8 @@ class QuenchJob(Job):
     thermostat_damp_ps, barostat_damp_ps, minimize; checkpoint_ps (runtime, 0 = none).
 
     The NPT ramp runs in segments, after each of which it reports its progress. With checkpoint_ps
-    > 0 the segments are that long and each ends with a LAMMPS restart file (atoms, velocities, box, step, thermostat and barostat state);
+    > 0 the segments are that long and each ends with a LAMMPS restart file (atoms, velocities, box, step,
+    thermostat and barostat state);
     a run of the same task that finds one goes on from it. The ramp's target temperature is
     that of the whole quench at every step (``run N upto start 0 stop STEPS``), so segments
     and resumption do not change the protocol.

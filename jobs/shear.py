@@ -21,6 +21,7 @@ from kernels.d2min import d2min
 from kernels.neighbours import neighbour_pairs
 from store import layout
 
+
 class ShearJob(Job):
     """params: quench_key, specimen, direction, potential, max_strain, strain_step, d2min_cutoff_A,
     minimize; stop (runtime): {threshold_A2, min_group_size, event} or None (shear to max_strain)."""

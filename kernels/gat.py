@@ -91,6 +91,7 @@ class StackedGATLayer(nn.Module):
         parts = adj.parts if f > 1 else (0, len(adj.src))
         if len(parts) != f + 1:
             raise ValueError(f"a union of {len(parts) - 1} graphs for {f} stacked models")
+        assert adj.edge_attr is not None  # a direction-aware layer reads the bond vectors
         return torch.cat([adj.edge_attr[parts[k]:parts[k + 1]] @ folded[k] for k in range(f)])
 
     def __repr__(self) -> str:
@@ -131,6 +132,7 @@ class StackedGAT(nn.Module):
     def __init__(self, in_dim: int, layers: int, width: int, heads: int, folds: int = 1, edge_dim: int = 0):
         super().__init__()
         self.layers, self.width, self.heads, self.folds, self.edge_dim = layers, width, heads, folds, edge_dim
+        self.in_dim = in_dim
         dims = [in_dim] + [width * heads] * layers
         self.convs = nn.ModuleList(StackedGATLayer(dims[i], width, heads, folds, edge_dim=edge_dim)
                                    for i in range(layers))
@@ -146,18 +148,18 @@ class StackedGAT(nn.Module):
             x = F.mish(conv(x, adj))
         return self.fc2(F.mish(self.fc1(x)))
 
-    def like(self, folds: int) -> "StackedGAT":
+    def like(self, folds: int) -> StackedGAT:
         """A new stack of ``folds`` models of this architecture (fresh weights)."""
-        return StackedGAT(self.convs[0].in_dim, self.layers, self.width, self.heads, folds, self.edge_dim)
+        return StackedGAT(self.in_dim, self.layers, self.width, self.heads, folds, self.edge_dim)
 
-    def select(self, f: int) -> "StackedGAT":
+    def select(self, f: int) -> StackedGAT:
         """Model f of the stack as a folds=1 model (a copy, on the same device)."""
         single = self.like(folds=1)
         single.load_state_dict({k: v[f:f + 1].detach().clone() for k, v in self.state_dict().items()})
         return single.to(next(self.parameters()).device)
 
     @staticmethod
-    def stack(models: list["StackedGAT"]) -> "StackedGAT":
+    def stack(models: list[StackedGAT]) -> StackedGAT:
         """folds=1 models of one architecture as one stacked model (weights copied)."""
         out = models[0].like(folds=len(models))
         states = [m.state_dict() for m in models]

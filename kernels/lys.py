@@ -21,7 +21,8 @@ from kernels import frames
 
 def grid_shape(cell: np.ndarray, spacing_A: float) -> tuple[int, int, int]:
     """Regions along a, b, c of an orthogonal cell (3, 3) Å: about one per ``spacing_A``, at least one."""
-    return tuple(max(1, int(round(np.linalg.norm(cell[k]) / spacing_A))) for k in range(3))
+    a, b, c = (max(1, int(round(np.linalg.norm(cell[k]) / spacing_A))) for k in range(3))
+    return a, b, c
 
 
 def region_centres(cell: np.ndarray, origin: np.ndarray, shape: tuple[int, int, int]) -> np.ndarray:

@@ -37,7 +37,9 @@ def saved_bytes(layers: int, width: int, heads: int, nodes: int, edges_per_node:
     return FLOAT * nodes * (23 + layers * (3 * k + 4 * heads) + 2 * width)
 
 
-def step_bytes(layers: int, width: int, heads: int, nodes: int, folds: int, edges_per_node: float = EDGES_PER_NODE) -> float:
+def step_bytes(
+    layers: int, width: int, heads: int, nodes: int, folds: int, edges_per_node: float = EDGES_PER_NODE
+) -> float:
     """Bytes one training step of ``folds`` stacked models over ``nodes`` nodes in all takes at its peak:
     saved activations, the union's indices and inputs, a layer's backward transients, and the models'
     weights with their gradients and Adam's moments."""

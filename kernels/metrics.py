@@ -77,7 +77,7 @@ def bootstrap(y_true: np.ndarray, score: np.ndarray, groups: np.ndarray, n: int 
     Empty with fewer than two groups: one specimen gives no interval."""
     if len(np.unique(groups)) < 2:
         return {}, {}
-    samples = {m: [] for m in METRICS}
+    samples: dict[str, list[float]] = {m: [] for m in METRICS}
     for pick in resamples(groups, n, seed):
         values = metrics(y_true[pick], score[pick], threshold)
         for m in METRICS:
@@ -142,7 +142,7 @@ def bootstrap_draws(tables: dict[str, dict], groups: np.ndarray, n: int = 1000, 
     per graph, the graphs of every table in one order): {row: {metric: (n,) array}}, an undefined value
     counted as IF_UNDEFINED, as in model selection. Subtracting two rows' draws pairs them: both are
     scored on the same resampled specimens, so what the specimens share cancels."""
-    draws = {row: {m: [] for m in METRICS} for row in tables}
+    draws: dict[str, dict[str, list[float]]] = {row: {m: [] for m in METRICS} for row in tables}
     for pick in resamples(groups, n, seed):
         for row, table in tables.items():
             values = from_table(table, pick)

@@ -106,19 +106,19 @@ class PyGStack(nn.Module):
             out.append(net(x[f], edge_index[:, mine] - f * n, None if edge_attr is None else edge_attr[mine]))
         return torch.stack(out)
 
-    def like(self, folds: int) -> "PyGStack":
+    def like(self, folds: int) -> PyGStack:
         return PyGStack(self.conv, self.in_dim, self.layers, self.width, self.heads, folds, self.edge_dim)
 
-    def select(self, f: int) -> "PyGStack":
+    def select(self, f: int) -> PyGStack:
         """Model f as a stack of one (a copy)."""
-        return self._of([copy.deepcopy(self.nets[f])])
+        return self._of([copy.deepcopy(self.nets[f])])  # type: ignore[list-item]  # ModuleList holds Modules
 
     @staticmethod
-    def stack(models: list["PyGStack"]) -> "PyGStack":
+    def stack(models: list[PyGStack]) -> PyGStack:
         """Stacks of one as one stack (copies)."""
-        return models[0]._of([copy.deepcopy(m.nets[0]) for m in models])
+        return models[0]._of([copy.deepcopy(m.nets[0]) for m in models])  # type: ignore[misc]  # as above
 
-    def _of(self, nets: list[PyGNet]) -> "PyGStack":
+    def _of(self, nets: list[PyGNet]) -> PyGStack:
         return PyGStack(self.conv, self.in_dim, self.layers, self.width, self.heads, edge_dim=self.edge_dim, nets=nets)
 
     def __repr__(self) -> str:

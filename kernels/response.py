@@ -34,7 +34,7 @@ from kernels import eam, frames, modes
 STRAIN_STEP = 1e-6  # of the central difference of the forces giving Ξ
 
 
-def sheared(positions: np.ndarray, cell: np.ndarray, direction: str, gamma: float):
+def sheared(positions: np.ndarray, cell: np.ndarray, direction: str, gamma: float) -> tuple[np.ndarray, np.ndarray]:
     """Positions (N,3) Å and cell (3,3) Å (rows a, b, c) under affine simple shear ``gamma`` in
     ``direction``: r -> F r with F = I + s·gamma·e_disp e_gradᵀ. The LAMMPS box stays lower-triangular."""
     disp, grad, sign = frames.shear_axes(direction)

@@ -1,7 +1,8 @@
 """Training GAT models on in-memory graphs: standardisation, losses, the stacked training loop.
 
 Graphs are dicts of numpy arrays: x (n, F) float32 (F = 19 for the study's features), edge_index (2, E) int64,
-y (n,) int64, and for a direction-aware model edge_attr (E, D) float32; every graph of a campaign has the same n (the specimen's atoms),
+y (n,) int64, and for a direction-aware model edge_attr (E, D) float32; every graph of a campaign has the same n
+(the specimen's atoms),
 which is what lets ``fit`` train F models on F different training sets as one
 ``StackedGAT``.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 import copy
 import math
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -17,6 +19,7 @@ import torch.nn.functional as F
 
 from kernels.attention import Adjacency
 from kernels.gat import StackedGAT
+
 
 def standardiser(graphs: list[dict]) -> tuple[np.ndarray, np.ndarray]:
     """Per-feature (mean, std) over every atom of ``graphs``; identity on the one-hot columns (those
@@ -95,7 +98,7 @@ def loss_terms(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | Non
     nll = F.cross_entropy(logits, y, reduction="none")
     if weight is None:
         return nll.sum(), torch.tensor(float(len(y)))
-    if opts["loss"] == "focal" and opts["sampling"] == "none":
+    if opts is not None and opts["loss"] == "focal" and opts["sampling"] == "none":
         alpha = (weight / weight.sum())[y]
         return (alpha * (1 - torch.exp(-nll)) ** opts["focal_gamma"] * nll).sum(), alpha.sum()
     w = weight[y]
@@ -200,15 +203,17 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     weights = [w.to(device) for w in weights]
     b = opts["batch_graphs"]
     steps = opts.get("steps_per_epoch") or math.ceil(max(len(s.x) for s in train_sets) / b)
-    best = [None] * n_models
-    history = [{"train_loss": [], "val_loss": [], "best_epoch": None} for _ in range(n_models)]
+    best: list[dict | None] = [None] * n_models
+    history: list[dict[str, Any]] = [{"train_loss": [], "val_loss": [], "best_epoch": None} for _ in range(n_models)]
     best_loss = [math.inf] * n_models
     stale = [0] * n_models
     start = 0
     if resume is not None:
         if resume["seeds"] != list(seeds) or resume["architecture"] != architecture:
-            raise CheckpointMismatch(f"the checkpoint is of models {resume['architecture']} with seeds {resume['seeds']}, "
-                             f"not {architecture} with seeds {list(seeds)}")
+            raise CheckpointMismatch(
+                f"the checkpoint is of models {resume['architecture']} with seeds {resume['seeds']}, "
+                f"not {architecture} with seeds {list(seeds)}"
+            )
         if resume.get("finished"):
             for single, state in zip(singles, resume["models"]):
                 single.load_state_dict(state)

@@ -13,7 +13,8 @@ Face-area threshold (``face_area_fraction``): a face of atom i's cell is dropped
 when its area is below ``face_area_fraction`` × the total surface area of i's cell. This is OVITO's
 "relative face area threshold" (VoronoiAnalysisModifier.relative_face_threshold); the default 1 % is
 a value used in many Cu-Zr metallic-glass studies to drop the tiny faces, born of thermal noise near
-degenerate vertices, that would otherwise turn e.g. a <0,0,12,0> icosahedron into <0,1,10,2>. It does not affect volumes. Because the
+degenerate vertices, that would otherwise turn e.g. a <0,0,12,0> icosahedron into <0,1,10,2>. It does not affect
+volumes. Because the
 two cells sharing a face have different surface areas, the neighbour list keeps a face only when it is
 kept in *both* cells' indices, so that the list stays symmetric (so #neighbours(i) <= sum(index[i]),
 equal except for a face lying between the two cells' thresholds).

@@ -1,6 +1,8 @@
 """Graphs in the store, loaded as ``torch_geometric.data.Data``."""
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from store import layout, records
@@ -20,7 +22,7 @@ def threshold_row(thresholds: np.ndarray, threshold: float | None) -> int:
 def graph_key(store_path: str, specimen: int, direction: str, config_hash: str | None = None) -> str:
     """The key of the graph of (specimen, direction) in the configuration ``config_hash`` (default:
     the one launched last into the store), from the store's index (root attributes ``configs``)."""
-    attrs = layout.open_root(store_path).attrs
+    attrs: dict[str, Any] = dict(layout.open_root(store_path).attrs)
     configs = attrs.get("configs", {})
     chosen = config_hash or attrs.get("science_hash")
     if chosen not in configs:

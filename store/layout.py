@@ -30,13 +30,14 @@ import os
 import re
 import time
 import uuid
+from typing import Any, Literal
 
 import numpy as np
 import zarr
 from zarr.codecs import BloscCodec, Crc32cCodec, ZstdCodec
 
 LAYOUT_VERSION = 2
-FLAT_KEYS = {"name": "default", "separator": "."}  # c.0.0 files, not c/0/0 directories
+FLAT_KEYS: dict[str, Any] = {"name": "default", "separator": "."}  # c.0.0 files, not c/0/0 directories
 SHARD_BYTES = 64 * 2**20  # uncompressed bytes of one shard of a per-step array (an upper bound)
 ROW_CHUNK_BYTES = 4096  # per-step rows at least this large are inner chunks of their own
 
@@ -45,7 +46,7 @@ class StoreError(RuntimeError):
     """The store is missing, corrupt, or lacks data a task needs; the message names it."""
 
 
-def open_root(path: str, mode: str = "r") -> zarr.Group:
+def open_root(path: str, mode: Literal["r", "r+", "a", "w", "w-"] = "r") -> zarr.Group:
     """The store's root group; StoreError if it is missing, broken, or of another layout."""
     try:
         root = zarr.open_group(path, mode=mode)
@@ -176,10 +177,13 @@ def damaged_chunk(arr: zarr.Array) -> tuple | None:
     return None
 
 
-def read_array(arr: zarr.Array, where: str) -> np.ndarray:
-    """All of ``arr``; StoreError naming ``where`` and the damaged chunk if a read fails."""
+def read_array(arr: zarr.Array | zarr.Group, where: str) -> np.ndarray:
+    """All of ``arr``; StoreError naming ``where`` and the damaged chunk if a read fails (or a group
+    stands where the array should)."""
+    if not isinstance(arr, zarr.Array):
+        raise StoreError(f"'{where}' is a group, not an array")
     try:
-        return arr[...]
+        return np.asarray(arr[...])
     except Exception as e:
         chunk = damaged_chunk(arr)
         at = f" (chunk file c.{'.'.join(map(str, chunk))})" if chunk is not None else ""

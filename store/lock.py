@@ -117,7 +117,7 @@ class StoreLock:
                     raise LockHeld(f"{self.store} is being launched by another launcher ({describe(holder)}); "
                                    "status, report, verify and --dry-run work meanwhile. If that launcher is "
                                    f"dead on another host, its lock is taken over once its heartbeat is older "
-                                   f"than {self.stale_after_s:.0f} s (cluster.lock_stale_after)")
+                                   f"than {self.stale_after_s:.0f} s (cluster.lock_stale_after)") from None
                 stale = f"{lock_dir}.stale-{self.token}"
                 try:
                     os.rename(lock_dir, stale)

@@ -69,7 +69,7 @@ def _read(store_path: str, key: str, where: str = TASKS) -> dict | None:
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError) as e:
-        warnings.warn(f"ignoring unreadable task record {path} ({e}); the task will run again")
+        warnings.warn(f"ignoring unreadable task record {path} ({e}); the task will run again", stacklevel=2)
         return None
 
 

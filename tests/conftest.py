@@ -3,6 +3,11 @@ import time
 
 import pytest
 
+pytest_plugins = [
+    "lammps_systems",  # the fixtures pot, asymmetric and lammps_runs (LAMMPS's test systems)
+    "slurm_cluster",  # the fixture slurm (the slurm tier's cluster, probed once)
+]
+
 
 class OneRank:
     """An MPI communicator of one rank, for running a job's methods in the test process."""

@@ -12,9 +12,10 @@ import pytest
 import zarr
 
 from campaign import config, plan
+from store import records as store_records
+
 from conftest import flip_a_byte
 from smoke_campaign import arrays, copy_of, group, launch, records, survivors
-from store import records as store_records
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,8 @@ from kernels import continuation as C
 from kernels import modes
 from kernels.response import sheared
 from kernels.softening import smooth_potential
-from test_hessian import POTENTIAL, _glass, asymmetric, lammps_runs, pot  # noqa: F401  (shared fixtures)
+
+from lammps_systems import POTENTIAL, glass_of  # the fixtures pot and lammps_runs: conftest.py
 
 pytestmark = pytest.mark.skipif(POTENTIAL is None, reason="LAMMPS (with CuZr_mm.eam.fs) not installed")
 
@@ -74,7 +75,7 @@ def _non_affine_jump(x, strains, cell):
 
 @pytest.fixture(scope="module")
 def path(pot, lammps_runs):
-    positions, cell, types = _glass(lammps_runs)
+    positions, cell, types = glass_of(lammps_runs)
     followed = C.follow(pot, smooth_potential(pot), positions, cell, types.astype(int), DIRECTION,
                         modes.n_low_modes(len(types), 0.05), steps=8, eigensolver="dense")
     return positions, cell, types.astype(int), followed
@@ -115,7 +116,7 @@ def test_the_paths_last_equilibrium_is_the_state_lammps_aqs_reaches(path, tmp_pa
 
 
 def test_newton_relaxes_a_perturbed_glass_back_to_its_minimum(pot, lammps_runs):
-    positions, cell, types = _glass(lammps_runs)
+    positions, cell, types = glass_of(lammps_runs)
     types = types.astype(int)
     masses = pot.masses[types - 1]
     kicked = positions + np.random.default_rng(1).normal(0, 0.01, positions.shape)

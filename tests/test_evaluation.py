@@ -5,12 +5,13 @@ import pytest
 import torch
 import zarr
 
-from conftest import OneRank
 from jobs.common import Job, Spec
 from jobs.evaluation import load
 from jobs.learn import best_point, cv_table
 from kernels.training import Prepared, fit, loss_terms, predict
 from store import layout, records
+
+from conftest import OneRank
 
 
 def graph_store(tmp_path, first_steps: dict, n_columns: int = 19, feature_set: str | None = None) -> Job:
@@ -26,13 +27,31 @@ def graph_store(tmp_path, first_steps: dict, n_columns: int = 19, feature_set: s
         g = root.require_group(f"graphs/{key}")
         fired = np.array(steps) >= 0
         y = (rng.random((2, 10)) < 0.3) & fired[:, None]
-        layout.write_arrays(g, {"x": rng.random((10, n_columns)).astype(np.float32), "edge_index": np.zeros((2, 0), np.int64),
-                                "y": y, "thresholds_A2": np.array([0.1, 0.2]), "first_step": np.array(steps),
-                                "event_d2min_A2": np.where(fired[:, None], rng.random((2, 10)), np.nan)})
+        layout.write_arrays(
+            g,
+            {
+                "x": rng.random((10, n_columns)).astype(np.float32),
+                "edge_index": np.zeros((2, 0), np.int64),
+                "y": y,
+                "thresholds_A2": np.array([0.1, 0.2]),
+                "first_step": np.array(steps),
+                "event_d2min_A2": np.where(fired[:, None], rng.random((2, 10)), np.nan),
+            },
+        )
         records.write(store, key, records.DONE, "test", stage="graph", path=f"graphs/{key}",
                       checksums=records.checksums(g))
         graphs.append([k, d, key])
-    return Job(Spec(stage="final", job="jobs.learn:FinalJob", key="f", store=store, code_version="test", params={"graphs": graphs, "feature_set": feature_set}), OneRank())
+    return Job(
+        Spec(
+            stage="final",
+            job="jobs.learn:FinalJob",
+            key="f",
+            store=store,
+            code_version="test",
+            params={"graphs": graphs, "feature_set": feature_set},
+        ),
+        OneRank(),
+    )
 
 
 def test_a_shear_without_an_event_is_left_out_at_that_threshold_only(tmp_path):
@@ -88,8 +107,14 @@ def test_a_gat_trains_on_graphs_with_a_joined_float64_column():
     """The local yield stress is joined to the study's float32 columns as float64 (kernels.lys):
     the model's inputs are float32 all the same (a double tensor failed in the GAT's first layer)."""
     rng = np.random.default_rng(0)
-    graphs = [{"x": np.hstack([rng.random((12, 19)).astype(np.float32), rng.random((12, 1))]),
-               "edge_index": np.array([[0, 1], [1, 0]]), "y": (rng.random(12) < 0.2).astype(np.int64)} for _ in range(3)]
+    graphs = [
+        {
+            "x": np.hstack([rng.random((12, 19)).astype(np.float32), rng.random((12, 1))]),
+            "edge_index": np.array([[0, 1], [1, 0]]),
+            "y": (rng.random(12) < 0.2).astype(np.int64),
+        }
+        for _ in range(3)
+    ]
     assert graphs[0]["x"].dtype == np.float64
     prepared = Prepared(graphs, graphs[0]["x"].mean(0), graphs[0]["x"].std(0) + 1.0, "cpu")
     assert prepared.x[0].dtype == torch.float32
@@ -138,8 +163,12 @@ def test_a_figures_provenance_stamp_overlaps_none_of_its_labels():
 def test_a_task_reads_the_columns_of_its_feature_set(tmp_path):
     steps = {(0, "xy"): [3, 5]}
     study = load(graph_store(tmp_path / "a", steps, n_columns=22), [0], ["xy"], 0.1)[0][0]["x"]
-    response = load(graph_store(tmp_path / "b", steps, n_columns=22, feature_set="response"), [0], ["xy"], 0.1)[0][0]["x"]
-    full = load(graph_store(tmp_path / "c", steps, n_columns=22, feature_set="study19+response"), [0], ["xy"], 0.1)[0][0]
+    response = load(graph_store(tmp_path / "b", steps, n_columns=22, feature_set="response"), [0], ["xy"], 0.1)[0][0][
+        "x"
+    ]
+    full = load(graph_store(tmp_path / "c", steps, n_columns=22, feature_set="study19+response"), [0], ["xy"], 0.1)[0][
+        0
+    ]
     assert study.shape == (10, 19) and response.shape == (10, 3)
     np.testing.assert_array_equal(full["x"][:, :19], study)
     np.testing.assert_array_equal(full["x"][:, 19:], response)

@@ -3,8 +3,15 @@ import numpy as np
 import pytest
 
 from kernels.features import FEATURE_NAMES, node_features
-from kernels.frames import (applied_strain, rotate_stiffness, rotate_stress, shear_rotation, tensor2_to_voigt,
-                            voigt_to_tensor2, voigt_to_tensor4)
+from kernels.frames import (
+    applied_strain,
+    rotate_stiffness,
+    rotate_stress,
+    shear_rotation,
+    tensor2_to_voigt,
+    voigt_to_tensor2,
+    voigt_to_tensor4,
+)
 
 DIRECTIONS = ["xy", "yz", "xz", "-xy", "-yz", "-xz"]
 

@@ -45,7 +45,9 @@ def test_a_layer_with_edge_features_equals_pyg_gatconv_with_edge_dim():
                 getattr(ref, name).copy_(getattr(ours, name)[f][None])
             ref.bias.copy_(ours.bias[f])
         torch.testing.assert_close(out[f], ref(x[f], EDGES, attr[f]), rtol=1e-5, atol=1e-6)
-    flipped = ours(x, union_graph([EDGES, EDGES], 4, [-attr[0], -attr[1]]))  # the bond's direction matters: reversed vectors, other attention
+    flipped = ours(
+        x, union_graph([EDGES, EDGES], 4, [-attr[0], -attr[1]])
+    )  # the bond's direction matters: reversed vectors, other attention
     assert not torch.allclose(out, flipped)
 
 

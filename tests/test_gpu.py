@@ -4,10 +4,10 @@ written on the GPU resumes there. Skipped where torch sees no CUDA device."""
 import numpy as np
 import pytest
 import torch
+from test_memory_plan import OPTS, POINT, assert_same_models, job, sets, train
 
 from kernels import memory
 from kernels.training import fit
-from test_memory_plan import OPTS, POINT, assert_same_models, job, sets, train
 
 pytestmark = [pytest.mark.gpu,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]

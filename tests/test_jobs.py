@@ -164,7 +164,8 @@ def test_global_shear_modulus_equals_the_initial_slope_of_the_aqs_shear(campaign
     """Two code paths: the elastic job's relaxed C44 and C66 (central differences of +-1e-4, spin term
     removed, tight minimisation) against dsigma/dgamma of the shear job's first strain step, at the
     same amplitude (a shear of its own: steps of 1e-4). A factor-2 engineering/tensor slip or a wrong
-    spin term would show. Both minimise to 1e-8 eV/A. (The amplitude matters: this tiny, fast-quenched glass is far from linear,
+    spin term would show. Both minimise to 1e-8 eV/A. (The amplitude matters: this tiny, fast-quenched glass is
+    far from linear,
     C44 from steps of 1e-3 is 18-21 GPa against 12.8 from 1e-4.)"""
     cfg, tasks, store, _ = campaign
     fine = config.load("smoke", overrides={**TINY, "store": str(store),

@@ -3,8 +3,8 @@ import pytest
 
 from campaign import cli, config
 from campaign.cluster import lost
-from campaign.values import walltime_seconds
 from campaign.slurm import job_scripts, report_stuck, walltime_text
+from campaign.values import walltime_seconds
 from store import records
 
 pytest.importorskip("dask_jobqueue")

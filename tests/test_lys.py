@@ -2,8 +2,16 @@
 import numpy as np
 import pytest
 
-from kernels.lys import (distances, first_event, grid_shape, interpolate, periodic_centroid, region_centres,
-                         region_holding, resolved)
+from kernels.lys import (
+    distances,
+    first_event,
+    grid_shape,
+    interpolate,
+    periodic_centroid,
+    region_centres,
+    region_holding,
+    resolved,
+)
 
 
 def test_the_grid_of_regions_spans_the_box_at_about_the_spacing():

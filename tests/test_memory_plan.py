@@ -5,12 +5,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import OneRank
 from jobs.common import Spec
 from jobs.learn import Checkpoint, TrainFoldsJob
 from kernels import memory
 from kernels.saved import SavedBytes
 from kernels.training import Prepared, fit
+
+from conftest import OneRank
 
 OPTS = {"epochs": 3, "patience": 2, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce",
         "sampling": "none", "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0, "steps_per_epoch": 2}
@@ -67,7 +68,10 @@ def job(tmp_path, folds: int, **params) -> TrainFoldsJob:
                                                            "checkpoint_epochs": 1, **params}), OneRank())
 
 
-def train(j: TrainFoldsJob, folds: int, device=torch.device("cpu")):
+CPU = torch.device("cpu")
+
+
+def train(j: TrainFoldsJob, folds: int, device: torch.device = CPU):
     """j's folds trained on 4 graphs each, early-stopped on 2: [(model, history, record fields)] per fold."""
     def prepared(graphs, seed):
         return [Prepared([ring_graph(12, np.random.default_rng([seed, f, g])) for g in range(graphs)],

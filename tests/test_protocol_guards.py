@@ -4,13 +4,14 @@ fold early-stops on its inner validation specimens (TrainFoldsJob passes them to
 are fitted on the training specimens only, not on train + validation."""
 import numpy as np
 import pytest
+from test_evaluation import graph_store
+from test_memory_plan import OPTS, job, train
 
-from conftest import OneRank
 from jobs.baseline import BaselineJob
 from jobs.common import Spec
 from kernels.split import fold_sets, split_specimens
-from test_evaluation import graph_store
-from test_memory_plan import OPTS, job, train
+
+from conftest import OneRank
 
 
 @pytest.mark.parametrize("n, folds, fractions", [(10, 4, [3, 1, 1]), (75, 4, [3, 1, 1]), (5, 2, [3, 1, 1]),
@@ -36,7 +37,7 @@ def test_cv_folds_hold_out_fit_and_stop_on_disjoint_specimens_covering_train_and
 def test_a_cv_fold_early_stops_on_its_inner_validation_specimens(tmp_path):
     """Every fold's history has a validation loss per epoch and keeps its best epoch (the CV protocol of
     layout 2: scored at the epoch of lowest loss on stop_on, as the final models are)."""
-    for model, history, _ in train(job(tmp_path, 2), 2):
+    for _, history, _ in train(job(tmp_path, 2), 2):
         assert len(history["val_loss"]) == history["epochs"] == OPTS["epochs"]
         assert history["best_epoch"] == int(np.argmin(history["val_loss"]))
 
@@ -49,7 +50,9 @@ def test_the_baselines_are_fitted_on_the_training_specimens_only(tmp_path, monke
     store_job = graph_store(tmp_path, steps)
     fitted = []
     real_fit = Pipeline.fit
-    monkeypatch.setattr(Pipeline, "fit", lambda self, x, y, **kw: (fitted.append(len(x)), real_fit(self, x, y, **kw))[1])
+    monkeypatch.setattr(
+        Pipeline, "fit", lambda self, x, y, **kw: (fitted.append(len(x)), real_fit(self, x, y, **kw))[1]
+    )
     params = {**store_job.p, "kind": "logistic", "train": [0, 1], "val": [2], "test": [3], "directions": ["xy", "yz"],
               "threshold_A2": 0.1, "bootstrap": 0, "seed": 0}
     BaselineJob(Spec(stage="baseline", job="jobs.baseline:BaselineJob", key="b", store=store_job.spec.store,

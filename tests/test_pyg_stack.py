@@ -23,7 +23,9 @@ def test_a_stacked_model_is_its_plain_pyg_model_on_its_own_graph_only():
     x2 = x.clone()
     x2[0] += 1.0
     torch.testing.assert_close(stack(x2, adj)[1], out[1])  # model 1 sees nothing of model 0
-    assert not torch.allclose(stack(x, union_graph([EDGES, EDGES], 4, [-a for a in attrs]))[0], out[0])  # the bonds' direction matters
+    assert not torch.allclose(
+        stack(x, union_graph([EDGES, EDGES], 4, [-a for a in attrs]))[0], out[0]
+    )  # the bonds' direction matters
     one = stack.select(1)
     torch.testing.assert_close(one(x[1:], local)[0], out[1])
     assert repr(PyGStack.stack([stack.select(0), one])) == "PyGStack(GATv2Conv, L=2, M=3, N=2, folds=2, edge_dim=3)"

@@ -10,9 +10,17 @@ import pytest
 from kernels import frames
 from kernels.eam import hessian
 from kernels.modes import dynamical_matrix, low_modes
-from kernels.response import (HessianSolver, force_mismatch, low_mode_response, mode_drive, response,
-                              response_features, sheared)
-from test_hessian import POTENTIAL, _glass, asymmetric, lammps_runs, pot  # noqa: F401  (shared fixtures)
+from kernels.response import (
+    HessianSolver,
+    force_mismatch,
+    low_mode_response,
+    mode_drive,
+    response,
+    response_features,
+    sheared,
+)
+
+from lammps_systems import POTENTIAL, glass_of  # the fixtures pot and lammps_runs: conftest.py
 
 pytestmark = pytest.mark.skipif(POTENTIAL is None, reason="LAMMPS (with CuZr_mm.eam.fs) not installed")
 
@@ -73,7 +81,7 @@ def _minimum_image(d, cell):
 
 @pytest.fixture(scope="module")
 def glass(pot, lammps_runs):
-    positions, cell, types = _glass(lammps_runs)
+    positions, cell, types = glass_of(lammps_runs)
     h = hessian(pot, positions, cell, types)
     return positions, cell, types, h, HessianSolver(h, pot.masses[types - 1])
 
@@ -153,9 +161,10 @@ def test_the_affine_shear_is_the_directions_simple_shear():
 
 
 def test_the_response_job_writes_each_directions_features_through_the_records(pot, glass, tmp_path):
-    from conftest import run_on_a_quench
     from jobs.response import ResponseJob
     from store import records
+
+    from conftest import run_on_a_quench
 
     positions, cell, types, _, solver = glass
     store = run_on_a_quench(ResponseJob, tmp_path, positions, cell, types, "response", {
@@ -168,9 +177,18 @@ def test_the_response_job_writes_each_directions_features_through_the_records(po
 
 
 def test_a_feature_set_selects_its_columns_of_the_graph():
-    from kernels.features import (FEATURE_NAMES, FEATURE_SETS, LYS_NAMES, RESPONSE_NAMES, SOFTENING_NAMES,
-                                  columns_of, needs_lys,
-                                  needs_response, set_holding)
+    from kernels.features import (
+        FEATURE_NAMES,
+        FEATURE_SETS,
+        LYS_NAMES,
+        PATH_NAMES,
+        RESPONSE_NAMES,
+        SOFTENING_NAMES,
+        columns_of,
+        needs_lys,
+        needs_response,
+        set_holding,
+    )
 
     assert not needs_response(["study19"]) and not needs_response(["study19"], ["participation_fraction"])
     assert needs_response(["study19", "study19+response"]) and needs_response(columns=["response_u_A"])
@@ -182,6 +200,7 @@ def test_a_feature_set_selects_its_columns_of_the_graph():
     assert list(columns_of("study19+lys", FEATURE_NAMES + LYS_NAMES)) == list(range(20))
     with pytest.raises(ValueError, match="no columns \\['response_u_A'"):
         columns_of("response", FEATURE_NAMES)
-    from campaign.schema import COLUMNS, FEATURE_SETS as NAMED
-    both = both + LYS_NAMES + SOFTENING_NAMES
+    from campaign.schema import COLUMNS
+    from campaign.schema import FEATURE_SETS as NAMED
+    both = both + LYS_NAMES + SOFTENING_NAMES + PATH_NAMES
     assert set(NAMED) == set(FEATURE_SETS) and COLUMNS == both  # the schema (lowest layer) names them too

@@ -6,7 +6,6 @@ Sized for the one-node, 2-CPU cluster of .ci/slurm.sh: one worker job of 2 cores
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -24,42 +23,9 @@ from campaign.execute import execute
 from campaign.launch import _spec
 from store import records as store_records
 
-pytestmark = pytest.mark.slurm
+from slurm_cluster import SLURM, TINY, squeue
 
-
-def _unavailable() -> str | None:
-    if shutil.which("sinfo") is None or shutil.which("sbatch") is None:
-        return "no SLURM here: sinfo/sbatch not on PATH (start one with: bash .ci/slurm.sh up)"
-    res = subprocess.run(["sinfo", "-h", "-o", "%T"], capture_output=True, text=True)
-    if res.returncode != 0:
-        return f"sinfo fails ({res.stderr.strip()}): is slurmctld running? (bash .ci/slurm.sh up)"
-    if "idle" not in res.stdout.split():
-        return f"no idle SLURM node (sinfo: {' '.join(res.stdout.split()) or 'no nodes'})"
-    cpus = subprocess.run(["sinfo", "-h", "-o", "%c"], capture_output=True, text=True).stdout.split()
-    if max((int(c.rstrip("+")) for c in cpus), default=0) < SLURM["cores"]:
-        return f"the tests' worker jobs need a node of {SLURM['cores']} CPUs; sinfo says {' '.join(cpus)}"
-    return None
-
-
-SLURM = {"interface": "lo", "cores": 2, "jobs": 1, "memory": "4GB", "walltime": "00:30:00",
-         "worker_lifetime_margin": "1m"}
-_REASON = _unavailable()
-if _REASON and os.environ.get("STZ_REQUIRE_SLURM"):  # CI started a cluster: its absence is a failure
-    pytest.fail(f"STZ_REQUIRE_SLURM is set but {_REASON}", pytrace=False)
-if _REASON:
-    pytest.skip(_REASON, allow_module_level=True)
-
-TINY = {  # one 250-atom liquid: a job of seconds
-    "system": {"n_atoms": 250},
-    "liquid": {"discard_ps": 1.0, "equilibration_ps": 5.0, "snapshot_interval_ps": 1.0},
-    "quench": {"specimens": 5, "rate_K_per_s": 1.0e15},
-}
-
-
-def squeue() -> list[tuple[str, str, str]]:
-    """(job id, name, state) of every job in the queue."""
-    out = subprocess.run(["squeue", "-h", "-o", "%i %j %T"], capture_output=True, text=True).stdout
-    return [tuple(line.split()) for line in out.splitlines() if line.strip()]
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]  # the probe: tests/slurm_cluster.py
 
 
 def our_jobs(wait_s: float = 30.0) -> list:
@@ -339,7 +305,9 @@ def test_smoke_campaign_on_slurm_workers_ends_like_a_local_run(local_run, slurm_
     assert "dashboard: http" in out
     assert code == local_res.returncode, out[-3000:]
     assert statuses(store) == statuses(local_store), out[-3000:]
-    by_stage = state.by_stage(plan.plan(config.load("smoke", overrides=LYS)), {k: s for k, s in statuses(store).items()})
+    by_stage = state.by_stage(
+        plan.plan(config.load("smoke", overrides=LYS)), {k: s for k, s in statuses(store).items()}
+    )
     assert sum(by_stage["lys"].values()) == 6
     for stage in ("liquid", "quench", "shear", "lys"):
         assert set(by_stage[stage]) == {"done"}, (stage, by_stage[stage])

@@ -6,9 +6,10 @@ import time
 import pytest
 
 from campaign import config
-from test_slurm import SLURM, TINY, squeue  # skips this module too where SLURM is not running
 
-pytestmark = pytest.mark.slurm
+from slurm_cluster import SLURM, TINY, squeue
+
+pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]  # the probe: tests/slurm_cluster.py
 
 
 def test_adaptive_jobs_grow_while_tasks_wait_and_shrink_when_done(tmp_path):

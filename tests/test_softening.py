@@ -6,15 +6,16 @@ import pytest
 
 from kernels import eam, modes
 from kernels import softening as S
-from kernels.response import HessianSolver, force_mismatch, response, sheared
 from kernels.continuation import specimen_softening
-from test_hessian import POTENTIAL, _glass, asymmetric, lammps_runs, pot  # noqa: F401  (shared fixtures)
+from kernels.response import HessianSolver, force_mismatch, response, sheared
+
+from lammps_systems import POTENTIAL, glass_of  # the fixtures pot and lammps_runs: conftest.py
 
 
 @pytest.fixture(scope="module")
 def glass(pot, lammps_runs):
     """The LAMMPS-minimised glass: positions, cell, types, masses, and u of its xy shear."""
-    positions, cell, types = _glass(lammps_runs)
+    positions, cell, types = glass_of(lammps_runs)
     types = types.astype(int)
     masses = pot.masses[types - 1]
     h = eam.hessian(pot, positions, cell, types)
@@ -119,9 +120,10 @@ def test_a_specimens_predictions_are_scores_per_atom_and_differ_with_the_sign_of
 
 def test_the_softening_job_writes_each_directions_predictions_through_the_records(pot, glass, tmp_path):
     """The job's columns and strains are the kernel's, by direction; the opposite sign has its own."""
-    from conftest import run_on_a_quench
     from jobs.softening import SofteningJob
     from store import records
+
+    from conftest import run_on_a_quench
 
     positions, cell, types, _, _ = glass
     directions = ["xy", "-xy", "xz"]
@@ -141,10 +143,11 @@ def test_the_softening_job_writes_each_directions_predictions_through_the_record
 def test_the_softening_job_follows_the_path_of_each_signed_direction(pot, glass, tmp_path):
     """With continuation_steps the job adds the path's column and strains, each direction's the kernel's
     own (for '-xy' followed from scratch: the sign of the shear reaches the path's response)."""
-    from conftest import run_on_a_quench
     from jobs.softening import SofteningJob
     from kernels.continuation import follow
     from store import records
+
+    from conftest import run_on_a_quench
 
     positions, cell, types, _, _ = glass
     store = run_on_a_quench(SofteningJob, tmp_path, positions, cell, types, "softening", {

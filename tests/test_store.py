@@ -12,9 +12,10 @@ import pytest
 import zarr
 
 from campaign import cli, config, plan, state
-from conftest import OneRank, flip_a_byte
 from jobs.common import DamagedInput, read_input
 from store import layout, lock, records
+
+from conftest import OneRank, flip_a_byte
 
 
 def shear_like(g, steps: int, atoms: int = 200, shard_bytes: int = 100_000, stop_after: int | None = None,
@@ -71,7 +72,18 @@ def test_a_task_killed_mid_write_leaves_nothing_that_counts_and_its_rerun_writes
         open(os.path.join(store, "shear", "k1", leftover), "w").close()  # half-written files of a killed write
     with pytest.raises(layout.StoreError, match="task k1 has no completion record"):
         read_input(store, "k1", ("positions",))
-    job = Job(Spec(stage="shear", job="jobs.shear:ShearJob", key="k1", store=store, code_version="test", params={}, path="shear/k1"), OneRank())
+    job = Job(
+        Spec(
+            stage="shear",
+            job="jobs.shear:ShearJob",
+            key="k1",
+            store=store,
+            code_version="test",
+            params={},
+            path="shear/k1",
+        ),
+        OneRank(),
+    )
     rows = shear_like(job.fresh_group(), 100, seed=2)  # a shorter rerun: the dead run's later shards must go
     fresh = zarr.open_group(str(tmp_path / "fresh.zarr"), mode="w")
     shear_like(fresh.require_group("shear/k1"), 100, seed=2)
@@ -89,8 +101,11 @@ def test_the_temporary_files_of_killed_writes_are_removed_and_only_they(tmp_path
     zarr.open_group(store, mode="w").require_group("tasks")
     done_task(store, "k1", {"x": np.arange(5.0)})
     before = {os.path.join(d, f) for d, _, files in os.walk(store) for f in files}
-    for leftover in ("things/zarr.0123456789abcdef0123456789abcdef.partial",
-                     "things/k1/x/c.0123456789abcdef0123456789abcdef.partial", "tasks/k1/zarr.json.%s.tmp" % ("f" * 32)):
+    for leftover in (
+        "things/zarr.0123456789abcdef0123456789abcdef.partial",
+        "things/k1/x/c.0123456789abcdef0123456789abcdef.partial",
+        "tasks/k1/zarr.json.%s.tmp" % ("f" * 32),
+    ):
         open(os.path.join(store, leftover), "w").close()
     with pytest.warns(zarr.errors.ZarrUserWarning, match="not recognized"):
         dict(zarr.open_group(store, mode="r").members(max_depth=None))
@@ -237,7 +252,9 @@ def test_show_prints_a_tasks_parameters_and_how_two_keys_differ(tmp_path, capsys
     assert f"params.shear_key: \"{a.shear_key}\"" in text and "params.thresholds_A2: [0.05, 0.1, 0.2, 0.4]" in text
     assert cli.main(["show", "--store", store, a.key, b.key[:8]]) == 0
     text = capsys.readouterr().out
-    assert "differ in 1 parameter(s)" in text and "thresholds_A2: [0.05, 0.1, 0.2, 0.4]  |  [0.05, 0.1, 0.2, 0.3]" in text
+    assert (
+        "differ in 1 parameter(s)" in text and "thresholds_A2: [0.05, 0.1, 0.2, 0.4]  |  [0.05, 0.1, 0.2, 0.3]" in text
+    )
     assert cli.main(["show", "--store", store, "nosuchkey"]) == 1
 
 

@@ -82,7 +82,9 @@ def describe_metrics(summary: dict) -> str:
     text = " ".join(f"{m} {summary[m]:.3f}" if summary[m] is not None else f"{m} -"
                     for m in ("recall", "precision", "mcc", "auc"))
     text = f"{summary['point']}: {text}" if summary.get("point") else text
-    return text + (f" (went on from epoch {summary['resumed_from_epoch']})" if summary.get("resumed_from_epoch") else "")
+    return text + (
+        f" (went on from epoch {summary['resumed_from_epoch']})" if summary.get("resumed_from_epoch") else ""
+    )
 
 
 GRAPH_BYTES_PER_ATOM = 19 * 8 + 2 * 8 * 15 + 8  # a graph as read: float64 features, int64 edges, labels
@@ -100,7 +102,8 @@ class _Learning:
 
     def memory_bytes(self, cfg: dict) -> float:
         """A process holding every graph it reads, as read (numpy) and prepared (``kernels.memory.data_bytes``),
-        and, unless the cluster has GPU workers to train on, one fold's training step (``kernels.memory.step_bytes``)."""
+        and, unless the cluster has GPU workers to train on, one fold's training step
+        (``kernels.memory.step_bytes``)."""
         atoms = cfg["system"]["n_atoms"]
         graph = memory.data_bytes(1, atoms) + GRAPH_BYTES_PER_ATOM * atoms
         grid = cfg["grid"]  # a final model's point is chosen when it runs: the grid's largest, to be safe

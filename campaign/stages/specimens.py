@@ -288,7 +288,8 @@ class Response(_AtRest):
 
     @staticmethod
     def describe(summary):
-        return f"mean |u| {summary['mean_u_A']:.2f} A per unit strain, {summary['seconds_per_direction']:.2f} s a direction"
+        return (f"mean |u| {summary['mean_u_A']:.2f} A per unit strain, "
+                f"{summary['seconds_per_direction']:.2f} s a direction")
 
 
 @dataclass(frozen=True)
