@@ -14,7 +14,9 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--preset", default=None, choices=config_mod.PRESETS,
                         help="packaged preset (default: smoke, or the one the config file names)")
     common.add_argument("--config", metavar="FILE", help="YAML file overriding keys of the preset")
-    common.add_argument("--store", metavar="PATH", help="Zarr store (default: the config's 'store', else ./PRESET.zarr)")
+    common.add_argument(
+        "--store", metavar="PATH", help="Zarr store (default: the config's 'store', else ./PRESET.zarr)"
+    )
     common.add_argument("--cores", type=int, metavar="N", help="cores of the local cluster (cluster.cores)")
     common.add_argument("--cluster", choices=("local", "slurm"),
                         help="where tasks run (cluster.kind): this machine, or SLURM worker jobs")
@@ -60,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     export.add_argument("--model", metavar="NAME", help=(
         "a final model or baseline whose predicted probabilities to add, e.g. opt-mcc (test specimens only), "
         "or a compared row, e.g. gat_edges-study19 (every specimen)"))
+    export.add_argument("--steps", action="store_true", help=(
+        "write every stored step of the shear to the frames file (default: the step before the first event "
+        "and the event's)"))
     return p
 
 
@@ -115,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             return show(cfg, args.keys)
         if args.command == "export":
             from campaign.export import export
-            export(cfg, args.specimen, args.direction, args.threshold, args.model)
+            export(cfg, args.specimen, args.direction, args.threshold, args.model, steps=args.steps)
             return 0
         if args.command == "costs":
             from campaign.costs import costs

@@ -6,8 +6,12 @@ Writes ``<store>.export/s{K:03d}-{direction}-t{threshold}.xyz`` (extended XYZ, b
 (1: in the first STZ), every feature of its graph (``feature_names``) and the linear response's
 when the campaign computes it, and with ``--model`` the model's predicted probability (test
 specimens only, NaN elsewhere; a compared row of ``compare`` scores every specimen, or every one of
-``lys.specimens`` for a row that reads the local yield stress). Every array is read through
-its record (checked).
+``lys.specimens`` for a row that reads the local yield stress). Beside them ``…-frames.xyz``, the
+shear's own frames as OVITO animates them: the step before the threshold's first event and the event's
+step (with ``--steps``, every stored step), each with its cell, strain and per atom its type, label and
+D²min against the step before (Å²), so that OVITO can show the displacements and recompute D²min
+itself (its Atomic strain modifier, frame offset −1, the shear's d2min cutoff). Every array is read
+through its record (checked).
 """
 from __future__ import annotations
 
@@ -49,8 +53,14 @@ def columns(cfg: dict, specimen: int, direction: str, threshold: float | None, m
     g = _read(store, graph_task, ("x", "y", "thresholds_A2", "event_d2min_A2"))
     row = threshold_row(g["thresholds_A2"], threshold)
     names = layout.group(layout.open_root(store), graph_task.path).attrs["feature_names"]
-    out = {"positions": wrap(q["positions"], q["cell"], q["origin"]), "cell": q["cell"], "origin": q["origin"],
-           "types": q["types"].astype(int), "d2min_A2": g["event_d2min_A2"][row].astype(float), "label": g["y"][row].astype(int)}
+    out = {
+        "positions": wrap(q["positions"], q["cell"], q["origin"]),
+        "cell": q["cell"],
+        "origin": q["origin"],
+        "types": q["types"].astype(int),
+        "d2min_A2": g["event_d2min_A2"][row].astype(float),
+        "label": g["y"][row].astype(int),
+    }
     out.update({name: g["x"][:, k].astype(float) for k, name in enumerate(names)})
     response = [t for t in tasks if t.STAGE == "response" and t.specimen == specimen]
     if response and records.read(store, response[0].key):  # the linear response, when the campaign has it
@@ -124,17 +134,54 @@ def write_dump(path: str, data: dict) -> None:
         np.savetxt(f, table, fmt=["%d", "%d"] + ["%.10g"] * (table.shape[1] - 2))
 
 
+def write_frames(path: str, cfg: dict, specimen: int, direction: str, threshold: float, steps: bool) -> str:
+    """The shear's frames (module docstring) as a multi-frame extended XYZ; returns what it wrote, in words."""
+    import ase
+    import ase.io
+
+    store, tasks = os.path.abspath(cfg["store"]), make_plan(cfg)
+    s = _read(store, _task(tasks, "shear", specimen=specimen, direction=direction),
+              ("positions", "cell", "origin", "strain", "d2min_A2"))
+    lab = _read(store, _task(tasks, "labels", specimen=specimen, direction=direction),
+                ("thresholds_A2", "first_step", "mask"))
+    row = threshold_row(lab["thresholds_A2"], threshold)
+    first = int(lab["first_step"][row])
+    if steps:
+        chosen = range(len(s["strain"]))
+    elif first > 0:
+        chosen = range(first - 1, first + 1)
+    else:
+        raise ValueError(f"specimen {specimen} sheared {direction} had no event at {threshold:g} A^2: pass --steps "
+                         "for its whole trajectory")
+    types = _read(store, _task(tasks, "quench", specimen=specimen), ("types",))["types"].astype(int)
+    frames = []
+    for k in chosen:
+        atoms = ase.Atoms(symbols=np.where(types == 1, "Cu", "Zr"), positions=s["positions"][k] - s["origin"][k],
+                          cell=s["cell"][k], pbc=True)
+        atoms.set_array("type", types)
+        atoms.set_array("label", lab["mask"][row].astype(int))
+        atoms.set_array("d2min_A2", s["d2min_A2"][k].astype(float))
+        atoms.info.update(step=k, strain=float(s["strain"][k]), first_event_step=first, threshold_A2=threshold,
+                          config=science_hash(cfg), code=code_version())
+        frames.append(atoms)
+    ase.io.write(path, frames, format="extxyz")
+    return f"{len(frames)} frames of the shear (steps {chosen[0]}-{chosen[-1]}, first event at step {first})"
+
+
 def export(cfg: dict, specimen: int, direction: str, threshold: float | None = None, model: str | None = None,
-           out=None) -> list[str]:
-    """Write the two files; returns their paths."""
+           out=None, steps: bool = False) -> list[str]:
+    """Write the three files; returns their paths."""
     out = out or sys.stdout
     data = columns(cfg, specimen, direction, threshold, model)
     folder = layout.beside(cfg["store"], ".export")
     os.makedirs(folder, exist_ok=True)
-    stem = os.path.join(folder, f"s{specimen:03d}-{direction}-t{data['threshold_A2']:g}" + (f"-{model}" if model else ""))
+    stem = os.path.join(
+        folder, f"s{specimen:03d}-{direction}-t{data['threshold_A2']:g}" + (f"-{model}" if model else "")
+    )
     write_extxyz(stem + ".xyz", data)
     write_dump(stem + ".dump", data)
+    frames = write_frames(stem + "-frames.xyz", cfg, specimen, direction, data["threshold_A2"], steps)
     fired = int(data["label"].sum())
     print(f"wrote {stem}.xyz and .dump: {len(data['types'])} atoms, {fired} in the first STZ at "
-          f"{data['threshold_A2']:g} A^2", file=out)
-    return [stem + ".xyz", stem + ".dump"]
+          f"{data['threshold_A2']:g} A^2; {stem}-frames.xyz: {frames}", file=out)
+    return [stem + ".xyz", stem + ".dump", stem + "-frames.xyz"]

@@ -7,6 +7,7 @@ import pytest
 import zarr
 
 from campaign import config, plan
+
 from smoke_campaign import copy_of, launch, records, stages_run
 
 pytestmark = pytest.mark.slow
@@ -132,3 +133,13 @@ def test_export_writes_a_test_specimens_atoms_with_labels_features_and_scores(fu
     assert len(atoms) == 300 and {"d2min_A2", "label", "participation_fraction", "score"} <= set(atoms.arrays)
     assert np.isfinite(atoms.arrays["score"]).all() and set(np.unique(atoms.arrays["label"])) <= {0, 1}
     assert atoms.info["config"] == config.science_hash(config.load("smoke"))
+    # the shear's frames around the first event: D²min recomputed from them is the stored one
+    from kernels.d2min import d2min
+
+    before, event = ase.io.read(str(store)[:-5] + f".export/s{k:03d}-xy-t0.1-opt-mcc-frames.xyz", index=":",
+                                format="extxyz")
+    assert event.info["step"] == before.info["step"] + 1 == event.info["first_event_step"]
+    recomputed = d2min(before.positions, before.cell.array, event.positions, event.cell.array,
+                       config.load("smoke")["labels"]["d2min_cutoff_A"])
+    np.testing.assert_allclose(recomputed, event.arrays["d2min_A2"], atol=1e-5)  # extxyz keeps 8 decimals
+    assert event.arrays["d2min_A2"][event.arrays["label"] == 1].min() >= 0.1  # the event's atoms, at 0.1 Å²

@@ -1,6 +1,7 @@
 """The report's comparison (campaign.comparison): rows pooled over outer folds, claims from paired t
 tests over specimens with Holm's adjustment, subsets of specimens, and rows trained over several seeds."""
 import numpy as np
+import pytest
 import zarr
 
 from store import layout
@@ -52,11 +53,15 @@ def test_the_comparison_pools_each_rows_folds_and_claims_only_what_its_paired_in
         "better than the reference: logistic regression on study19 (MCC); logistic regression on study19 (AUC); "
         "logistic regression on study19 (AP); single score: participation_fraction (AUC); single score: "
         "participation_fraction (AP); worse: random (AUC); random (AP). Better than their best single "
-        "input: logistic regression on study19 (AUC, vs participation_fraction); logistic regression on study19 (AP, vs "
-        "participation_fraction); worse than it: " + "; ".join(
-            f"{model} on study19 ({m}, vs participation_fraction)" for model in (
-                "GAT L2-M20-N6", "direction-aware GAT (bond vectors on the edges) L2-M20-N6") for m in ("AUC", "AP"))
-        + ". Nothing else is told apart by these 6 specimens.\n")
+        "input: logistic regression on study19 (AUC, vs participation_fraction); logistic regression on study19 "
+        "(AP, vs participation_fraction); worse than it: "
+        + "; ".join(
+            f"{model} on study19 ({m}, vs participation_fraction)"
+            for model in ("GAT L2-M20-N6", "direction-aware GAT (bond vectors on the edges) L2-M20-N6")
+            for m in ("AUC", "AP")
+        )
+        + ". Nothing else is told apart by these 6 specimens.\n"
+    )
     # with 6 specimens and Holm's adjustment over the table's differences, the random scorer's MCC (no
     # prediction above 0.5 for either) and the trees, as good as the GAT but with noise of their own, are not
     # told apart from what they were compared with (the percentile bootstrap claimed both)
@@ -67,6 +72,21 @@ def test_the_comparison_pools_each_rows_folds_and_claims_only_what_its_paired_in
     assert (tmp_path / "report" / "compare_stz.png").stat().st_size > 10_000  # the STZ pictured
     copy = next(line for line in rep.md if line.startswith("| direction-aware GAT"))
     assert "+0.000 [+0.000, +0.000]" in copy  # the same scores as the reference: no difference at all
+
+    # the same rows for a notebook: one row per (row, training, graph), each graph's AP scikit-learn's
+    from sklearn.metrics import average_precision_score
+
+    from campaign.results import Results
+
+    results = Results.__new__(Results)
+    results.data, results.cfg = data, cfg
+    frame = results.comparison()
+    assert len(frame) == len(signal) * 6 * 2 and set(frame.direction) == {"xy", "yz"}
+    one = frame[(frame.row == "logistic-study19") & (frame.specimen == 3) & (frame.direction == "yz")].iloc[0]
+    g = root["compare/logistic-study19/fold1"]
+    at = (g["specimen"][...] == 3) & (g["direction"][...] == 1)
+    assert one.ap == pytest.approx(average_precision_score(g["y"][...][at], g["score"][...][at]))
+    assert one.positives == y[3][1].sum() and one.atoms == 300
 
 
 def test_the_comparison_shows_a_subsets_rows_beside_every_row_and_where_the_weakest_region_is(tmp_path):
