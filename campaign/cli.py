@@ -41,7 +41,7 @@ def _parser() -> argparse.ArgumentParser:
     config.add_argument("--explain", nargs="?", const="", metavar="KEY", help=(
         "a key's meaning, unit, default, accepted values and value in this configuration; a section "
         "name ('shear') explains its keys, no name every key"))
-    config.add_argument("--markdown", action="store_true", help="with --explain: a Markdown table (README's)")
+    config.add_argument("--markdown", action="store_true", help="with --explain: a Markdown table")
     sub.add_parser("report", parents=[common], help="write the HTML and Markdown report of the store's results")
     costs = sub.add_parser("costs", parents=[common], help=(
         "what each stage cost, from its done tasks' records and files: tasks, wall seconds, core-hours, "

@@ -48,13 +48,13 @@ KEYS = (
     Key("store", None, Text("a path", null=True), "Zarr store path; null: ./<preset>.zarr"),
 
     Key("cluster.kind", "local", Choice(("local", "slurm")), "local (distributed.LocalCluster) or slurm "
-        "(Dask workers as SLURM jobs, dask-jobqueue; README 'Running on SLURM')"),
+        "(Dask workers as SLURM jobs, dask-jobqueue; docs/slurm.md)"),
     Key("cluster.cores", None, Int(1, null=True), "local: cores to use; null: all of this machine"),
     Key("cluster.dashboard_address", "127.0.0.1:8787", Text("an address like '127.0.0.1:8787'"),
-        "the dashboard: the loopback by default (reach it through an SSH tunnel, README); ':8787' binds "
+        "the dashboard: the loopback by default (reach it through an SSH tunnel, docs/slurm.md); ':8787' binds "
         "every interface, for anyone on the network to see"),
     Key("cluster.lock_stale_after", "10m", Duration(10), "a launcher on another host whose store lock has not "
-        "been refreshed for this long is dead, and its lock is taken over (README 'The store')", "duration"),
+        "been refreshed for this long is dead, and its lock is taken over (docs/store.md)", "duration"),
     Key("cluster.slurm.queue", None, Text("a partition", null=True),
         "partition of the CPU worker jobs (#SBATCH -p); null: the site's default"),
     Key("cluster.slurm.account", None, Text("an account", null=True), "#SBATCH -A; null: none"),
@@ -201,7 +201,7 @@ KEYS = (
         "training goes on from it (0: never)", runtime=True),
     Key("train.seed", 0, Int(0), "seeds initialisation, batches and sampling"),
 
-    Key("lys.regions_per_axis", 0, Int(0), "local yield stress (README): n regions along each axis of the box, "
+    Key("lys.regions_per_axis", 0, Int(0), "local yield stress (docs/lys.md): n regions along each axis of the box, "
         "n^3 per (specimen, direction), spacing L/n; 0: none", added_later=True),
     Key("lys.specimens", 0, Int(0), "compute it for the first n specimens only (0: every one). With a subset, "
         "only the comparison reads it: its rows that read it are an outer CV over those n specimens, shown beside "
@@ -223,7 +223,8 @@ KEYS = (
         added_later=True),
     Key("lys.departure_GPa", 0.005, Number(0, open_lo=True), "a region's first plastic event is the first step "
         "whose resolved stress falls short of its linear extrapolation from the two steps before by more than this "
-        "(small events, which release less than a step's elastic rise, included; README)", "GPa", added_later=True),
+        "(small events, which release less than a step's elastic rise, included; docs/lys.md)", "GPa",
+        added_later=True),
     Key("lys.refine", 10, Int(1), "the step of the first event is sheared again in this many finer steps from the "
         "last elastic state: the yield strain to lys.strain_step / refine", added_later=True),
 

@@ -82,7 +82,7 @@ class _Fields(dict):
 
 
 # cores a task runs with: (MPI ranks, threads per rank) from the config's mpi section
-# peak resident memory of a job (README "The rehearsal": 136-162 MiB for every MD job at 10,000 atoms on one
+# peak resident memory of a job (docs/rehearsal.md: 136-162 MiB for every MD job at 10,000 atoms on one
 # rank, LAMMPS and Python included): a process, plus what grows with the atoms of a specimen
 PROCESS_BYTES = 256 * 2**20
 ATOM_BYTES = 4096

@@ -62,7 +62,7 @@ def first_event(tau: np.ndarray, tol_GPa: float, first_increment: float | None =
     τ[k+1] < 2 τ[k] − τ[k−1] − tol_GPa, so a small event that releases less than one step's
     elastic increment (τ still rising) is caught, where a plain fall (τ[k+1] < τ[k]) is not. At
     k = 0 the expected increment is ``first_increment`` (GPa; None: 0, a fall). Measured at 10,000
-    atoms with steps of 1e-3 (README): elastic increments 0.03–0.04 GPa, the smooth curvature of
+    atoms with steps of 1e-3 (docs/lys.md): elastic increments 0.03–0.04 GPa, the smooth curvature of
     the elastic branch and the minimiser's noise 1e-4–3e-4 GPa."""
     tau = np.asarray(tau, dtype=float)
     if len(tau) < 2:

@@ -1,4 +1,4 @@
 """The Zarr store: its layout, its readers and writers, and the task records.
 
-The layout is documented in README.md ("The store").
+The layout is documented in docs/store.md.
 """

@@ -237,7 +237,7 @@ def test_a_missing_potential_is_named(tmp_path):
 def test_a_killed_quench_goes_on_from_its_checkpoint(tmp_path):
     """SIGKILL a quench after its first restart file; the next run reads it (thermostat and
     barostat state included), runs only the rest of the ramp, and one segment on agrees with an
-    uninterrupted run to 1e-6 relative (not bit for bit: see README)."""
+    uninterrupted run to 1e-6 relative (not bit for bit: see docs/slurm.md)."""
     import threading
     import time
 

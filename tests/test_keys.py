@@ -1,7 +1,7 @@
 """Task keys: pinned for the smoke and paper plans, and each config key changes exactly the stages it should.
 
 A change of keys re-runs users' campaigns (a paper campaign is ~115,000 core-hours). If it is on
-purpose, raise the changed stages' VERSION in campaign/tasks.py, say so in the commit and README,
+purpose, raise the changed stages' VERSION in campaign/tasks.py, say so in the commit and docs,
 and write the new golden keys with ``python tests/test_keys.py --update``.
 """
 import hashlib
@@ -35,7 +35,7 @@ def test_the_keys_of_the_plan_are_the_pinned_ones(preset):
     assert not changed, (
         f"the task keys of the {preset} plan changed for stage(s) {', '.join(changed)}: every user's "
         "campaign would run these tasks (and their dependants) again. If this is on purpose, raise "
-        "those stages' VERSION in campaign/tasks.py, say so in the commit and README, and run "
+        "those stages' VERSION in campaign/tasks.py, say so in the commit and docs, and run "
         "`python tests/test_keys.py --update`")
 
 

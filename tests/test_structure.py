@@ -80,3 +80,14 @@ def test_modules_stay_readable_in_one_sitting(package):
     long = {str(f.relative_to(ROOT)): n for f in (ROOT / package).rglob("*.py")
             if (n := len(f.read_text().splitlines())) > MAX_LINES}
     assert not long, f"modules over {MAX_LINES} lines: {long}"
+
+
+def test_the_readme_is_a_front_door_whose_links_lead_somewhere():
+    """README.md stays short (the rest lives in docs/, built strictly by .ci/run) and every relative link
+    in it names a file of the repository."""
+    import re
+
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    links = [target.split("#")[0] for target in re.findall(r"\]\(([^)]+)\)", text) if "://" not in target]
+    assert links and all((ROOT / target).exists() for target in links), links
