@@ -25,8 +25,8 @@ import time
 import numpy as np
 
 from campaign import config, plan, state
+from campaign.dispatch import spec
 from campaign.execute import execute, launcher_command
-from campaign.launch import _spec
 from jobs.lmp import MASSES, potential_path
 from store import layout, records
 
@@ -104,8 +104,8 @@ def main(argv=None) -> int:
     print(f"making a {args.atoms}-atom glass (liquid + quench at {cfg['quench']['rate_K_per_s']:.0e} K/s) ...",
           flush=True)
     for t in (by_stage["liquid"][0], by_stage["quench"][0]):
-        out = execute(_spec(t, store, 1), args.ranks, 1, "mpiexec")
-        assert out["status"] == "done", out
+        out = execute(spec(t, store, 1), args.ranks, 1, "mpiexec")
+        assert out.status == "done", out
     quenched = records.read(store, by_stage["quench"][0].key)["path"]
     q = layout.read(layout.open_root(store), quenched, ("types", "positions", "cell", "origin"))
     data = os.path.join(work, "glass.data")
@@ -125,9 +125,9 @@ def main(argv=None) -> int:
         plain = time.perf_counter() - t0
         records.remove(store, shear.key)  # run the job again, not skip it as done
         t0 = time.perf_counter()
-        out = execute(_spec(shear, store, 1), args.ranks, 1, "mpiexec")
+        out = execute(spec(shear, store, 1), args.ranks, 1, "mpiexec")
         ours = time.perf_counter() - t0
-        assert out["status"] == "done", out
+        assert out.status == "done", out
         pairs.append((plain, ours))
         loops.append((loop_seconds(os.path.join(work, "plain.log")), loop_seconds(layout.log_path(
             store, f"shear-{shear.key}.log"))))

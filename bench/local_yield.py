@@ -26,7 +26,7 @@ import zarr
 from sklearn.metrics import average_precision_score, roc_auc_score
 
 from campaign import config, plan
-from campaign.launch import _spec
+from campaign.dispatch import spec
 from kernels.lys import atom_values, gather
 from store import layout, records
 from store.graphs import threshold_row
@@ -94,7 +94,7 @@ def main() -> None:
             for t in mine:
                 if records.read(scratch, t.key) is None:
                     t0 = time.time()
-                    res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(_spec(t, scratch, 1))])
+                    res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(spec(t, scratch, 1))])
                     if res.returncode != 0:
                         raise SystemExit(f"{t.label} failed: see {layout.log_path(scratch, f'lys-{t.key}.log')}")
                     seconds.append((time.time() - t0) / t.count)

@@ -25,7 +25,7 @@ import numpy as np
 from local_yield import write_done  # bench/, beside this file
 
 from campaign import config, plan
-from campaign.launch import _spec
+from campaign.dispatch import spec
 from campaign.stages.lys import PROTOCOL
 from campaign.tasks import Section
 from kernels.lys import gather
@@ -87,7 +87,7 @@ def main() -> None:
             )
             t0 = time.time()
             if records.read(scratch, task.key) is None:
-                res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(_spec(task, scratch, 1))])
+                res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(spec(task, scratch, 1))])
                 if res.returncode != 0:
                     raise SystemExit(
                         f"region {r} shell {shell} failed: see {layout.log_path(scratch, f'lys-{task.key}.log')}"

@@ -37,11 +37,12 @@ def declares_gpu_pool(cfg: dict) -> bool:
     return cfg["cluster"]["kind"] == "slurm" and cfg["cluster"]["slurm"]["gpu_jobs"] > 0
 
 
-def lost(error: BaseException, members: list[str], stage: str, store: str, code_version: str) -> dict:
+def lost(error: BaseException, members: list[str], stage: str, store: str, code_version: str):
     """The outcome of a task the cluster lost, not the job: its workers died (KilledWorker after
     ``max_task_retries``), or its future failed in the cluster. Every member gets a failure
     record with the reason, so that ``status`` shows it and the next launch runs it again;
-    returns an outcome like execute()'s."""
+    returns its ``campaign.outcome.Outcome``."""
+    from campaign.outcome import Outcome
     from store import records
 
     deaths = getattr(error, "allowed_failures", None) if type(error).__name__ == "KilledWorker" else None
@@ -52,5 +53,4 @@ def lost(error: BaseException, members: list[str], stage: str, store: str, code_
         reason = f"lost by the cluster: {type(error).__name__}: {str(error).strip()[:500]}"
     for key in members:
         records.write(store, key, records.FAILED, code_version, stage=stage, reason=reason)
-    return {"status": records.FAILED, "members": {k: records.FAILED for k in members}, "seconds": 0.0,
-            "reason": reason}
+    return Outcome.failed({k: records.FAILED for k in members}, 0.0, reason)

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 
+from campaign.outcome import Outcome
 from store import layout, records
 
 TAIL = 3000  # characters of a crashed job's output kept in its failure record
@@ -38,8 +39,7 @@ def execute(spec: dict, ranks: int, threads: int, launcher: str) -> dict:
     """Run ``python -m jobs SPEC`` under ``launcher -n ranks``.
 
     A spec may stand for several tasks (``members``, e.g. the stacked folds of a grid
-    point), each with its own record. Returns {"key", "status": "done"|"failed",
-    "members": {key: status}, "seconds", "summary" | "reason"}; never raises for a failed
+    point), each with its own record. Returns its ``Outcome``; never raises for a failed
     job: every member that did not finish has a failure record when this returns.
     """
     store, key = spec["store"], spec["key"]
@@ -47,9 +47,7 @@ def execute(spec: dict, ranks: int, threads: int, launcher: str) -> dict:
     recs = records.read_all_keys(store, members)
     if all(recs.get(m, {}).get("status") == records.DONE for m in members):
         # Dask re-ran a task whose record was written before its worker died: nothing to do
-        return {"key": key, "status": records.DONE, "members": {m: records.DONE for m in members},
-                "seconds": 0.0, "summary": recs[members[0]].get("summary", {}),
-                "summaries": {m: recs[m].get("summary", {}) for m in members}}
+        return Outcome.done(recs, members, 0.0)
     out_path = layout.log_path(store, f"{spec['stage']}-{key}.out")
     os.makedirs(os.path.dirname(out_path), exist_ok=True)
     for member in members:
@@ -69,9 +67,7 @@ def execute(spec: dict, ranks: int, threads: int, launcher: str) -> dict:
     recs = records.read_all_keys(store, members)
     done = {m: recs.get(m, {}).get("status") == records.DONE for m in members}
     if all(done.values()):  # every record written: done, whatever the launcher's exit status
-        return {"key": key, "status": records.DONE, "members": {m: records.DONE for m in members},
-                "seconds": seconds, "summary": recs[members[0]].get("summary", {}),
-                "summaries": {m: recs[m].get("summary", {}) for m in members}}
+        return Outcome.done(recs, members, seconds)
     if code != -1:
         with open(out_path, errors="replace") as f:
             reason = f"exit status {code}; output ends:\n{f.read()[-TAIL:]}"
@@ -80,7 +76,6 @@ def execute(spec: dict, ranks: int, threads: int, launcher: str) -> dict:
             recs[m] = records.write(store, m, records.FAILED, spec["code_version"], stage=spec["stage"],
                                     reason=reason)
     failed = [m for m in members if not done[m]]
-    return {"key": key, "status": records.FAILED, "seconds": seconds,
-            "members": {m: records.DONE if done[m] else records.FAILED for m in members},
-            "reason": recs[failed[0]].get("reason", reason),
-            "damaged_inputs": sorted({k for m in failed for k in recs[m].get("damaged_inputs", [])})}
+    return Outcome.failed({m: records.DONE if done[m] else records.FAILED for m in members}, seconds,
+                          recs[failed[0]].get("reason", reason),
+                          {k for m in failed for k in recs[m].get("damaged_inputs", [])})

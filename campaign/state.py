@@ -10,7 +10,8 @@ import zarr
 from campaign.tasks import Task
 from store import layout, lock, records
 
-DONE, FAILED, PENDING = "done", "failed", "pending"
+DONE, FAILED = records.DONE, records.FAILED  # a task's state is its record's status, or
+PENDING = "pending"                           # pending: no record (or one that does not serve)
 
 
 def task_states(plan: list[Task], store_path: str, cfg: dict) -> dict[str, str]:

@@ -140,11 +140,6 @@ def checkpoint_path(store_path: str, name: str) -> str:
 
 # --- places: where a stage keeps its tasks' groups -------------------------------
 
-def specimen_place(k: int, what: str, direction: str | None = None) -> str:
-    """``specimens/s000/shear/xy`` and the like."""
-    return f"specimens/s{k:03d}/{what}" + (f"/{direction}" if direction else "")
-
-
 def task_path(place: str, key: str) -> str:
     """The group of the task with ``key``: its place, then its key."""
     return f"{place}/{key}"

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from campaign import config, plan, state
+from campaign.dispatch import spec as job_spec
 from campaign.execute import execute
-from campaign.launch import _spec
 from campaign.tasks import Section
 from store import layout, records
 
@@ -25,7 +25,7 @@ N = 250
 
 
 def run(task, store, ranks=2, cfg=None):
-    spec = _spec(task, str(store), 1)
+    spec = job_spec(task, str(store), 1)
     if cfg is not None:
         spec["params"].update(task.runtime(cfg))
     return execute(spec, ranks, 1, "mpiexec")
@@ -49,7 +49,7 @@ def campaign(tmp_path_factory):
 
 def test_every_job_succeeds_on_two_ranks(campaign):
     _, tasks, store, outcomes = campaign
-    assert {o["status"] for o in outcomes.values()} == {"done"}, outcomes
+    assert {o.status for o in outcomes.values()} == {"done"}, outcomes
     recs = records.read_all(str(store))
     for t in tasks:
         assert recs[t.key]["ranks"] == 2
@@ -57,7 +57,7 @@ def test_every_job_succeeds_on_two_ranks(campaign):
         # resources, from the job itself: peak memory and CPU time of every rank that ran it (a LAMMPS job runs
         # on both ranks, so the sum of their peaks is more; a serial job's second rank returns at once)
         rec = recs[t.key]
-        module, name = _spec(t, str(store), 1)["job"].split(":")
+        module, name = job_spec(t, str(store), 1)["job"].split(":")
         if getattr(importlib.import_module(module), name).EVERY_RANK:
             assert 50 < rec["peak_rss_MiB"] < rec["peak_rss_MiB_all_ranks"] < 4096, rec
         else:
@@ -76,13 +76,13 @@ def test_a_job_without_lammps_runs_where_lammps_cannot_be_imported(campaign, tmp
         task = next(t for t in tasks if t.STAGE == stage)
         records.remove(str(store), task.key)
         outcome = run(task, store, ranks=1, cfg=cfg)
-        assert outcome["status"] == "done", outcome
+        assert outcome.status == "done", outcome
     shear = next(t for t in tasks if t.STAGE == "shear")
     records.remove(str(store), shear.key)
     outcome = run(shear, store, ranks=1, cfg=cfg)  # the fake package is seen: this job does need LAMMPS
-    assert outcome["status"] == "failed" and "no LAMMPS on this node" in outcome["reason"], outcome
+    assert outcome.status == "failed" and "no LAMMPS on this node" in outcome.reason, outcome
     monkeypatch.undo()
-    assert run(shear, store, cfg=cfg)["status"] == "done"  # as it was, for the tests that read it
+    assert run(shear, store, cfg=cfg).status == "done"  # as it was, for the tests that read it
 
 
 def test_fire_minimises_a_quenched_glass_at_zero_pressure_as_cg_does(campaign, tmp_path):
@@ -101,7 +101,7 @@ def test_fire_minimises_a_quenched_glass_at_zero_pressure_as_cg_does(campaign, t
     assert abs(fired["energy_per_atom_eV"] - cg["energy_per_atom_eV"]) < 1e-2, (fired, cg)
     assert fired["density_per_A3"] == pytest.approx(cg["density_per_A3"], rel=0.01)
     assert abs(fired["pressure_bar"]) < 1000, fired
-    with open(spec_log(_spec(quench, str(store), 1))) as log:
+    with open(spec_log(job_spec(quench, str(store), 1))) as log:
         assert "min_style fire" in log.read()
 
 
@@ -115,7 +115,7 @@ def test_liquid_samples_microstates(campaign):
 
 def test_quench_makes_a_dense_minimised_glass(campaign):
     _, tasks, store, outcomes = campaign
-    s = outcomes["quench s000"]["summary"]
+    s = next(iter(outcomes["quench s000"].summaries.values()))  # the job of one task: its summary
     assert 0.058 < s["density_per_A3"] < 0.066
     assert abs(s["pressure_bar"]) < 500
     q = data(store, tasks, "quench s000")
@@ -174,7 +174,7 @@ def test_global_shear_modulus_equals_the_initial_slope_of_the_aqs_shear(campaign
     for direction, voigt in (("xy", 5), ("-yz", 3)):
         shear = next(t for t in plan.plan(fine) if t.label == f"shear s000 {direction}")
         shear = dataclasses.replace(shear, minimize=Section.of({**fine["minimize"], "ftol": 1e-8}))  # as elastic's
-        assert run(shear, store, cfg=fine)["status"] == "done"
+        assert run(shear, store, cfg=fine).status == "done"
         g = layout.group(layout.open_root(str(store)), shear.path)
         sign = -1.0 if direction.startswith("-") else 1.0
         stress, strain = g["stress_GPa"][:2], g["strain"][:2]
@@ -210,8 +210,8 @@ def test_a_minimisation_that_does_not_converge_is_a_failure_with_its_reason(camp
     import dataclasses
     shear = dataclasses.replace(shear, quench_key=quench.key)
     out = run(shear, store, ranks=1)
-    assert out["status"] == "failed"
-    assert "did not converge" in out["reason"]
+    assert out.status == "failed"
+    assert "did not converge" in out.reason
     assert records.read_all(str(store))[shear.key]["status"] == "failed"
 
 
@@ -231,7 +231,7 @@ def test_a_missing_potential_is_named(tmp_path):
     state.init_store(str(store), cfg, tasks, "x", "test")
     gone.unlink()
     out = run(tasks[0], store, ranks=1)
-    assert out["status"] == "failed" and "Gone.eam.fs" in out["reason"]
+    assert out.status == "failed" and "Gone.eam.fs" in out.reason
 
 
 def test_a_killed_quench_goes_on_from_its_checkpoint(tmp_path):
@@ -248,12 +248,12 @@ def test_a_killed_quench_goes_on_from_its_checkpoint(tmp_path):
                                           "quench": {"specimens": 5, "rate_K_per_s": 5.0e13, "checkpoint_ps": 4.0}})
     liquid, quench = [t for t in plan.plan(cfg) if t.label in ("liquid", "quench s000")]
     state.init_store(str(store), cfg, [liquid, quench], config.science_hash(cfg), "test")
-    assert run(liquid, store)["status"] == "done"
-    spec = {**_spec(quench, str(store), 1), "params": {**quench.params(), **quench.runtime(cfg)}}
+    assert run(liquid, store).status == "done"
+    spec = {**job_spec(quench, str(store), 1), "params": {**quench.params(), **quench.runtime(cfg)}}
     checkpoint = layout.checkpoint_path(str(store), f"quench-{quench.key}.restart")
 
-    outcome = {}
-    job = threading.Thread(target=lambda: outcome.update(execute(spec, 2, 1, "mpiexec")))
+    result = []
+    job = threading.Thread(target=lambda: result.append(execute(spec, 2, 1, "mpiexec")))
     job.start()
     deadline = time.time() + 120
     while not os.path.exists(checkpoint) and time.time() < deadline:
@@ -263,13 +263,13 @@ def test_a_killed_quench_goes_on_from_its_checkpoint(tmp_path):
         if quench.key in " ".join(p.info["cmdline"] or []):
             p.kill()
     job.join(60)
-    assert outcome["status"] == "failed" and os.path.exists(checkpoint)
+    assert result[0].status == "failed" and os.path.exists(checkpoint)
 
     resumed = execute(spec, 2, 1, "mpiexec")
-    steps, every = resumed["summary"]["quench_steps"], int(round(4.0 / cfg["system"]["timestep_ps"]))
-    assert resumed["status"] == "done", resumed.get("reason")
-    assert 0 < resumed["summary"]["resumed_from_step"] < steps
-    assert resumed["summary"]["resumed_from_step"] % every == 0
+    steps, every = resumed.summary(quench.key)["quench_steps"], int(round(4.0 / cfg["system"]["timestep_ps"]))
+    assert resumed.status == "done", resumed.reason
+    assert 0 < resumed.summary(quench.key)["resumed_from_step"] < steps
+    assert resumed.summary(quench.key)["resumed_from_step"] % every == 0
     assert not os.path.exists(checkpoint)  # removed with the record written
     with open(spec_log(spec)) as f:
         resumed_log = f.read()
@@ -277,15 +277,15 @@ def test_a_killed_quench_goes_on_from_its_checkpoint(tmp_path):
 
     records.remove(str(store), quench.key)
     again = execute(spec, 2, 1, "mpiexec")
-    assert again["status"] == "done" and again["summary"]["resumed_from_step"] == 0
+    assert again.status == "done" and again.summary(quench.key)["resumed_from_step"] == 0
     with open(spec_log(spec)) as f:
         uninterrupted_log = f.read()
     # the first segment after the restart continues the interrupted trajectory: at its end the
     # two runs agree far below any physical scale (bit-for-bit continuation LAMMPS does not give:
     # a last-bit difference in the restored box grows through the chaotic dynamics)
-    step = resumed["summary"]["resumed_from_step"] + every
+    step = resumed.summary(quench.key)["resumed_from_step"] + every
     a, b = thermo_at(resumed_log, step), thermo_at(uninterrupted_log, step)
-    print(f"resumed at step {resumed['summary']['resumed_from_step']} of {steps}; at step {step}: {a} vs {b}")
+    print(f"resumed at step {resumed.summary(quench.key)['resumed_from_step']} of {steps}; at step {step}: {a} vs {b}")
     for name in ("Temp", "PotEng", "Volume"):
         assert a[name] == pytest.approx(b[name], rel=1e-6), name
 
@@ -320,7 +320,7 @@ def test_a_region_as_large_as_the_box_shears_as_the_whole_glass_and_a_small_one_
                                                  "strain_step": step, "max_strain": TINY["shear"]["max_strain"],
                                                  "departure_GPa": 50.0}}
     whole = next(t for t in plan.plan(config.load("smoke", overrides=over)) if t.label == "lys s000 xy r0")
-    assert run(whole, store)["status"] == "done"
+    assert run(whole, store).status == "done"
     g = layout.group(layout.open_root(str(store)), whole.path)
     steps = len(shear["strain"][...])
     np.testing.assert_allclose(g["tau_GPa"][0, :steps], shear["stress_GPa"][:, 5], atol=2e-4)  # xy: Voigt 5
@@ -328,7 +328,7 @@ def test_a_region_as_large_as_the_box_shears_as_the_whole_glass_and_a_small_one_
     global_slope = (g["tau_GPa"][0, 1] - g["tau_GPa"][0, 0]) / step
     over["lys"].update(radius_A=6.0, max_strain=0.02, departure_GPa=0.005)
     local = next(t for t in plan.plan(config.load("smoke", overrides=over)) if t.label == "lys s000 xy r0")
-    assert run(local, store)["status"] == "done"
+    assert run(local, store).status == "done"
     g = layout.group(layout.open_root(str(store)), local.path)
     volume = np.linalg.det(data(store, tasks, "quench s000")["cell"][...]) / N
     expected = 4 / 3 * np.pi * 6.0 ** 3 / volume
@@ -342,7 +342,7 @@ def test_a_region_as_large_as_the_box_shears_as_the_whole_glass_and_a_small_one_
           "global", global_slope, "dtau_c", g["dtau_c_GPa"][...])
     over["lys"].update(radius_A=100.0, max_strain=0.1, departure_GPa=0.005)
     whole = next(t for t in plan.plan(config.load("smoke", overrides=over)) if t.label == "lys s000 xy r0")
-    assert run(whole, store)["status"] == "done"  # the whole glass again, now to its first event
+    assert run(whole, store).status == "done"  # the whole glass again, now to its first event
     g = layout.group(layout.open_root(str(store)), whole.path)
     tau = g["tau_GPa"][0]
     past = np.flatnonzero(np.isfinite(tau))[-1]  # the coarse step past the event

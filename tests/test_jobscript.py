@@ -138,7 +138,7 @@ def test_a_task_whose_workers_died_gets_a_failure_record(tmp_path):
         address = "tcp://10.0.0.7:40123"
 
     outcome = lost(KilledWorker("shear-abc", Worker(), 3), ["abc"], "shear", store, "test")
-    assert outcome["members"] == {"abc": "failed"}
+    assert outcome.members == {"abc": "failed"}
     rec = records.read_all(store)["abc"]
     assert rec["status"] == "failed" and rec["reason"].startswith("worker died 4 times")
     assert "10.0.0.7" in rec["reason"]

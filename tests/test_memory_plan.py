@@ -182,7 +182,8 @@ def test_a_job_that_needs_more_memory_than_a_worker_offers_is_refused_at_launch(
     import io
 
     from campaign import config, plan
-    from campaign.launch import _groups, launch
+    from campaign.dispatch import groups_of
+    from campaign.launch import launch
     from campaign.resources import MEMORY, check_memory, resources
 
     def paper(memory, gpu_jobs=1):
@@ -195,7 +196,7 @@ def test_a_job_that_needs_more_memory_than_a_worker_offers_is_refused_at_launch(
         launch(paper("4GB"), dry_run=True, out=io.StringIO())
     assert not (tmp_path / "p.zarr").exists()
     def check(cfg):  # as the launcher groups tasks into jobs (a grid point's folds: one job)
-        check_memory(_groups(plan.plan(cfg), cfg), cfg)
+        check_memory(groups_of(plan.plan(cfg), cfg), cfg)
 
     check(paper("16GB"))
     with pytest.raises(config.ConfigError, match=r"stage train: .* needs about 1\d\.\d GiB"):

@@ -13,7 +13,8 @@ import time
 
 import pytest
 
-from campaign import config, launch, plan, state
+from campaign import config, dispatch, plan, state
+from campaign.outcome import Outcome
 from campaign.resources import local_worker
 from campaign.status import status
 from store import layout, lock, records
@@ -36,8 +37,7 @@ def fake_execute(spec, ranks, threads, launcher):
         os.remove(layout.progress_path(spec["store"], spec["key"]))
     status_ = records.DONE if code == 0 else records.FAILED
     records.write(spec["store"], spec["key"], status_, "test", stage=spec["stage"], reason=f"exit {code}")
-    return {"key": spec["key"], "status": status_, "members": {spec["key"]: status_},
-            "seconds": time.time() - t0, "summary": {}, "reason": f"exit {code}"}
+    return Outcome(status_, {spec["key"]: status_}, time.time() - t0, reason=f"exit {code}")
 
 
 class Terminal(io.StringIO):
@@ -56,7 +56,7 @@ def run_one(tmp_path, monkeypatch, out, kill=False):
     tasks = plan.plan(cfg)
     state.init_store(store, cfg, tasks, config.science_hash(cfg), "test")
     states = state.task_states(tasks, store, cfg)
-    monkeypatch.setattr(launch, "execute", fake_execute)
+    monkeypatch.setattr(dispatch, "execute", fake_execute)
     seen = []
 
     def status_text():
@@ -67,7 +67,7 @@ def run_one(tmp_path, monkeypatch, out, kill=False):
     with lock.StoreLock(store, 600) as held, \
             LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
                          resources=local_worker(cfg, 1)) as cluster, Client(cluster) as client:
-        runner = threading.Thread(target=launch._run, args=(client, cfg, tasks, tasks[:1], states, store, out, held))
+        runner = threading.Thread(target=dispatch.run, args=(client, cfg, tasks, tasks[:1], states, store, out, held))
         runner.start()
         deadline = time.time() + 30
         while progress_of(text := status_text()) is None and time.time() < deadline:

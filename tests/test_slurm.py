@@ -19,8 +19,8 @@ import yaml
 import zarr
 
 from campaign import config, plan, state
+from campaign.dispatch import spec
 from campaign.execute import execute
-from campaign.launch import _spec
 from store import records as store_records
 
 from slurm_cluster import SLURM, TINY, squeue
@@ -66,11 +66,11 @@ def test_two_rank_lammps_job_in_a_two_core_worker_job(tmp_path):
     with slurm_cluster(cfg) as client:
         client.wait_for_workers(1, timeout=120)
         jobs = set(client.run(os.getenv, "SLURM_JOB_ID").values())
-        outcome = client.submit(execute, _spec(liquid, str(store), 1), 2, 1, "mpiexec", resources={"cores": 2},
+        outcome = client.submit(execute, spec(liquid, str(store), 1), 2, 1, "mpiexec", resources={"cores": 2},
                                 pure=False).result(timeout=300)
-    print(f"liquid on 2 ranks in SLURM job {jobs}: {outcome['seconds']:.1f} s, {time.time() - t0:.1f} s in all")
+    print(f"liquid on 2 ranks in SLURM job {jobs}: {outcome.seconds:.1f} s, {time.time() - t0:.1f} s in all")
     assert len(jobs) == 1 and None not in jobs
-    assert outcome["status"] == "done", outcome.get("reason")
+    assert outcome.status == "done", outcome.reason
     rec = store_records.read_all(str(store))[liquid.key]
     assert rec["status"] == "done" and rec["ranks"] == 2
     assert zarr.open_group(str(store))[rec["path"]]["positions"].shape == (5, 250, 3)
@@ -81,7 +81,7 @@ def test_srun_launcher_inside_sbatch_allocation(tmp_path):
     """mpi.launcher 'srun --mpi=pmi2' inside `sbatch -n 2`: the ranks are SLURM tasks."""
     cfg, liquid, store = tiny_liquid(tmp_path)
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps(_spec(liquid, str(store), 1)))
+    spec.write_text(json.dumps(spec(liquid, str(store), 1)))
     code = ("import json, sys; from campaign.execute import execute; "
             f"o = execute(json.load(open({str(spec)!r})), 2, 1, 'srun --mpi=pmi2'); "
             "print(o['status'], o.get('reason', '')); sys.exit(o['status'] != 'done')")
@@ -138,7 +138,7 @@ def test_a_task_whose_workers_all_died_is_a_failure_not_a_crash(tmp_path):
             fut.result(timeout=120)
     outcome = lost(err.value, [liquid.key], "liquid", str(store), "test")
     assert type(err.value).__name__ == "KilledWorker"
-    assert outcome["reason"].startswith("worker died 1 times")
+    assert outcome.reason.startswith("worker died 1 times")
     assert store_records.read_all(str(store))[liquid.key]["status"] == "failed"
 
 

@@ -12,7 +12,7 @@ from typing import ClassVar
 import pytest
 
 import jobs
-from campaign import config, launch, plan, state
+from campaign import config, dispatch, plan, state
 from campaign.resources import local_worker
 from campaign.tasks import STAGES, Task, upstream
 from jobs.common import Job
@@ -95,7 +95,7 @@ def test_a_toy_stage_needs_one_task_class_and_one_job(toy_stages, tmp_path, monk
             LocalCluster(n_workers=1, threads_per_worker=2, processes=False, dashboard_address=":0",
                          resources=local_worker(cfg, 2)) as cluster, Client(cluster) as client:
         import io
-        runner = threading.Thread(target=launch._run, args=(client, cfg, tasks, toys, states, store, io.StringIO(),
+        runner = threading.Thread(target=dispatch.run, args=(client, cfg, tasks, toys, states, store, io.StringIO(),
                                                             held))
         runner.start()
         runner.join(120)
