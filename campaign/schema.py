@@ -165,6 +165,9 @@ KEYS = (
         "first-order prediction to the first instability (kernels/continuation.py: Newton equilibria, "
         "re-linearised at each); 0: first order only. Gives the column softening_path and the strain gamma_path",
         added_later=True),
+    Key("softening.path_mode_fraction", 0.01, Number(0, 1, open_lo=True), "fraction of the 3N-3 non-zero modes in "
+        "which each equilibrium along the path predicts the crossing (re-solved at every one: the path's main cost); "
+        "read only with softening.continuation_steps", added_later=True),
     Key("split.fractions", [3, 1, 1], List(Number(0, open_lo=True), length=3),
         "train : validation : test, of specimens (all six directions of one in the same set)"),
     Key("split.folds", 4, Int(2), "cross-validation folds over train + validation, grouped by specimen"),

@@ -13,6 +13,7 @@ import numpy as np
 
 from jobs.common import Job
 from jobs.response import AtRest
+from kernels import modes
 from kernels.continuation import specimen_softening
 from kernels.features import PATH_NAMES, SOFTENING_NAMES
 from store import layout
@@ -20,7 +21,7 @@ from store import layout
 
 class SofteningJob(AtRest, Job):
     """params: quench_key, specimen, potential, mode_fraction, path_step, knots_every, eigensolver, directions,
-    continuation_steps (absent: 0)."""
+    path ({continuation_steps, path_mode_fraction}; absent: first order only)."""
 
     def run(self) -> None:
         p = self.p
@@ -28,9 +29,12 @@ class SofteningJob(AtRest, Job):
             return
         q, pot, directions, n_modes = self.glass(p["mode_fraction"])
         timings: dict = {}
-        steps = p.get("continuation_steps") or 0
+        path = p.get("path") or {"continuation_steps": 0, "path_mode_fraction": p["mode_fraction"]}
+        steps = path["continuation_steps"]
+        path_modes = modes.n_low_modes(len(q["types"]), path["path_mode_fraction"])
         out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions, n_modes, p["eigensolver"],
-                                 p["knots_every"], p["path_step"], timings, self.direction_progress(directions), steps)
+                                 p["knots_every"], p["path_step"], timings, self.direction_progress(directions), steps,
+                                 path_modes)
         g = self.fresh_group(directions=list(directions),
                              feature_names=list(SOFTENING_NAMES + (PATH_NAMES if steps else ())), n_modes=n_modes,
                              units="features dimensionless (each sums to 1 over the atoms); gamma_star"

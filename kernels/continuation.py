@@ -147,17 +147,17 @@ def follow(pot, smooth, positions, cell, types, direction: str, n_modes: int, st
 
 def specimen_softening(pot, positions, cell, types, directions, n_modes: int, eigensolver: str = "auto",
                        every: int = SMOOTH_EVERY, delta: float = PATH_STEP, timings: dict | None = None,
-                       progress=None, steps: int = 0) -> dict[str, np.ndarray]:
+                       progress=None, steps: int = 0, path_modes: int | None = None) -> dict[str, np.ndarray]:
     """The softening predictions of one specimen for each shear direction (signed, e.g. 'xy', '-xy'):
     {"scores": (D, N, 2) the per-atom columns kernels.features.SOFTENING_NAMES (|ψ*_i|², the crossing
                 score; each sums to 1),
      "gamma_star": (D,) γ* (∞: no crossing), "gamma_min": (D,) the lowest per-mode crossing strain}.
     One exact Hessian, its ``n_modes`` lowest modes and one factorisation (for u) serve every direction;
     D′ is computed once per axis on the smoothed tables (D′ of '-e' is −D′ of 'e').
-    With ``steps`` > 0 the path is also followed (``follow``, at most ``steps`` trial
-    steps per direction): "scores" gains the column PATH_NAMES (|ψ*_i|² at the last equilibrium before the
-    instability), and "gamma_path" (D,) the followed estimate and "gamma_upper" (D,) the bracket's upper end
-    (∞: none found) are added.
+    With ``steps`` > 0 the path is also followed (``follow``, at most ``steps`` trial steps per direction,
+    each equilibrium's prediction in its ``path_modes`` lowest modes, default ``n_modes``): "scores" gains
+    the column PATH_NAMES (|ψ*_i|² at the last equilibrium before the instability), and "gamma_path" (D,)
+    the followed estimate and "gamma_upper" (D,) the bracket's upper end (∞: none found) are added.
 
     pot EamFs (exact tables); positions (N,3) Å; cell (3,3) Å; types (N,) 1-based. ``timings``, if given,
     receives hessian_s, low_modes_s, factorisation_s, smoothing_s and per_direction_s (a list)."""
@@ -188,7 +188,7 @@ def specimen_softening(pot, positions, cell, types, directions, n_modes: int, ei
         columns = [modes.participation_fractions(psi), crossing_score(vectors, crossings)]
         out["gamma_star"][k], out["gamma_min"][k] = gamma, crossings.min()
         if steps:
-            path = follow(pot, smooth, positions, cell, types, d, n_modes, steps, eigensolver,
+            path = follow(pot, smooth, positions, cell, types, d, path_modes or n_modes, steps, eigensolver,
                           Prediction(gamma, psi, float(eigenvalues[0]), sign * us[axis]), delta=delta)
             columns.append(modes.participation_fractions(path.psi))
             out["gamma_path"][k], out["gamma_upper"][k] = path.estimate, path.upper

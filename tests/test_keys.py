@@ -139,7 +139,8 @@ OPENED = [
 SOFTENED_BASE = {**OPENED_BASE, "features": {"sets": ["study19", "study19+softening"]}}
 READ_SOFTENING = {"softening", "baseline", "compare-gnn", "compare-baseline"}
 SOFTENED = [("softening.mode_fraction", 0.1, READ_SOFTENING), ("softening.path_step", 5e-5, READ_SOFTENING),
-            ("softening.knots_every", 12, READ_SOFTENING), ("softening.continuation_steps", 4, READ_SOFTENING)]
+            ("softening.knots_every", 12, READ_SOFTENING), ("softening.continuation_steps", 4, READ_SOFTENING),
+            ("softening.path_mode_fraction", 0.02, set())]  # read only with the path: keys kept
 # not stated above, besides cluster.* and mpi.* (where and how tasks run): the store's path, and the
 # potential, whose name is in every stage's key like any system key (another file would have to exist)
 NOT_STATED = {"store", "system.potential"}

@@ -152,11 +152,11 @@ def test_the_softening_job_follows_the_path_of_each_signed_direction(pot, glass,
     positions, cell, types, _, _ = glass
     store = run_on_a_quench(SofteningJob, tmp_path, positions, cell, types, "softening", {
         "potential": POTENTIAL, "mode_fraction": 0.05, "path_step": 1e-4, "knots_every": 25, "eigensolver": "dense",
-        "directions": ["xy", "-xy"], "continuation_steps": 2})
+        "directions": ["xy", "-xy"], "path": {"continuation_steps": 2, "path_mode_fraction": 0.05}})
     out = records.read_checked(store, "k", ("features", "gamma_star", "gamma_path", "gamma_upper"))
     assert out["features"].shape == (2, len(types), 3)
     path = follow(pot, S.smooth_potential(pot), positions, cell, types, "-xy", modes.n_low_modes(len(types), 0.05),
-                  2, "dense")
+                  2, "dense")  # the path's modes those of the first order here, so that both start alike
     assert out["gamma_path"][1] == pytest.approx(path.estimate, rel=1e-6) and out["gamma_upper"][1] == path.upper
     np.testing.assert_allclose(out["features"][1, :, 2], modes.participation_fractions(path.psi), atol=1e-7)
     assert path.predictions[0] == pytest.approx(out["gamma_star"][1], rel=1e-6)

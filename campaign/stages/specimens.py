@@ -292,6 +292,9 @@ class Response(_AtRest):
                 f"{summary['seconds_per_direction']:.2f} s a direction")
 
 
+PATH_KEYS = ("continuation_steps", "path_mode_fraction")  # the softening's keys of the path (kernels.continuation)
+
+
 @dataclass(frozen=True)
 class Softening(_AtRest):
     """The mode softening of specimen ``specimen`` under each of its shears (kernels.softening): the
@@ -303,15 +306,16 @@ class Softening(_AtRest):
     PLACE: ClassVar[str] = "specimens/s{specimen:03d}/softening"
     LABEL: ClassVar[str] = "softening s{specimen:03d}"
     softening: Section  # mode_fraction, path_step, knots_every
-    continuation_steps: int | None = optional()  # softening.continuation_steps, when not 0
+    path: Section | None = optional()  # continuation_steps and path_mode_fraction, when the path is followed
 
     @classmethod
     def plan(cls, cfg, planned):
         if not needs_softening(cfg["features"]["sets"], compared_scores(cfg)):
             return []
-        section = {k: v for k, v in cfg["softening"].items() if k != "continuation_steps"}
-        return cls._plan(cfg, planned, softening=Section.of(section),
-                         continuation_steps=cfg["softening"]["continuation_steps"] or None)
+        s = cfg["softening"]
+        path = Section.pick(s, PATH_KEYS) if s["continuation_steps"] else None
+        return cls._plan(cfg, planned, softening=Section.of({k: v for k, v in s.items() if k not in PATH_KEYS}),
+                         path=path)
 
     @staticmethod
     def describe(summary):
