@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from campaign.config import left_by_folds, lys_count, outer_fold_count
+from campaign.config import lys_count, outer_fold_count
+from campaign.stages.compare import outer_folds
 from campaign.stages.lys import lys_covers_all
 from kernels import inference as I
 from kernels import metrics as M
@@ -97,7 +98,7 @@ def section(rep, data, cfg: dict) -> None:
     if full:
         reference = "gat-study19" if "gat-study19" in full else next(iter(full))
         tables, points = _table(rep, full, reference, cfg, point, f"Outer {folds}-fold cross-validation over all {n} "
-                                "specimens (each tested once")
+                                f"specimens (each tested once; a fitted row's models {training_sizes(cfg, n)}")
         _importance(rep, full, point)
         _picture(rep, data, cfg, full, tables, points, reference, point)
     if subset:
@@ -107,7 +108,7 @@ def section(rep, data, cfg: dict) -> None:
         rep.text(f"The local yield stress was computed for the first {k} specimens only (lys.specimens): the rows that "
                  f"read it are an outer cross-validation of {k_folds} folds over those, tabled below beside every "
                  "other row restricted to the same specimens' graphs. A fitted model that reads it trained on fewer "
-                 f"specimens (about {left_by_folds(k, k_folds)} against {left_by_folds(n, folds)}): its difference "
+                 f"specimens ({training_sizes(cfg, k)}, against {training_sizes(cfg, n)}): its difference "
                  "from a fitted row on every specimen mixes the features with the training set's size; single scores "
                  "are not fitted and compare cleanly.")
         reference = "gat-study19" if "gat-study19" in within else next(iter(within))
@@ -115,6 +116,17 @@ def section(rep, data, cfg: dict) -> None:
                "cross-validation")
         _importance(rep, {row: rows[row] for row in subset}, point)
     weakest_region(rep, data, cfg, next(iter(rows.values())))
+
+
+def training_sizes(cfg: dict, specimens: int) -> str:
+    """What each outer fold over the first ``specimens`` fits its models on and early-stops them on, in words
+    (``campaign.stages.compare.outer_folds``): e.g. "fitted on 6 specimens and early-stopped on 2"."""
+    folds = outer_folds(cfg, list(range(specimens)))
+
+    def sizes(k: int) -> str:
+        return "–".join(str(n) for n in sorted({len(f[k]) for f in folds}))
+
+    return f"fitted on {sizes(1)} specimens and early-stopped on {sizes(2)}"
 
 
 def _restrict(arrays: dict, specimens: np.ndarray) -> dict:

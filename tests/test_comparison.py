@@ -219,3 +219,14 @@ def test_a_gnn_row_of_several_seeds_is_averaged_over_its_trainings_and_shows_the
     ap_cell = line.split(" | ")[6]
     assert ap_cell.startswith(f"{np.mean(per_training):.3f} [") and f"±{np.std(per_training, ddof=1):.3f}" in ap_cell
     assert "compare.seeds" in "\n".join(rep.md)
+
+
+def test_the_report_states_what_each_outer_fold_fits_on_and_stops_on():
+    """With 10 specimens in 5 outer folds a fold fits on 6 and early-stops on 2; with 5, on 3 and 1 (the
+    split's 3:1 inner share of what the fold leaves)."""
+    from campaign.comparison import training_sizes
+    from campaign.config import load as load_config
+
+    cfg = load_config("small", overrides={"compare": {"folds": 5}})
+    assert training_sizes(cfg, 10) == "fitted on 6 specimens and early-stopped on 2"
+    assert training_sizes(cfg, 5) == "fitted on 3 specimens and early-stopped on 1"
