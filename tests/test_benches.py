@@ -1,7 +1,7 @@
 """Every bench that can run without a campaign's store runs here in its quick mode, so that none rots
 unnoticed (bench/aqs_vs_lammps.py once broke with the store's layout and nobody saw). The figures are
 not checked, only that each bench runs to its end and says what it measured. The benches that read a
-campaign's store (single_predictors, event_definitions, local_yield, lys_surroundings) run in the slow
+campaign's store (single_predictors, event_definitions, local_yield, lys_surroundings, softening_path) run in the slow
 tier on the smoke campaign the slow modules share (``full_run``, conftest.py): about 30 s together."""
 import json
 import os
@@ -80,3 +80,5 @@ def test_benches_reading_a_store_quick(full_run):
     out = bench("lys_surroundings.py", "--store", str(store), "--preset", "smoke", "--regions", "0",
                 "--shells", "7.6", "--replicate", "2")
     assert "shell 7.6" in out
+    out = bench("softening_path.py", "--store", str(store), "--specimens", "0", "--steps", "2")
+    assert "softening_path" in out and "gamma_path vs first_strain" in out
