@@ -9,8 +9,9 @@ store itself is only read), with the configuration's lys protocol. Then per grap
 at the threshold: ROC-AUC and AP of −Δτ_c interpolated at the atoms (low residual strength: likely
 first), of −Δτ_c of the opposite shear sign (a control: the sign matters if this one ranks worse),
 of the participation fraction, and of the study's GAT where the configuration has the comparison
-(``compare.folds``: its outer folds score every specimen). Prints seconds per region. Reads through the records
-(checked).
+(``compare.folds``: its outer folds score every specimen), with t intervals over specimens; and the
+regions' yield strains against the graph's global first events (the labels' at the threshold, and the
+first step of any event). Prints seconds per region. Reads through the records (checked).
 """
 from __future__ import annotations
 
@@ -82,7 +83,7 @@ def main() -> None:
     scratch = layout.beside(store, ".lys-bench")
     zarr.open_group(scratch, mode="a").require_group("tasks")
     by = {(t.STAGE, getattr(t, "specimen", None), getattr(t, "direction", None)): t for t in tasks}
-    seconds, rows, pooled = [], {}, {}  # per-graph (AUC, AP) per score; and (y, score, graph, specimen) rows
+    seconds, rows, pooled, strains = [], {}, {}, []  # per-graph (AUC, AP) per score; (y, score, graph, specimen)
     for k in args.specimens:
         quench = by[("quench", k, None)]
         _copy_task(store, scratch, quench, ("types", "positions", "cell", "origin"))
@@ -99,6 +100,13 @@ def main() -> None:
                         raise SystemExit(f"{t.label} failed: see {layout.log_path(scratch, f'lys-{t.key}.log')}")
                     seconds.append((time.time() - t0) / t.count)
             dtau[d] = _dtau(scratch, mine, q)
+            yields = np.concatenate([records.read_checked(scratch, t.key, ("yield_strain",))["yield_strain"]
+                                     for t in mine])
+            lab = records.read_checked(store, by[("labels", k, d)].key, ("thresholds_A2", "first_strain"))
+            shear = records.read_checked(store, by[("shear", k, d)].key, ("d2min_A2", "strain"))
+            fired = shear["d2min_A2"].max(axis=1) > 0.01
+            strains.append((k, d, yields, float(lab["first_strain"][threshold_row(lab["thresholds_A2"], threshold)]),
+                            float(shear["strain"][np.argmax(fired)]) if fired.any() else np.nan))
         for d in args.directions:
             lab = records.read_checked(store, by[("labels", k, d)].key, ("thresholds_A2", "first_step", "mask"))
             row = threshold_row(lab["thresholds_A2"], threshold)
@@ -125,12 +133,14 @@ def main() -> None:
         auc, ap = np.mean(values, axis=0)
         print(f"{name:<42} {len(values):>6} {auc:>9.3f} {ap:>8.3f}")
     _intervals(pooled, reference="participation fraction")
+    _yield_strains(strains)
 
 
-def _intervals(pooled: dict, reference: str, n: int = 1000) -> None:
-    """95% intervals of each score's per-graph AUC and AP, and of its paired difference from
-    ``reference``, over resamples of specimens (kernels.metrics.paired_bootstrap)."""
-    from kernels.metrics import from_table, graph_table, paired_bootstrap
+def _intervals(pooled: dict, reference: str) -> None:
+    """95% Student t intervals over specimens of each score's per-graph AUC and AP (each specimen's mean
+    over its graphs), and of its paired per-specimen difference from ``reference`` (kernels.inference)."""
+    from kernels.inference import t_interval
+    from kernels.metrics import by_group, from_table, graph_table
 
     tables, groups = {}, None
     for name, parts in pooled.items():
@@ -140,14 +150,40 @@ def _intervals(pooled: dict, reference: str, n: int = 1000) -> None:
     if groups is None or len(np.unique(groups)) < 2:
         print("(one specimen: no intervals)")
         return
-    interval, difference = paired_bootstrap(tables, groups, reference, n=n)
-    print(f"95% intervals over {n} resamples of {len(np.unique(groups))} specimens; Δ paired, from {reference}:")
+    per_specimen = {name: by_group(table, groups) for name, table in tables.items()}
+    print(f"95% t intervals over {len(np.unique(groups))} specimens; Δ paired per specimen, from {reference}:")
     for name, table in tables.items():
-        point = from_table(table)
-        cells = [f"{m} {point[m]:.3f} [{interval[name][m][0]:.3f}, {interval[name][m][1]:.3f}]" for m in ("auc", "ap")]
+        point, mine = from_table(table), per_specimen[name]
+        cells = []
+        for m in ("auc", "ap"):
+            lo, hi = t_interval(mine[m])
+            cells.append(f"{m} {point[m]:.3f} [{lo:.3f}, {hi:.3f}]")
         if name != reference:
-            cells += [f"Δ{m} [{difference[name][m][0]:+.3f}, {difference[name][m][1]:+.3f}]" for m in ("auc", "ap")]
+            for m in ("auc", "ap"):
+                d = mine[m] - per_specimen[reference][m]
+                lo, hi = t_interval(d)
+                cells.append(f"Δ{m} {d.mean():+.3f} [{lo:+.3f}, {hi:+.3f}]")
         print(f"  {name:<42} " + "  ".join(cells))
+
+
+def _yield_strains(strains: list) -> None:
+    """The regions' yield strains against each graph's global first events (``strains``: per graph
+    (specimen, direction, the regions' yield strains (R,), the labels' first-event strain at the threshold,
+    the first step with any atom beyond 0.01 Å² of D²min))."""
+    if not strains:
+        return
+    print("yield strains of the regions against the global first events (strain):")
+    print(f"  {'graph':<10} {'regions yielded':>15} {'lowest':>8} {'median':>8} {'first event':>12} {'any event':>10}")
+    for k, d, y, first, first_any in strains:
+        done = y[np.isfinite(y)]
+        low, median = (f"{done.min():.4f}", f"{np.median(done):.4f}") if len(done) else ("-", "-")
+        print(f"  s{k:03d} {d:<5} {len(done):>9}/{len(y):<5} {low:>8} {median:>8} {first:>12.4f} {first_any:>10.4f}")
+    lowest = np.array([np.nanmin(y) if np.isfinite(y).any() else np.nan for _, _, y, _, _ in strains])
+    first = np.array([s[3] for s in strains])
+    ok = np.isfinite(lowest)
+    every = np.concatenate([s[2] for s in strains])
+    print(f"  the lowest region's yield strain / the first event's: median {np.median(lowest[ok] / first[ok]):.2f} "
+          f"over {ok.sum()} graphs; mean yield strain of every region {np.nanmean(every):.4f}")
 
 
 if __name__ == "__main__":
