@@ -96,7 +96,7 @@ def test_fire_minimises_a_quenched_glass_at_zero_pressure_as_cg_does(campaign, t
     liquid, quench = (next(t for t in plan.plan(fire) if t.STAGE == s and getattr(t, "specimen", 0) == 0)
                       for s in ("liquid", "quench"))
     state.init_store(str(store), fire, [liquid, quench], config.science_hash(fire), "test")
-    assert [run(t, store, cfg=fire)["status"] for t in (liquid, quench)] == ["done", "done"]
+    assert [run(t, store, cfg=fire).status for t in (liquid, quench)] == ["done", "done"]
     fired = records.read(str(store), quench.key)["summary"]
     assert abs(fired["energy_per_atom_eV"] - cg["energy_per_atom_eV"]) < 1e-2, (fired, cg)
     assert fired["density_per_A3"] == pytest.approx(cg["density_per_A3"], rel=0.01)
