@@ -19,7 +19,7 @@ import yaml
 import zarr
 
 from campaign import config, plan, state
-from campaign.dispatch import spec
+from campaign.dispatch import spec as job_spec
 from campaign.execute import execute
 from store import records as store_records
 
@@ -66,7 +66,7 @@ def test_two_rank_lammps_job_in_a_two_core_worker_job(tmp_path):
     with slurm_cluster(cfg) as client:
         client.wait_for_workers(1, timeout=120)
         jobs = set(client.run(os.getenv, "SLURM_JOB_ID").values())
-        outcome = client.submit(execute, spec(liquid, str(store), 1), 2, 1, "mpiexec", resources={"cores": 2},
+        outcome = client.submit(execute, job_spec(liquid, str(store), 1), 2, 1, "mpiexec", resources={"cores": 2},
                                 pure=False).result(timeout=300)
     print(f"liquid on 2 ranks in SLURM job {jobs}: {outcome.seconds:.1f} s, {time.time() - t0:.1f} s in all")
     assert len(jobs) == 1 and None not in jobs
@@ -81,10 +81,10 @@ def test_srun_launcher_inside_sbatch_allocation(tmp_path):
     """mpi.launcher 'srun --mpi=pmi2' inside `sbatch -n 2`: the ranks are SLURM tasks."""
     cfg, liquid, store = tiny_liquid(tmp_path)
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps(spec(liquid, str(store), 1)))
+    spec.write_text(json.dumps(job_spec(liquid, str(store), 1)))
     code = ("import json, sys; from campaign.execute import execute; "
             f"o = execute(json.load(open({str(spec)!r})), 2, 1, 'srun --mpi=pmi2'); "
-            "print(o['status'], o.get('reason', '')); sys.exit(o['status'] != 'done')")
+            "print(o.status, o.reason); sys.exit(o.status != 'done')")
     t0 = time.time()
     res = subprocess.run(["sbatch", "--wait", "-n", "2", "--mem=2G", "-t", "00:10:00", "-o", str(tmp_path / "job.out"),
                           "--wrap", f"{sys.executable} -c \"{code}\""],
