@@ -89,7 +89,7 @@ def main() -> None:
         _copy_task(store, scratch, quench, ("types", "positions", "cell", "origin"))
         q = records.read_checked(store, quench.key, ("positions", "cell", "origin"))
         participation = records.read_checked(store, by[("structure", k, None)].key, ("participation",))["participation"]
-        dtau = {}
+        dtau, yields = {}, {}
         for d in args.directions:
             mine = [t for t in tasks if t.STAGE == "lys" and t.specimen == k and t.direction == d]
             for t in mine:
@@ -100,18 +100,18 @@ def main() -> None:
                         raise SystemExit(f"{t.label} failed: see {layout.log_path(scratch, f'lys-{t.key}.log')}")
                     seconds.append((time.time() - t0) / t.count)
             dtau[d] = _dtau(scratch, mine, q)
-            yields = np.concatenate([records.read_checked(scratch, t.key, ("yield_strain",))["yield_strain"]
-                                     for t in mine])
-            lab = records.read_checked(store, by[("labels", k, d)].key, ("thresholds_A2", "first_strain"))
-            shear = records.read_checked(store, by[("shear", k, d)].key, ("d2min_A2", "strain"))
-            fired = shear["d2min_A2"].max(axis=1) > 0.01
-            strains.append((k, d, yields, float(lab["first_strain"][threshold_row(lab["thresholds_A2"], threshold)]),
-                            float(shear["strain"][np.argmax(fired)]) if fired.any() else np.nan))
+            yields[d] = np.concatenate([records.read_checked(scratch, t.key, ("yield_strain",))["yield_strain"]
+                                        for t in mine])
         for d in args.directions:
-            lab = records.read_checked(store, by[("labels", k, d)].key, ("thresholds_A2", "first_step", "mask"))
+            lab = records.read_checked(store, by[("labels", k, d)].key,
+                                       ("thresholds_A2", "first_step", "first_strain", "mask"))
             row = threshold_row(lab["thresholds_A2"], threshold)
             if lab["first_step"][row] < 0:
                 continue
+            shear = records.read_checked(store, by[("shear", k, d)].key, ("d2min_A2", "strain"))
+            fired = shear["d2min_A2"].max(axis=1) > 0.01
+            strains.append((k, d, yields[d], float(lab["first_strain"][row]),
+                            float(shear["strain"][np.argmax(fired)]) if fired.any() else np.nan))
             y = lab["mask"][row]
             opposite = d[1:] if d.startswith("-") else "-" + d
             scores = {"-dtau_c (its own shear)": -dtau[d], "participation fraction": participation}

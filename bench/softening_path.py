@@ -47,7 +47,7 @@ def main() -> None:
     soft = cfg["softening"]
     graphs, seconds = [], []
     for k in args.specimens if args.specimens is not None else range(cfg["quench"]["specimens"]):
-        q = r._read("quench", ("positions", "cell", "types"), specimen=k)
+        q = r.read("quench", ("positions", "cell", "types"), specimen=k)
         n = len(q["types"])
         timings: dict = {}
         out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions,
@@ -62,10 +62,10 @@ def main() -> None:
             if not np.isfinite(a[f"d2min_{threshold:g}"]).any():
                 continue  # no first event at the threshold: no first STZ to predict
             y = a[f"label_{threshold:g}"].to_numpy().astype(int)
-            shear = r._read("shear", ("d2min_A2", "strain"), specimen=k, direction=d)
+            shear = r.read("shear", ("d2min_A2", "strain"), specimen=k, direction=d)
             fired = shear["d2min_A2"].max(axis=1)
             first_any = float(shear["strain"][np.argmax(fired > 0.01)]) if (fired > 0.01).any() else np.nan
-            lab = r._read("labels", ("thresholds_A2", "first_strain"), specimen=k, direction=d)
+            lab = r.read("labels", ("thresholds_A2", "first_strain"), specimen=k, direction=d)
             first = float(lab["first_strain"][list(lab["thresholds_A2"]).index(threshold)])  # the labels' event
             g = {"specimen": k, "direction": d, "gamma_star": float(out["gamma_star"][i]),
                  "gamma_path": float(out["gamma_path"][i]), "first_strain": first, "first_any_strain": first_any}

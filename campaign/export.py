@@ -134,18 +134,18 @@ def write_dump(path: str, data: dict) -> None:
         np.savetxt(f, table, fmt=["%d", "%d"] + ["%.10g"] * (table.shape[1] - 2))
 
 
-def write_frames(path: str, cfg: dict, specimen: int, direction: str, threshold: float, steps: bool) -> str:
-    """The shear's frames (module docstring) as a multi-frame extended XYZ; returns what it wrote, in words."""
+def write_frames(path: str, cfg: dict, specimen: int, direction: str, data: dict, steps: bool) -> str:
+    """The shear's frames (module docstring) as a multi-frame extended XYZ, with the types, labels, threshold
+    and provenance of ``data`` (``columns``); returns what it wrote, in words."""
     import ase
     import ase.io
 
     store, tasks = os.path.abspath(cfg["store"]), make_plan(cfg)
     s = _read(store, _task(tasks, "shear", specimen=specimen, direction=direction),
               ("positions", "cell", "origin", "strain", "d2min_A2"))
-    lab = _read(store, _task(tasks, "labels", specimen=specimen, direction=direction),
-                ("thresholds_A2", "first_step", "mask"))
-    row = threshold_row(lab["thresholds_A2"], threshold)
-    first = int(lab["first_step"][row])
+    threshold = data["threshold_A2"]
+    lab = _read(store, _task(tasks, "labels", specimen=specimen, direction=direction), ("thresholds_A2", "first_step"))
+    first = int(lab["first_step"][threshold_row(lab["thresholds_A2"], threshold)])
     if steps:
         chosen = range(len(s["strain"]))
     elif first > 0:
@@ -153,16 +153,16 @@ def write_frames(path: str, cfg: dict, specimen: int, direction: str, threshold:
     else:
         raise ValueError(f"specimen {specimen} sheared {direction} had no event at {threshold:g} A^2: pass --steps "
                          "for its whole trajectory")
-    types = _read(store, _task(tasks, "quench", specimen=specimen), ("types",))["types"].astype(int)
+    types = data["types"]
     frames = []
     for k in chosen:
         atoms = ase.Atoms(symbols=np.where(types == 1, "Cu", "Zr"), positions=s["positions"][k] - s["origin"][k],
                           cell=s["cell"][k], pbc=True)
         atoms.set_array("type", types)
-        atoms.set_array("label", lab["mask"][row].astype(int))
+        atoms.set_array("label", data["label"])
         atoms.set_array("d2min_A2", s["d2min_A2"][k].astype(float))
         atoms.info.update(step=k, strain=float(s["strain"][k]), first_event_step=first, threshold_A2=threshold,
-                          config=science_hash(cfg), code=code_version())
+                          config=data["config"], code=data["code"])
         frames.append(atoms)
     ase.io.write(path, frames, format="extxyz")
     return f"{len(frames)} frames of the shear (steps {chosen[0]}-{chosen[-1]}, first event at step {first})"
@@ -180,7 +180,7 @@ def export(cfg: dict, specimen: int, direction: str, threshold: float | None = N
     )
     write_extxyz(stem + ".xyz", data)
     write_dump(stem + ".dump", data)
-    frames = write_frames(stem + "-frames.xyz", cfg, specimen, direction, data["threshold_A2"], steps)
+    frames = write_frames(stem + "-frames.xyz", cfg, specimen, direction, data, steps)
     fired = int(data["label"].sum())
     print(f"wrote {stem}.xyz and .dump: {len(data['types'])} atoms, {fired} in the first STZ at "
           f"{data['threshold_A2']:g} A^2; {stem}-frames.xyz: {frames}", file=out)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from campaign import config as config_mod
 from campaign import plan
+from kernels.features import STUDY
 from store import layout, records
 
 
@@ -41,8 +42,9 @@ class Results:
         self.store, self.cfg = store, cfg
         self.data = Data(store, plan.plan(cfg))
 
-    def _task(self, stage: str, **fields):
-        """The done task of ``stage`` with these fields; KeyError saying what is missing or not done."""
+    def task(self, stage: str, **fields):
+        """The done task of ``stage`` with these fields (e.g. specimen=0, direction="xy"); KeyError saying what
+        is missing or not done."""
         found = [t for t in self.data.of(stage) if all(getattr(t, k, None) == v for k, v in fields.items())]
         if not found:
             raise KeyError(f"this configuration has no {stage} task with {fields}")
@@ -50,8 +52,9 @@ class Results:
             raise KeyError(f"the {stage} task with {fields} is not done ({found[0].key})")
         return found[0]
 
-    def _read(self, stage: str, names: tuple, **fields) -> dict:
-        return records.read_checked(self.store, self._task(stage, **fields).key, names)
+    def read(self, stage: str, names: tuple, **fields) -> dict:
+        """The arrays ``names`` of that task (``task``), checked against its record."""
+        return records.read_checked(self.store, self.task(stage, **fields).key, names)
 
     def shear(self, specimen: int, direction: str):
         """The AQS shear of ``specimen`` in ``direction`` as an xarray.Dataset: positions (step, atom, xyz) Å,
@@ -61,8 +64,8 @@ class Results:
         import xarray as xr
 
         names = ("positions", "cell", "strain", "energy_eV", "stress_GPa", "d2min_A2")
-        s = self._read("shear", names, specimen=specimen, direction=direction)
-        types = self._read("quench", ("types",), specimen=specimen)["types"]
+        s = self.read("shear", names, specimen=specimen, direction=direction)
+        types = self.read("quench", ("types",), specimen=specimen)["types"]
         return xr.Dataset(
             {"positions": (("step", "atom", "xyz"), s["positions"]), "cell": (("step", "row", "xyz"), s["cell"]),
              "d2min_A2": (("step", "atom"), s["d2min_A2"]), "energy_eV": ("step", s["energy_eV"]),
@@ -79,17 +82,17 @@ class Results:
         import numpy as np
         import pandas as pd
 
-        graph = self._task("graph", specimen=specimen, direction=direction)
+        graph = self.task("graph", specimen=specimen, direction=direction)
         g = records.read_checked(self.store, graph.key, ("x", "y", "thresholds_A2", "event_d2min_A2"))
-        names = list(layout.group(self.data.root, self.data.records[graph.key]["path"]).attrs["feature_names"])
+        names = list(self.data.group(graph).attrs["feature_names"])
         frame = pd.DataFrame(g["x"], columns=names)
         for stage in ("response", "softening"):
             try:
-                joined = self._task(stage, specimen=specimen)
+                joined = self.task(stage, specimen=specimen)
             except KeyError:
                 continue
             f = records.read_checked(self.store, joined.key, ("features",))["features"]
-            columns = layout.group(self.data.root, self.data.records[joined.key]["path"]).attrs["feature_names"]
+            columns = self.data.group(joined).attrs["feature_names"]
             frame = frame.join(pd.DataFrame(f[list(joined.directions).index(direction)], columns=columns))
         for t, threshold in enumerate(g["thresholds_A2"]):
             fired = np.isfinite(g["event_d2min_A2"][t]).any()
@@ -113,7 +116,7 @@ class Results:
                 attrs = dict(g.attrs)
                 rows.append({"stage": stage, "name": task.name, "point": attrs.get("point"),
                              "threshold_A2": task.threshold_A2, "feature_set": getattr(task, "feature_set", None)
-                             or "study19", **{k: attrs["metrics"].get(k) for k in
+                             or STUDY, **{k: attrs["metrics"].get(k) for k in
                                               ("recall", "precision", "f1", "mcc", "auc", "ap", "tp", "fp", "fn",
                                                "tn")}})
         return pd.DataFrame(rows)

@@ -29,9 +29,9 @@ class SofteningJob(AtRest, Job):
             return
         q, pot, directions, n_modes = self.glass(p["mode_fraction"])
         timings: dict = {}
-        path = p.get("path") or {"continuation_steps": 0, "path_mode_fraction": p["mode_fraction"]}
-        steps = path["continuation_steps"]
-        path_modes = modes.n_low_modes(len(q["types"]), path["path_mode_fraction"])
+        path = p.get("path") or {}  # absent: first order only
+        steps = path.get("continuation_steps", 0)
+        path_modes = modes.n_low_modes(len(q["types"]), path["path_mode_fraction"]) if steps else None
         out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions, n_modes, p["eigensolver"],
                                  p["knots_every"], p["path_step"], timings, self.direction_progress(directions), steps,
                                  path_modes)

@@ -59,15 +59,14 @@ class Path:
     """What ``follow`` found: ``strains`` (n,) of the equilibria reached (0 first), ``predictions`` (n,) the
     first-order crossing strain predicted from each, ``lowest`` (n,) their lowest eigenvalues eV/(Å²·amu),
     ``upper`` the last rejected trial strain beyond the last equilibrium (∞: none), ``psi`` ψ* (3N,) at the last
-    equilibrium and ``positions`` (N,3) Å the equilibrium itself, ``hessians`` the exact Hessians computed.
-    ``estimate``: the strain of the first instability."""
+    equilibrium and ``positions`` (N,3) Å the equilibrium itself. ``estimate``: the strain of the first
+    instability."""
     strains: list
     predictions: list
     lowest: list
     upper: float
     psi: np.ndarray
     positions: np.ndarray
-    hessians: int
 
     @property
     def estimate(self) -> float:
@@ -117,7 +116,7 @@ def follow(pot, smooth, positions, cell, types, direction: str, n_modes: int, st
     masses = pot.masses[types - 1]
     x, c, gamma = np.asarray(positions, dtype=float), np.asarray(cell, dtype=float), 0.0
     here = start or local_prediction(pot, smooth, x, c, types, masses, direction, n_modes, eigensolver, delta)
-    path = Path([0.0], [here.remaining], [here.lowest], math.inf, here.psi, x, 0 if start else 1)
+    path = Path([0.0], [here.remaining], [here.lowest], math.inf, here.psi, x)
     failed = None  # the last trial step from this equilibrium, when it was rejected
     for _ in range(steps):
         step = min(THETA * here.remaining, max_step) if failed is None else 0.5 * failed
@@ -125,12 +124,10 @@ def follow(pot, smooth, positions, cell, types, direction: str, n_modes: int, st
             break
         predictor, c_new = sheared(x, c, direction, step)
         predictor = predictor + step * here.u
-        x_new, converged, iterations = newton_relax(pot, predictor, c_new, types, masses)
-        path.hessians += iterations
+        x_new, converged, _ = newton_relax(pot, predictor, c_new, types, masses)
         accepted = converged and np.linalg.norm(x_new - predictor, axis=1).max() < jump_A
         if accepted:
             there = local_prediction(pot, smooth, x_new, c_new, types, masses, direction, n_modes, eigensolver, delta)
-            path.hessians += 1
             accepted = there.lowest > 0
         if not accepted:  # past the instability, or a predictor too poor for Newton: a shorter step tells
             failed, path.upper = step, gamma + step
@@ -168,28 +165,27 @@ def specimen_softening(pot, positions, cell, types, directions, n_modes: int, ei
     smooth = smooth_potential(pot, every)
     timings["smoothing_s"] = time.perf_counter() - t
     timings["per_direction_s"] = []
-    blocks: dict[str, np.ndarray] = {}  # B = ΨᵀD′Ψ per axis
+    per_axis: dict[str, tuple] = {}  # (u, B = ΨᵀD′Ψ) per axis
     out = {"scores": np.empty((len(directions), len(types), 3 if steps else 2)),
            "gamma_star": np.empty(len(directions)), "gamma_min": np.empty(len(directions))}
     if steps:
         out["gamma_path"], out["gamma_upper"] = np.empty(len(directions)), np.empty(len(directions))
-    us: dict[str, np.ndarray] = {}  # u per axis
     for k, d in enumerate(directions):
         if progress is not None:
             progress(k, d)
         t = time.perf_counter()
         axis, sign = d.lstrip("-"), (-1.0 if d.startswith("-") else 1.0)
-        if axis not in blocks:
-            u = us[axis] = response(solver, force_mismatch(pot, positions, cell, types, axis))
-            blocks[axis] = vectors.T @ (path_derivative(smooth, positions, cell, types, axis, u, delta) @ vectors)
-        b = sign * blocks[axis]
+        if axis not in per_axis:
+            u = response(solver, force_mismatch(pot, positions, cell, types, axis))
+            per_axis[axis] = u, vectors.T @ (path_derivative(smooth, positions, cell, types, axis, u, delta) @ vectors)
+        u, b = (sign * a for a in per_axis[axis])
         gamma, psi, _ = subspace_softening(eigenvalues, vectors, b)
         crossings = mode_crossings(eigenvalues, b)
         columns = [modes.participation_fractions(psi), crossing_score(vectors, crossings)]
         out["gamma_star"][k], out["gamma_min"][k] = gamma, crossings.min()
         if steps:
             path = follow(pot, smooth, positions, cell, types, d, path_modes or n_modes, steps, eigensolver,
-                          Prediction(gamma, psi, float(eigenvalues[0]), sign * us[axis]), delta=delta)
+                          Prediction(gamma, psi, float(eigenvalues[0]), u), delta=delta)
             columns.append(modes.participation_fractions(path.psi))
             out["gamma_path"][k], out["gamma_upper"][k] = path.estimate, path.upper
         out["scores"][k] = np.stack(columns, axis=1)

