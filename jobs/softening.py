@@ -21,7 +21,7 @@ from store import layout
 
 class SofteningJob(AtRest, Job):
     """params: quench_key, specimen, potential, mode_fraction, path_step, knots_every, eigensolver, directions,
-    path ({continuation_steps, path_mode_fraction}; absent: first order only)."""
+    and, when the path is followed, continuation_steps and path_mode_fraction (absent: first order only)."""
 
     def run(self) -> None:
         p = self.p
@@ -29,9 +29,8 @@ class SofteningJob(AtRest, Job):
             return
         q, pot, directions, n_modes = self.glass(p["mode_fraction"])
         timings: dict = {}
-        path = p.get("path") or {}  # absent: first order only
-        steps = path.get("continuation_steps", 0)
-        path_modes = modes.n_low_modes(len(q["types"]), path["path_mode_fraction"]) if steps else None
+        steps = p.get("continuation_steps", 0)  # the task's optional 'path' section, flattened; absent: first order
+        path_modes = modes.n_low_modes(len(q["types"]), p["path_mode_fraction"]) if steps else None
         out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions, n_modes, p["eigensolver"],
                                  p["knots_every"], p["path_step"], timings, self.direction_progress(directions), steps,
                                  path_modes)
