@@ -26,7 +26,7 @@ from gat_vs_pyg import POINTS, PlainGAT, graph  # bench/, beside this file
 from kernels import memory
 from kernels.memory import FLOAT
 from kernels.saved import SavedBytes
-from kernels.training import Prepared, fit
+from kernels.training import Prepared, TrainOptions, fit
 
 PAPER_NODES = 10_000
 
@@ -46,8 +46,8 @@ def plain_step(point, graphs) -> float:
 def stacked_step(point, folds_graphs) -> float:
     """GiB saved by one step of ``kernels.training.fit`` over the folds (one batch each)."""
     sets = [Prepared(g, np.zeros(19, np.float32), np.ones(19, np.float32), "cpu") for g in folds_graphs]
-    opts = {"epochs": 1, "learning_rate": 1e-3, "batch_graphs": len(folds_graphs[0]), "seed": 0,
-            "loss": "weighted_ce", "sampling": "none", "focal_gamma": 2.0, "sampling_ratio": 1.0}
+    opts = TrainOptions(epochs=1, learning_rate=1e-3, batch_graphs=len(folds_graphs[0]), seed=0,
+            loss="weighted_ce", sampling="none", focal_gamma=2.0, sampling_ratio=1.0)
     saved = SavedBytes()
     with saved:
         fit(sets, [torch.tensor([1.0, 100.0])] * len(sets), *point, opts)

@@ -17,6 +17,7 @@ CPU default: a reduced size (1,000 nodes, 24 graphs per fold).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -27,7 +28,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from kernels import memory
-from kernels.training import Prepared, fit
+from kernels.training import Prepared, TrainOptions, fit
 
 POINTS = [(2, 10, 6), (4, 15, 9), (4, 40, 9), (8, 25, 12), (12, 40, 15)]
 FOLDS = 4
@@ -109,14 +110,14 @@ def stacked_epochs(point, folds_data, epochs, bs, device):
     L, M, N = point
     sets = [Prepared(d, np.zeros(19, np.float32), np.ones(19, np.float32), device) for d in folds_data]
     weights = [torch.tensor([1.0, 100.0]) for _ in folds_data]
-    opts = {"epochs": 1, "learning_rate": 1e-3, "batch_graphs": bs, "seed": 0, "loss": "weighted_ce",
-            "sampling": "none", "focal_gamma": 2.0, "sampling_ratio": 10.0}
+    opts = TrainOptions(epochs=1, learning_rate=1e-3, batch_graphs=bs, seed=0, loss="weighted_ce",
+            sampling="none", focal_gamma=2.0, sampling_ratio=10.0)
     # one fit per epoch would re-initialise: time a multi-epoch fit and split evenly, after a warm-up
     fit(sets, weights, L, M, N, opts, device=device)
     sync(device)
     peak_gib(device)
     t = time.perf_counter()
-    _, hist = fit(sets, weights, L, M, N, {**opts, "epochs": epochs}, device=device)
+    _, hist = fit(sets, weights, L, M, N, dataclasses.replace(opts, epochs=epochs), device=device)
     sync(device)
     total = time.perf_counter() - t
     times = np.full(epochs, total / epochs)

@@ -190,11 +190,15 @@ class Task:
         return True
 
     def params(self) -> dict:
-        """What the job needs: its fields, sections flattened into them (``minimize`` kept as a
-        mapping); a name that two of them share is an error, never one silently replacing another."""
+        """What the job needs (its ``Params``, ``jobs.common``): its fields, sections flattened into them
+        (``minimize`` kept as a mapping), an optional field left out while unset (as from the key: the
+        job's Params default it); a name that two of them share is an error, never one silently replacing
+        another."""
         out = {}
         for f in fields(self):
             value = getattr(self, f.name)
+            if f.metadata.get("optional") and value is None:
+                continue
             items = value.dict().items() if isinstance(value, Section) and f.name != "minimize" else [
                 (f.name, value.dict() if isinstance(value, Section) else value)]
             for name, v in items:

@@ -1,10 +1,13 @@
 """What every job shares: its spec, rank-0 store access, and the record it writes last."""
 from __future__ import annotations
 
+import dataclasses
 import os
 import resource
 import socket
 import time
+import types
+import typing
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,6 +36,60 @@ class Spec:
     @property
     def log_path(self) -> str:
         return layout.log_path(self.store, f"{self.stage}-{self.key}.log")
+
+
+class ParamsError(layout.StoreError):
+    """A task's params do not fit its job's ``Params``: the task class and the job are out of step."""
+
+
+# lists in JSON, tuples when a task hands them over in one process
+Seq = list | tuple
+
+
+@dataclass(frozen=True, kw_only=True)
+class Params:
+    """A job's parameters, declared as the fields of a frozen dataclass (each job's ``Params``): built from
+    the params the campaign sends (``campaign.dispatch.spec``: the task's fields, its sections flattened, and
+    its runtime options) by ``of``, which refuses a missing name, a name the job does not read and a value
+    of the wrong type. The job reads them as attributes (``self.p.quench_key``)."""
+
+    @classmethod
+    def of(cls, given: dict) -> Params:
+        declared = {f.name: f for f in dataclasses.fields(cls)}
+        required = {n for n, f in declared.items()
+                    if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING}
+        missing, unknown = sorted(required - given.keys()), sorted(given.keys() - declared.keys())
+        hints = typing.get_type_hints(cls)
+        wrong = [f"{n} = {given[n]!r} (not {hints[n]})" for n in sorted(given.keys() & declared.keys())
+                 if not _fits(given[n], hints[n])]
+        if missing or unknown or wrong:
+            raise ParamsError(f"{cls.__qualname__}: " + "; ".join(
+                f"{what}: {', '.join(names)}" for what, names in
+                (("missing", missing), ("not read by the job", unknown), ("wrong type", wrong)) if names))
+        return cls(**given)
+
+
+def _fits(value, hint) -> bool:
+    """Whether ``value`` is of the annotation ``hint`` (a class, or a union of classes and None; an int is
+    a float, a bool is no number)."""
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        return any(_fits(value, h) for h in typing.get_args(hint))
+    if hint is type(None):
+        return value is None
+    if hint is float:
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, typing.get_origin(hint) or hint)
+
+
+@dataclass(frozen=True, kw_only=True)
+class SystemParams(Params):
+    """The ``system`` section every job on a specimen's atoms is given."""
+    n_atoms: int
+    cu_fraction: float
+    potential: str            # the eam/fs file's name (kernels.eam.potential_file)
+    timestep_ps: float
 
 
 class DamagedInput(records.Damaged):
@@ -83,9 +140,11 @@ class Job:
     """Base of the jobs: rank 0 owns the store (and reports progress); the LAMMPS jobs run on every rank."""
 
     EVERY_RANK = False  # True: every rank runs the job to its end and calls finish (LAMMPS); False: rank 0 alone
+    Params: typing.ClassVar[type[Params]] = Params  # each job declares the params it reads
 
     def __init__(self, spec: Spec, comm):
-        self.spec, self.comm, self.p = spec, comm, spec.params
+        self.spec, self.comm = spec, comm
+        self.p: typing.Any = self.Params.of(spec.params)  # the job's own Params
         self.rank0 = comm.Get_rank() == 0
         self.t0 = time.time()
         self.progress = Progress(spec) if self.rank0 else (lambda *args, **kwargs: None)

@@ -16,9 +16,11 @@ strains (eps_4 = 2 eps_yz).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from jobs.common import Job
+from jobs.common import Job, SystemParams
 from jobs.lmp import BAR_TO_GPA, Lammps
 from kernels import frames
 from store import layout
@@ -27,23 +29,33 @@ from store import layout
 LAMMPS_TO_VOIGT = [0, 1, 2, 5, 4, 3]
 
 
+@dataclass(frozen=True, kw_only=True)
+class ElasticParams(SystemParams):
+    quench_key: str
+    specimen: int
+    stiffness_strain: float    # of the six finite strains
+    stiffness_ftol: float      # eV/Å, the minimisations' force tolerance
+    minimize: dict
+
+
 class ElasticJob(Job):
-    """params: specimen, potential, stiffness_strain, stiffness_ftol, minimize."""
+    """Per-atom stress and stiffness of one quenched specimen (``ElasticParams``)."""
 
     EVERY_RANK = True
+    Params = ElasticParams
 
     def run(self) -> None:
         p = self.p
-        q = self.input_on_rank0(p["quench_key"], ("types", "positions", "cell", "origin"))
-        eps = p["stiffness_strain"]
-        m = p["minimize"]
-        ftol = p["stiffness_ftol"]
+        q = self.input_on_rank0(p.quench_key, ("types", "positions", "cell", "origin"))
+        eps = p.stiffness_strain
+        m = p.minimize
+        ftol = p.stiffness_ftol
         cell0, origin0 = q["cell"], q["origin"]
         if np.any(np.abs(cell0[np.tril_indices(3, -1)]) > 0):
             raise RuntimeError("the quenched box must be orthogonal")
         with Lammps(self.comm, self.spec.log_path, self.spec.threads) as lmp:
             lmp.create_box(cell0, origin0)
-            lmp.set_potential(p["potential"])
+            lmp.set_potential(p.potential)
             lmp.add_atoms(q["types"], q["positions"])
             lmp.run("change_box all triclinic\ncompute S all stress/atom NULL virial")
             lmp.minimize(m, "unstrained specimen", ftol=ftol)

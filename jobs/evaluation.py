@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 
 import numpy as np
 
-from jobs.common import Job
+from jobs.common import Job, Params, Seq
 from kernels import metrics as M
 from kernels.features import FEATURE_NAMES, LYS_NAMES, PATH_NAMES, RESPONSE_NAMES, SOFTENING_NAMES, STUDY, columns_of
 from kernels.frames import shear_rotation
@@ -13,6 +14,17 @@ from kernels.lys import atom_values, gather
 from kernels.neighbours import bond_vectors
 from store import graphs as store_graphs
 from store import layout, records
+
+
+@dataclass(frozen=True, kw_only=True)
+class GraphInputs(Params):
+    """What ``load`` reads of a learning job's params: its graphs and what is joined to them."""
+    graphs: Seq                      # [[specimen, direction, graph key], ...]
+    feature_set: str | None = None   # kernels.features.FEATURE_SETS (None: the study's 19)
+    responses: Seq | None = None     # [[specimen, response key], ...], when the set reads the response
+    softenings: Seq | None = None    # [[specimen, softening key], ...], alike
+    lys: Seq | None = None           # [[specimen, direction, lys key], ...], alike
+    quenches: Seq | None = None      # [[specimen, quench key], ...]: bond vectors on the edges
 
 
 def load(job: Job, specimens: list[int], directions: list[str], threshold: float) -> tuple[list[dict], list]:
@@ -28,13 +40,13 @@ def load(job: Job, specimens: list[int], directions: list[str], threshold: float
     quench key], ...]) each edge carries its bond vector r_j - r_i in the shear frame (Å):
     edge_attr (E, 3), what the direction-aware GAT attends with. With params "lys" ([[specimen,
     direction, lys key], ...], every batch of regions) the local residual strength is joined too."""
-    keys = {(k, d): key for k, d, key in job.p["graphs"]}
-    feature_set = job.p.get("feature_set") or STUDY
-    responses = {k: key for k, key in job.p.get("responses") or ()}
-    softenings = {k: key for k, key in job.p.get("softenings") or ()}
-    quenches = {k: key for k, key in job.p.get("quenches") or ()}
+    keys = {(k, d): key for k, d, key in job.p.graphs}
+    feature_set = job.p.feature_set or STUDY
+    responses = {k: key for k, key in job.p.responses or ()}
+    softenings = {k: key for k, key in job.p.softenings or ()}
+    quenches = {k: key for k, key in job.p.quenches or ()}
     lys: dict = {}
-    for k, d, key in job.p.get("lys") or ():
+    for k, d, key in job.p.lys or ():
         lys.setdefault((k, d), []).append(key)
     out, left_out = [], []
     for k in specimens:

@@ -6,17 +6,31 @@ of the new labels could fire (``campaign.stages.specimens.Shear.covers``).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from jobs.common import Job
+from jobs.common import Job, Params, Seq
 from kernels.labels import first_cluster_events, first_events
 from kernels.neighbours import neighbour_pairs
 from store import layout
 
 
+@dataclass(frozen=True, kw_only=True)
+class LabelsParams(Params):
+    shear_key: str
+    specimen: int
+    direction: str
+    strain_step: float   # of the shear
+    thresholds_A2: Seq   # D2min thresholds, Å²
+    min_group_size: int
+    event: str           # anywhere | cluster
+    positive: str        # above | cluster
+    d2min_cutoff_A: float
+
+
 class LabelsJob(Job):
-    """params: shear_key, specimen, direction, strain_step, thresholds_A2, min_group_size, event
-    (anywhere | cluster), positive (above | cluster), d2min_cutoff_A. A cluster is joined through
+    """The first events of one shear at every threshold (``LabelsParams``). A cluster is joined through
     neighbours within d2min_cutoff_A in the frame a step's D2min is measured from (the step before).
 
     Writes thresholds_A2 (T,) Å², first_step (T,) int (-1: no event before the shear ended),
@@ -24,29 +38,31 @@ class LabelsJob(Job):
     event) and event_d2min_A2 (T, N) Å² (every atom's D2min at that event; NaN row: none).
     """
 
+    Params = LabelsParams
+
     def run(self) -> None:
         p = self.p
         if not self.rank0:
             return
-        thresholds = np.array(p["thresholds_A2"], dtype=float)
-        if p["event"] == "cluster":
-            shear = self.input(p["shear_key"], ("d2min_A2", "positions", "cell"))
+        thresholds = np.array(p.thresholds_A2, dtype=float)
+        if p.event == "cluster":
+            shear = self.input(p.shear_key, ("d2min_A2", "positions", "cell"))
             d2 = shear["d2min_A2"]
 
             def pairs(step):
-                i, j, _ = neighbour_pairs(shear["positions"][step - 1], shear["cell"][step - 1], p["d2min_cutoff_A"])
+                i, j, _ = neighbour_pairs(shear["positions"][step - 1], shear["cell"][step - 1], p.d2min_cutoff_A)
                 return i, j
 
-            events = first_cluster_events(d2, thresholds, p["min_group_size"], pairs, p["positive"])
+            events = first_cluster_events(d2, thresholds, p.min_group_size, pairs, p.positive)
         else:
-            d2 = self.input(p["shear_key"], ("d2min_A2",))["d2min_A2"]
-            events = first_events(d2, thresholds, p["min_group_size"])
-        first_strain = np.where(events.step >= 0, events.step * p["strain_step"], np.nan)
+            d2 = self.input(p.shear_key, ("d2min_A2",))["d2min_A2"]
+            events = first_events(d2, thresholds, p.min_group_size)
+        first_strain = np.where(events.step >= 0, events.step * p.strain_step, np.nan)
         event_d2 = np.full(events.mask.shape, np.nan)
         for t, step in enumerate(events.step):
             if step >= 0:
                 event_d2[t] = d2[step]
-        g = self.fresh_group(direction=p["direction"], shear=p["shear_key"])
+        g = self.fresh_group(direction=p.direction, shear=p.shear_key)
         layout.write_arrays(g, {"thresholds_A2": thresholds, "first_step": events.step,
                                 "first_strain": first_strain, "mask": events.mask, "event_d2min_A2": event_d2})
         self.finish(steps=int(len(d2) - 1), first_step=events.step.tolist(), first_strain=first_strain.tolist(),

@@ -6,6 +6,7 @@ specimens only, and write scores and metrics under ``training/``.
 """
 from __future__ import annotations
 
+import dataclasses
 import glob
 import os
 import time
@@ -14,18 +15,44 @@ from itertools import accumulate
 import numpy as np
 import torch
 
-from jobs.common import Job, write_record
-from jobs.evaluation import clean, evaluation_arrays, load, write_evaluation
+from jobs.common import Job, Seq, write_record
+from jobs.evaluation import GraphInputs, clean, evaluation_arrays, load, write_evaluation
 from kernels import memory
 from kernels import metrics as M
-from kernels.training import CheckpointMismatch, Prepared, class_weights, fit, predict, standardiser
+from kernels.training import CheckpointMismatch, Prepared, TrainOptions, class_weights, fit, predict, standardiser
 from store import layout, records
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class LearnParams(GraphInputs):
+    """What both GAT jobs read: the graphs (``GraphInputs``), the labels, the training options (the ``train``
+    section, ``options``) and where and how they run (runtime)."""
+    directions: Seq
+    threshold_A2: float        # the labels' D2min threshold, Å²
+    epochs: int
+    learning_rate: float
+    batch_graphs: int
+    seed: int
+    loss: str
+    focal_gamma: float
+    sampling: str
+    sampling_ratio: float
+    patience: int
+    early_stop_loss: str
+    device: str                # runtime: auto | cpu | cuda
+    checkpoint_epochs: int = 0  # runtime: save the training's state this often (0: never)
+    gpu_memory_GiB: float = 0.0  # runtime: the memory a stack may plan for (0: the device's)
+
+    def options(self, **more) -> TrainOptions:
+        """The ``TrainOptions`` of ``kernels.training.fit`` among these params (and ``more``)."""
+        return TrainOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainOptions)
+                               if hasattr(self, f.name)}, **more)
 
 
 def torch_device(job: Job) -> torch.device:
     """The job's torch device (params "device": auto, cpu or cuda), with its threads set."""
     torch.set_num_threads(max(1, job.spec.threads))
-    choice = job.p["device"]
+    choice = job.p.device
     if choice == "cuda" or (choice == "auto" and torch.cuda.is_available()):
         return torch.device("cuda")
     return torch.device("cpu")
@@ -38,8 +65,8 @@ class Checkpoint:
     trained models it keeps once trained); removed once the job's records are written."""
 
     def __init__(self, job: Job, folds: list[int] | None = None):
-        self.every = int(job.p.get("checkpoint_epochs") or 0)
-        self.epochs = job.p["epochs"]
+        self.every = job.p.checkpoint_epochs
+        self.epochs = job.p.epochs
         self.report = lambda epoch, losses: job.progress(epoch + 1, self.epochs, "epochs (at most)",
                                                          loss=[round(x, 4) for x in losses])
         part = "" if folds is None else "-folds" + "-".join(map(str, folds))
@@ -80,16 +107,32 @@ class Checkpoint:
             os.remove(path)
 
 
-class TrainFoldsJob(Job):
-    """Cross-validation of one grid point: the given folds trained together as one stack.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainFoldsParams(LearnParams):
+    layers: int
+    width: int
+    heads: int
+    held_out: Seq              # per fold: the specimens it is scored on
+    fit_on: Seq                # per fold: the specimens it trains on
+    stop_on: Seq               # per fold: the specimens it early-stops on
+    steps_per_epoch: int
+    conv: str | None = None    # a PyG convolution instead of the stacked GAT
+    fold: int                  # the first task's fold (the job trains ``folds``)
+    repeat: int | None = None  # the first task's training of a compared row beyond the first (its seed's)
+    folds: Seq                 # the batch: its folds, their keys, groups and record fields
+    fold_keys: Seq
+    fold_paths: dict
+    fold_described: dict
 
-    params: layers, width, heads, folds [f...], fold_keys [key...], fold_paths {key: group},
-    fold_described {key: fields}, held_out, fit_on, stop_on [[specimens] per fold], directions,
-    threshold_A2, graphs, train options; optionally feature_set with the responses and lys its
-    columns are joined from, quenches (bond vectors on the edges) and conv (a PyG convolution
-    instead of the stacked GAT). Each fold trains on fit_on, keeps its epoch of lowest
-    loss on stop_on (the final models' protocol), and is scored on held_out.
+
+class TrainFoldsJob(Job):
+    """Cross-validation of one grid point: the given folds trained together as one stack (``TrainFoldsParams``).
+
+    Each fold trains on fit_on, keeps its epoch of lowest loss on stop_on (the final models' protocol),
+    and is scored on held_out.
     """
+
+    Params = TrainFoldsParams
 
     def run(self) -> None:
         p = self.p
@@ -98,28 +141,28 @@ class TrainFoldsJob(Job):
         device = torch_device(self)
         train_sets, val_sets, weights, held = [], [], [], []
         left_out = []  # per fold: {set: [[specimen, direction], ...]} of graphs without an event
-        for held_out, fit_on, stop_on in zip(p["held_out"], p["fit_on"], p["stop_on"]):
+        for held_out, fit_on, stop_on in zip(p.held_out, p.fit_on, p.stop_on):
             out = {}
-            tr, out["fit"] = load(self, fit_on, p["directions"], p["threshold_A2"])
+            tr, out["fit"] = load(self, fit_on, p.directions, p.threshold_A2)
             mean, std = standardiser(tr)
             train_sets.append(Prepared(tr, mean, std, device))
             weights.append(class_weights(tr))
-            va, out["stop"] = load(self, stop_on, p["directions"], p["threshold_A2"])
+            va, out["stop"] = load(self, stop_on, p.directions, p.threshold_A2)
             val_sets.append(Prepared(va, mean, std, device))
-            ho, out["held_out"] = load(self, held_out, p["directions"], p["threshold_A2"])
+            ho, out["held_out"] = load(self, held_out, p.directions, p.threshold_A2)
             held.append((ho, Prepared(ho, mean, std, device)))
             left_out.append(out)
-        seeds = [p["seed"] * 1000 + f for f in p["folds"]]  # fold f trains the same, stacked or alone
+        seeds = [p.seed * 1000 + f for f in p.folds]  # fold f trains the same, stacked or alone
         trained = self.train_in_stacks(train_sets, weights, val_sets, seeds, device)
-        for key, (model, hist, fields), (ho, prepared), out in zip(p["fold_keys"], trained, held, left_out):
+        for key, (model, hist, fields), (ho, prepared), out in zip(p.fold_keys, trained, held, left_out):
             scores, _ = predict(model, prepared)
-            arrays = evaluation_arrays(ho, scores, p["directions"])
+            arrays = evaluation_arrays(ho, scores, p.directions)
             result = M.metrics(arrays["y"], arrays["score"])
-            path = p["fold_paths"][key]
+            path = p.fold_paths[key]
             g = self.fresh_group(path, metrics=clean(result), history=hist, left_out=out)
             layout.write_arrays(g, arrays)
             resumed = fields.pop("resumed_from_epoch")
-            write_record(self, key, path, p["fold_described"][key], clean(
+            write_record(self, key, path, p.fold_described[key], clean(
                 {**{m: result[m] for m in M.METRICS}, "resumed_from_epoch": resumed}), device=str(device), **fields)
         Checkpoint.remove_all(self)
 
@@ -128,25 +171,25 @@ class TrainFoldsJob(Job):
         ``kernels.memory`` predicts fit the device (all on the CPU); a CUDA out-of-memory error
         splits a stack in two halves trained one after the other."""
         p, n = self.p, len(train_sets)
-        atoms, batch = train_sets[0].n, p["batch_graphs"]
+        atoms, batch = train_sets[0].n, p.batch_graphs
         edges_per_node = train_sets[0].graphs[0].src.numel() / atoms  # with the self loops
         cuda = device.type == "cuda"
-        budget = memory.budget_bytes(p.get("gpu_memory_GiB", 0), torch.cuda.get_device_properties(device).total_memory
+        budget = memory.budget_bytes(p.gpu_memory_GiB, torch.cuda.get_device_properties(device).total_memory
                                      if cuda else None) - (torch.cuda.memory_allocated(device) if cuda else 0)
-        sizes = memory.plan(p["layers"], p["width"], p["heads"], atoms, batch, n, budget, edges_per_node)
+        sizes = memory.plan(p.layers, p.width, p.heads, atoms, batch, n, budget, edges_per_node)
         queue = [list(range(first, first + size)) for first, size in zip(accumulate([0] + sizes), sizes)]
         trained, retries = [None] * n, 0
         while queue:
             stack = queue.pop(0)
-            checkpoint = Checkpoint(self, None if len(stack) == n else [p["folds"][i] for i in stack])
+            checkpoint = Checkpoint(self, None if len(stack) == n else [p.folds[i] for i in stack])
             if cuda:
                 torch.cuda.reset_peak_memory_stats(device)
             t0, out_of_memory = time.time(), False
             try:
                 models, history = checkpoint.fit(
-                    [train_sets[i] for i in stack], [weights[i] for i in stack], p["layers"], p["width"], p["heads"],
-                    p, val_sets=[val_sets[i] for i in stack], device=device, seeds=[seeds[i] for i in stack],
-                    conv=p.get("conv"))
+                    [train_sets[i] for i in stack], [weights[i] for i in stack], p.layers, p.width, p.heads,
+                    p.options(), val_sets=[val_sets[i] for i in stack], device=device, seeds=[seeds[i] for i in stack],
+                    conv=p.conv)
             except torch.cuda.OutOfMemoryError:
                 if len(stack) == 1:
                     raise
@@ -157,7 +200,7 @@ class TrainFoldsJob(Job):
                 retries += 1
                 continue
             fields = {"seconds": round((time.time() - t0) / len(stack), 3), "stacked": len(stack),
-                      "predicted_step_GiB": round(memory.step_bytes(p["layers"], p["width"], p["heads"],
+                      "predicted_step_GiB": round(memory.step_bytes(p.layers, p.width, p.heads,
                                                                     len(stack) * batch * atoms, len(stack),
                                                                     edges_per_node) / memory.GiB, 3),
                       "out_of_memory_retries": retries}
@@ -188,40 +231,50 @@ def best_point(table: dict[str, dict[str, float]], metric: str) -> str:
     return max(table, key=lambda pt: table[pt][metric])
 
 
-class FinalJob(Job):
-    """Select by mean CV metric, retrain on train (early stopping on validation), evaluate on test.
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class FinalParams(LearnParams):
+    name: str
+    select_metric: str         # kernels.metrics: the grid point with its best mean over the folds
+    cv_keys: Seq               # [[point, [fold keys]], ...]
+    train: Seq                 # specimens
+    val: Seq
+    test: Seq
+    bootstrap: int             # resamples of the test metrics' intervals
 
-    params: name, select_metric, cv_keys {point: [keys]}, train, val, test, directions,
-    threshold_A2, bootstrap, graphs, train options (loss and sampling may differ from the grid's).
-    """
+
+class FinalJob(Job):
+    """Select by mean CV metric, retrain on train (early stopping on validation), evaluate on test
+    (``FinalParams``; loss and sampling may differ from the grid's)."""
+
+    Params = FinalParams
 
     def run(self) -> None:
         p = self.p
         if not self.rank0:
             return
         device = torch_device(self)
-        table, undefined = cv_table(self.spec.store, {point: keys for point, keys in p["cv_keys"]})
-        point = best_point(table, p["select_metric"])
-        chosen = records.read(self.spec.store, dict(p["cv_keys"])[point][0])["params"]  # a fold of that point
+        table, undefined = cv_table(self.spec.store, {point: keys for point, keys in p.cv_keys})
+        point = best_point(table, p.select_metric)
+        chosen = records.read(self.spec.store, dict(p.cv_keys)[point][0])["params"]  # a fold of that point
         layers, width, heads = chosen["layers"], chosen["width"], chosen["heads"]
         left_out = {}
-        tr, left_out["train"] = load(self, p["train"], p["directions"], p["threshold_A2"])
+        tr, left_out["train"] = load(self, p.train, p.directions, p.threshold_A2)
         mean, std = standardiser(tr)
-        va, left_out["validation"] = load(self, p["val"], p["directions"], p["threshold_A2"])
+        va, left_out["validation"] = load(self, p.val, p.directions, p.threshold_A2)
         va = Prepared(va, mean, std, device)
-        te_graphs, left_out["test"] = load(self, p["test"], p["directions"], p["threshold_A2"])
+        te_graphs, left_out["test"] = load(self, p.test, p.directions, p.threshold_A2)
         t0 = time.time()
         checkpoint = Checkpoint(self)
         (model,), (hist,) = checkpoint.fit([Prepared(tr, mean, std, device)], [class_weights(tr)], layers, width,
-                                           heads, p, val_sets=[va], device=device)
+                                           heads, p.options(), val_sets=[va], device=device)
         seconds = time.time() - t0
         scores, _ = predict(model, Prepared(te_graphs, mean, std, device))
-        arrays = evaluation_arrays(te_graphs, scores, p["directions"])
+        arrays = evaluation_arrays(te_graphs, scores, p.directions)
         write_evaluation(
             self,
             arrays,
-            p["bootstrap"],
-            p["seed"],
+            p.bootstrap,
+            p.seed,
             left_out,
             point=point,
             cv_mean=table[point],

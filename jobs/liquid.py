@@ -1,9 +1,11 @@
 """Melt Cu-Zr from random positions and sample microstates of the NPT liquid."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from jobs.common import Job
+from jobs.common import Job, SystemParams
 from jobs.lmp import Lammps
 from store import layout
 
@@ -25,28 +27,38 @@ def place_atoms(lmp: Lammps, n: int, seed: int, passes: int = 5) -> None:
         raise RuntimeError(f"placed {lmp.natoms()} of {n} atoms at random 2 A apart")
 
 
-class LiquidJob(Job):
-    """params: n_atoms, cu_fraction, potential, timestep_ps, temperature_K, pressure_bar,
-    discard_ps, equilibration_ps, snapshot_interval_ps, seed, minimize.
+@dataclass(frozen=True, kw_only=True)
+class LiquidParams(SystemParams):
+    temperature_K: float
+    pressure_bar: float
+    discard_ps: float
+    equilibration_ps: float
+    snapshot_interval_ps: float
+    seed: int
+    minimize: dict
 
-    Stores every snapshot (one chunk each), so adding specimens later reuses this task."""
+
+class LiquidJob(Job):
+    """The NPT liquid and its snapshots (``LiquidParams``). Stores every snapshot (one chunk each), so
+    adding specimens later reuses this task."""
 
     EVERY_RANK = True
+    Params = LiquidParams
 
     def run(self) -> None:
         p = self.p
-        n = p["n_atoms"]
-        n_zr = int(round(n * (1 - p["cu_fraction"])))
+        n = p.n_atoms
+        n_zr = int(round(n * (1 - p.cu_fraction)))
         side = (n / LIQUID_DENSITY) ** (1 / 3)
-        dt = p["timestep_ps"]
-        every = int(round(p["snapshot_interval_ps"] / dt))
-        n_snap = int(p["equilibration_ps"] // p["snapshot_interval_ps"] + 1e-9)
-        seed = p["seed"] % 900_000_000 + 1
-        T, P = p["temperature_K"], p["pressure_bar"]
-        m = p["minimize"]
+        dt = p.timestep_ps
+        every = int(round(p.snapshot_interval_ps / dt))
+        n_snap = int(p.equilibration_ps // p.snapshot_interval_ps + 1e-9)
+        seed = p.seed % 900_000_000 + 1
+        T, P = p.temperature_K, p.pressure_bar
+        m = p.minimize
         with Lammps(self.comm, self.spec.log_path, self.spec.threads) as lmp:
             lmp.create_box(np.diag([side] * 3), np.zeros(3))
-            lmp.set_potential(p["potential"])
+            lmp.set_potential(p.potential)
             place_atoms(lmp, n, seed)
             lmp.run(f"""
                 set type 1 type/ratio 2 {n_zr / n!r} {seed + 1}
@@ -55,13 +67,13 @@ class LiquidJob(Job):
                 timestep {dt!r}
                 velocity all create {T!r} {seed + 2} dist gaussian mom yes rot yes
                 fix npt all npt temp {T!r} {T!r} {100 * dt!r} iso {P!r} {P!r} {1000 * dt!r}
-                run {int(round(p['discard_ps'] / dt))}
+                run {int(round(p.discard_ps / dt))}
             """)
             types = lmp.types()
             if int((types == 2).sum()) != n_zr:
                 raise RuntimeError(f"{int((types == 2).sum())} Zr atoms, expected {n_zr}")
             if self.rank0:
-                g = self.fresh_group(n_snapshots=n_snap, snapshot_interval_ps=p["snapshot_interval_ps"])
+                g = self.fresh_group(n_snapshots=n_snap, snapshot_interval_ps=p.snapshot_interval_ps)
                 layout.write_arrays(g, {"types": types})
                 writer = layout.StepWriter(g, n_snap, shapes={
                     "positions": (n, 3), "velocities": (n, 3), "cell": (3, 3), "origin": (3,),

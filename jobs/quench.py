@@ -2,19 +2,33 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
-from jobs.common import Job
+from jobs.common import Job, SystemParams
 from jobs.lmp import Lammps, LammpsFailure
 from kernels.neighbours import wrap
 from store import layout
 
 
+@dataclass(frozen=True, kw_only=True)
+class QuenchParams(SystemParams):
+    liquid_key: str
+    specimen: int
+    microstate: int            # row of the liquid's snapshots
+    temperature_K: float       # at the start (the liquid's)
+    final_temperature_K: float
+    rate_K_per_s: float
+    pressure_bar: float
+    thermostat_damp_ps: float
+    barostat_damp_ps: float
+    minimize: dict             # the minimize section (jobs.lmp.Lammps.minimize)
+    checkpoint_ps: float = 0.0  # runtime: a restart file this often (0: none)
+
+
 class QuenchJob(Job):
-    """params: specimen, microstate (row of liquid/ arrays), potential, timestep_ps,
-    temperature_K (start), final_temperature_K, rate_K_per_s, pressure_bar,
-    thermostat_damp_ps, barostat_damp_ps, minimize; checkpoint_ps (runtime, 0 = none).
+    """One specimen quenched from a liquid snapshot (``QuenchParams``).
 
     The NPT ramp runs in segments, after each of which it reports its progress. With checkpoint_ps
     > 0 the segments are that long and each ends with a LAMMPS restart file (atoms, velocities, box, step,
@@ -25,16 +39,17 @@ class QuenchJob(Job):
     """
 
     EVERY_RANK = True
+    Params = QuenchParams
 
     def run(self) -> None:
         p = self.p
-        i = p["microstate"]
-        liq = self.input_on_rank0(p["liquid_key"], ("types", "positions", "velocities", "cell", "origin"))
+        i = p.microstate
+        liq = self.input_on_rank0(p.liquid_key, ("types", "positions", "velocities", "cell", "origin"))
         cell, origin = liq["cell"][i], liq["origin"][i]
-        dt = p["timestep_ps"]
-        T0, T1, P = p["temperature_K"], p["final_temperature_K"], p["pressure_bar"]
-        steps = int(round((T0 - T1) / (p["rate_K_per_s"] * 1e-12) / dt))
-        every = max(1, int(round(p["checkpoint_ps"] / dt))) if p.get("checkpoint_ps") else steps
+        dt = p.timestep_ps
+        T0, T1, P = p.temperature_K, p.final_temperature_K, p.pressure_bar
+        steps = int(round((T0 - T1) / (p.rate_K_per_s * 1e-12) / dt))
+        every = max(1, int(round(p.checkpoint_ps / dt))) if p.checkpoint_ps else steps
         checkpoint = layout.checkpoint_path(self.spec.store, f"quench-{self.spec.key}.restart")
         resume = self.comm.bcast(os.path.isfile(checkpoint) if self.rank0 else None, root=0)
         with Lammps(self.comm, self.spec.log_path, self.spec.threads) as lmp:
@@ -44,17 +59,17 @@ class QuenchJob(Job):
                 except LammpsFailure as e:
                     raise LammpsFailure(f"checkpoint {checkpoint} cannot be read ({e}); delete it to "
                                         f"quench this specimen from its start") from None
-                lmp.set_potential(p["potential"])
+                lmp.set_potential(p.potential)
             else:
                 lmp.create_box(cell, origin)
-                lmp.set_potential(p["potential"])
+                lmp.set_potential(p.potential)
                 lmp.add_atoms(liq["types"], wrap(liq["positions"][i], cell, origin), liq["velocities"][i])
             if self.rank0 and every < steps:
                 os.makedirs(os.path.dirname(checkpoint), exist_ok=True)
             resumed_from = done = lmp.step()
             lmp.run(f"""
                 timestep {dt!r}
-                fix npt all npt temp {T0!r} {T1!r} {p['thermostat_damp_ps']!r} iso {P!r} {P!r} {p['barostat_damp_ps']!r}
+                fix npt all npt temp {T0!r} {T1!r} {p.thermostat_damp_ps!r} iso {P!r} {P!r} {p.barostat_damp_ps!r}
             """)
             # a progress report at every checkpoint, or without checkpoints about every 1% of the ramp
             # (each segment is a LAMMPS run of its own; a checkpointed ramp keeps its segments)
@@ -69,7 +84,7 @@ class QuenchJob(Job):
                 unfix npt
                 velocity all set 0.0 0.0 0.0
             """)
-            lmp.relax_box(p["minimize"], P, "quenched glass")
+            lmp.relax_box(p.minimize, P, "quenched glass")
             out = {"types": lmp.types(), "positions": lmp.positions(), "pe": lmp.energies()}
             out["cell"], out["origin"] = lmp.box()
             pressure = lmp.thermo("press")

@@ -7,9 +7,11 @@ low-mode part and the mode drive, the columns ``kernels.features.RESPONSE_NAMES`
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from jobs.common import Job
+from jobs.common import Job, Seq, SystemParams
 from kernels import eam, modes
 from kernels.features import RESPONSE_NAMES
 from kernels.response import specimen_response
@@ -23,8 +25,8 @@ class AtRest:
     def glass(self, mode_fraction: float) -> tuple[dict, object, list, int]:
         """(the quench's types, positions and cell; the potential; the directions; the number of low modes
         in ``mode_fraction`` of them)."""
-        q = self.input(self.p["quench_key"], ("types", "positions", "cell"))
-        return q, eam.load_potential(self.p["potential"]), self.p["directions"], \
+        q = self.input(self.p.quench_key, ("types", "positions", "cell"))
+        return q, eam.load_potential(self.p.potential), self.p.directions, \
             modes.n_low_modes(len(q["types"]), mode_fraction)
 
     def direction_progress(self, directions: list):
@@ -38,16 +40,32 @@ class AtRest:
                 "seconds_per_direction": round(float(np.mean(timings["per_direction_s"])), 3)}
 
 
+@dataclass(frozen=True, kw_only=True)
+class AtRestParams(SystemParams):
+    """What a job on the Hessian at rest reads: the glass, the eigensolver and the signed directions."""
+    quench_key: str
+    specimen: int
+    eigensolver: str
+    directions: Seq
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseParams(AtRestParams):
+    low_mode_fraction: float
+
+
 class ResponseJob(AtRest, Job):
-    """params: quench_key, specimen, potential, low_mode_fraction, eigensolver, directions."""
+    """The linear response of one specimen to each of its shears (``ResponseParams``)."""
+
+    Params = ResponseParams
 
     def run(self) -> None:
         if not self.rank0:
             return
-        q, pot, directions, n_modes = self.glass(self.p["low_mode_fraction"])
+        q, pot, directions, n_modes = self.glass(self.p.low_mode_fraction)
         timings: dict = {}
         features = specimen_response(pot, q["positions"], q["cell"], q["types"], directions, n_modes,
-                                     self.p["eigensolver"], timings, progress=self.direction_progress(directions))
+                                     self.p.eigensolver, timings, progress=self.direction_progress(directions))
         g = self.fresh_group(directions=list(directions), feature_names=list(RESPONSE_NAMES),
                              units="|u| and |u_low| A per unit strain; mode drive A^2 per unit strain^2")
         layout.write_arrays(g, {"features": features.astype(np.float32)})

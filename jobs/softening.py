@@ -9,30 +9,42 @@ followed too (``kernels.continuation``): the column ``PATH_NAMES`` and the strai
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from jobs.common import Job
-from jobs.response import AtRest
+from jobs.response import AtRest, AtRestParams
 from kernels import modes
 from kernels.continuation import specimen_softening
 from kernels.features import PATH_NAMES, SOFTENING_NAMES
 from store import layout
 
 
+@dataclass(frozen=True, kw_only=True)
+class SofteningParams(AtRestParams):
+    mode_fraction: float
+    path_step: float                         # strain step of D′'s central difference
+    knots_every: int                         # of the smoothed tables
+    continuation_steps: int = 0              # the task's optional 'path' section: absent, first order only
+    path_mode_fraction: float | None = None
+
+
 class SofteningJob(AtRest, Job):
-    """params: quench_key, specimen, potential, mode_fraction, path_step, knots_every, eigensolver, directions,
-    and, when the path is followed, continuation_steps and path_mode_fraction (absent: first order only)."""
+    """The mode softening of one specimen under each of its shears (``SofteningParams``)."""
+
+    Params = SofteningParams
 
     def run(self) -> None:
         p = self.p
         if not self.rank0:
             return
-        q, pot, directions, n_modes = self.glass(p["mode_fraction"])
+        q, pot, directions, n_modes = self.glass(p.mode_fraction)
         timings: dict = {}
-        steps = p.get("continuation_steps", 0)  # the task's optional 'path' section, flattened; absent: first order
-        path_modes = modes.n_low_modes(len(q["types"]), p["path_mode_fraction"]) if steps else None
-        out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions, n_modes, p["eigensolver"],
-                                 p["knots_every"], p["path_step"], timings, self.direction_progress(directions), steps,
+        steps = p.continuation_steps  # the task's optional 'path' section, flattened (0: first order only)
+        path_modes = modes.n_low_modes(len(q["types"]), p.path_mode_fraction) if steps else None
+        out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions, n_modes, p.eigensolver,
+                                 p.knots_every, p.path_step, timings, self.direction_progress(directions), steps,
                                  path_modes)
         g = self.fresh_group(directions=list(directions),
                              feature_names=list(SOFTENING_NAMES + (PATH_NAMES if steps else ())), n_modes=n_modes,

@@ -9,6 +9,7 @@ which is what lets ``fit`` train F models on F different training sets as one
 from __future__ import annotations
 
 import copy
+import dataclasses
 import math
 from collections.abc import Callable
 from typing import Any
@@ -40,28 +41,63 @@ def class_weights(graphs: list[dict]) -> torch.Tensor:
     return torch.tensor(len(y) / (2 * np.maximum(counts, 1)), dtype=torch.float32)
 
 
-def loss_fn(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, opts: dict, gen: torch.Generator):
+LOSSES = ("weighted_ce", "focal")
+SAMPLINGS = ("none", "undersample", "oversample")
+EARLY_STOP_LOSSES = ("training", "unweighted")
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class TrainOptions:
+    """How ``fit`` trains (the campaign's ``train`` section gives every one; the defaults are the plain choices).
+
+    epochs: at most; learning_rate: Adam's; batch_graphs: graphs per model and step; seed: of model f is
+    seed + f unless ``fit`` is given seeds; loss: weighted_ce (the training class weights) or focal (with
+    focal_gamma); sampling: none, undersample or oversample (with sampling_ratio, negatives per
+    positive); steps_per_epoch: default enough batches for the largest training set (give it when the same
+    folds may be stacked with different companions); patience and early_stop_loss: ``EarlyStopping``
+    (needed with validation sets)."""
+    epochs: int
+    learning_rate: float
+    batch_graphs: int
+    seed: int = 0
+    loss: str = "weighted_ce"
+    focal_gamma: float = 2.0
+    sampling: str = "none"
+    sampling_ratio: float = 1.0
+    steps_per_epoch: int | None = None
+    patience: int | None = None
+    early_stop_loss: str = "training"
+
+    def __post_init__(self):
+        for name, value, allowed in (("loss", self.loss, LOSSES), ("sampling", self.sampling, SAMPLINGS),
+                                     ("early_stop_loss", self.early_stop_loss, EARLY_STOP_LOSSES)):
+            if value not in allowed:
+                raise ValueError(f"{name} {value!r}: one of {', '.join(allowed)}")
+
+
+def loss_fn(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor, opts: TrainOptions,
+            gen: torch.Generator):
     """The configured loss of one model's logits (n, 2) and labels (n,)."""
-    if opts["sampling"] == "undersample":
+    if opts.sampling == "undersample":
         pos = torch.nonzero(y == 1).flatten()
         neg = torch.nonzero(y == 0).flatten()
-        keep = max(1, int(opts["sampling_ratio"] * max(len(pos), 1)))
+        keep = max(1, int(opts.sampling_ratio * max(len(pos), 1)))
         neg = neg[torch.randperm(len(neg), generator=gen, device="cpu")[:keep].to(neg.device)]
         idx = torch.cat([pos, neg])
         return F.cross_entropy(logits[idx], y[idx])
-    if opts["sampling"] == "oversample":
+    if opts.sampling == "oversample":
         pos = torch.nonzero(y == 1).flatten()
         neg = torch.nonzero(y == 0).flatten()
         if len(pos):
-            want = max(len(pos), int(len(neg) / opts["sampling_ratio"]))
+            want = max(len(pos), int(len(neg) / opts.sampling_ratio))
             extra = pos[torch.randint(len(pos), (want - len(pos),), generator=gen).to(pos.device)]
             idx = torch.cat([neg, pos, extra])
             return F.cross_entropy(logits[idx], y[idx])
         return F.cross_entropy(logits, y)
-    if opts["loss"] == "focal":
+    if opts.loss == "focal":
         logp = torch.log_softmax(logits, -1).gather(1, y[:, None]).squeeze(1)
         alpha = (weight / weight.sum())[y]
-        return -(alpha * (1 - logp.exp()) ** opts["focal_gamma"] * logp).sum() / alpha.sum()
+        return -(alpha * (1 - logp.exp()) ** opts.focal_gamma * logp).sum() / alpha.sum()
     return F.cross_entropy(logits, y, weight=weight)
 
 
@@ -90,7 +126,8 @@ class Prepared:
         return x, Adjacency.union([self.graphs[i] for i in idx]), torch.cat([self.y[i] for i in idx])
 
 
-def loss_terms(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None, opts: dict | None):
+def loss_terms(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | None,
+               opts: TrainOptions | None):
     """(sum of per-atom losses, sum of their weights) of the loss a model trains on, over all atoms
     (no resampling): the focal loss, or the cross-entropy weighted by the training class weights
     (the expectation of what under- and over-sampled batches train on); plain cross-entropy
@@ -98,16 +135,16 @@ def loss_terms(logits: torch.Tensor, y: torch.Tensor, weight: torch.Tensor | Non
     nll = F.cross_entropy(logits, y, reduction="none")
     if weight is None:
         return nll.sum(), torch.tensor(float(len(y)))
-    if opts is not None and opts["loss"] == "focal" and opts["sampling"] == "none":
+    if opts is not None and opts.loss == "focal" and opts.sampling == "none":
         alpha = (weight / weight.sum())[y]
-        return (alpha * (1 - torch.exp(-nll)) ** opts["focal_gamma"] * nll).sum(), alpha.sum()
+        return (alpha * (1 - torch.exp(-nll)) ** opts.focal_gamma * nll).sum(), alpha.sum()
     w = weight[y]
     return (w * nll).sum(), w.sum()
 
 
 @torch.no_grad()
 def predict(model: StackedGAT, data: Prepared, batch: int = 8, weight: torch.Tensor | None = None,
-            opts: dict | None = None) -> tuple[np.ndarray, float]:
+            opts: TrainOptions | None = None) -> tuple[np.ndarray, float]:
     """Scores P(STZ) (G·n,) of a folds=1 model on every graph of ``data``, and its loss there: the
     training loss with the class ``weight`` (see :func:`loss_terms`), or without it the unweighted
     cross-entropy."""
@@ -148,16 +185,54 @@ def _to_cpu(obj):
     return copy.deepcopy(obj)
 
 
-def _state(epoch, model, optimiser, gens, history, best, best_loss, stale, seeds, architecture) -> dict:
+class EarlyStopping:
+    """Each model of a stack keeps its state of lowest validation loss and stops once it has not improved
+    for ``patience`` epochs (the stack stops when all have). Its state is the checkpoint's entries "best"
+    (each model's best weights, None before the first validation), "best_loss" and "stale" (epochs since
+    the best); the epoch of the best is kept in each model's history ("best_epoch")."""
+
+    def __init__(self, n_models: int, patience: int):
+        self.patience = patience
+        self.best: list[dict | None] = [None] * n_models
+        self.best_loss = [math.inf] * n_models
+        self.stale = [0] * n_models
+
+    def restore(self, state: dict, device) -> None:
+        """Go on from a checkpoint's entries (``state``)."""
+        self.best_loss, self.stale = state["best_loss"], state["stale"]
+        self.best = [None if b is None else {k: v.to(device) for k, v in b.items()} for b in state["best"]]
+
+    def state(self) -> dict:
+        return {"best": _to_cpu(self.best), "best_loss": list(self.best_loss), "stale": list(self.stale)}
+
+    def training(self) -> list[int]:
+        """The models still training."""
+        return [f for f, s in enumerate(self.stale) if s < self.patience]
+
+    def update(self, f: int, loss: float, epoch: int, weights: Callable[[], dict], history: dict) -> None:
+        """Model f's validation ``loss`` after ``epoch``; ``weights()`` its state, taken when it is the best."""
+        history["val_loss"].append(loss)
+        if loss < self.best_loss[f]:
+            self.best_loss[f], self.stale[f] = loss, 0
+            self.best[f] = weights()
+            history["best_epoch"] = epoch
+        else:
+            self.stale[f] += 1
+
+    @property
+    def done(self) -> bool:
+        return not self.training()
+
+
+def _state(epoch, model, optimiser, gens, history, stopping: EarlyStopping, seeds, architecture) -> dict:
     """Everything ``fit`` needs to go on after ``epoch``, as CPU tensors and plain data."""
     return {"epoch": epoch, "model": _to_cpu(model.state_dict()), "optimiser": _to_cpu(optimiser.state_dict()),
-            "generators": [g.get_state() for g in gens], "history": _to_cpu(history),
-            "best": _to_cpu(best), "best_loss": list(best_loss),
-            "stale": list(stale), "seeds": list(seeds), "architecture": architecture}
+            "generators": [g.get_state() for g in gens], "history": _to_cpu(history), **stopping.state(),
+            "seeds": list(seeds), "architecture": architecture}
 
 
 def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, width: int, heads: int,
-        opts: dict, val_sets: list[Prepared] | None = None, device="cpu",
+        opts: TrainOptions, val_sets: list[Prepared] | None = None, device="cpu",
         seeds: list[int] | None = None, resume: dict | None = None,
         save: Callable[[dict], None] | None = None, save_every: int = 0,
         on_epoch: Callable[[int, list[float]], None] | None = None,
@@ -165,15 +240,13 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     """Train len(train_sets) models of one architecture as one stack.
 
     Model f is initialised, shuffled and sampled from its own seed (``seeds[f]``,
-    default opts["seed"] + f), so it trains the same whether stacked with others or alone.
+    default opts.seed + f), so it trains the same whether stacked with others or alone.
 
-    opts: epochs, learning_rate, batch_graphs, seed, loss, focal_gamma, sampling, sampling_ratio,
-    optionally steps_per_epoch (default: enough batches for the largest training set; give it
-    explicitly when the same folds may be stacked with different companions),
-    and, with ``val_sets``, patience and early_stop_loss: each model keeps its state of lowest
-    validation loss and stops when it has not improved for ``patience`` epochs (the stack stops
-    when all have). The validation loss is the loss the model trains on, with its training class
-    weights (early_stop_loss "training"), or the unweighted cross-entropy ("unweighted"), which
+    ``opts`` (``TrainOptions``) says how. With ``val_sets`` (which need opts.patience) each model keeps its
+    state of lowest validation loss and stops when it has not improved for ``patience`` epochs
+    (``EarlyStopping``; the stack stops when all have). The validation loss is the loss the model trains
+    on, with its training class weights (early_stop_loss "training"), or the unweighted cross-entropy
+    ("unweighted"), which
     at 1:100 rewards drifting towards the prior rather than ranking atoms better.
     Without ``val_sets`` every model trains ``epochs`` epochs. ``conv``: None for the stacked GAT
     (the study's model, the fast path), or the name of any PyG convolution (``kernels.pyg_stack``,
@@ -190,7 +263,7 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     models)`` is called after every epoch (progress reports).
     """
     n_models = len(train_sets)
-    seeds = seeds if seeds is not None else [opts["seed"] + f for f in range(n_models)]
+    seeds = seeds if seeds is not None else [opts.seed + f for f in range(n_models)]
     singles = []
     for seed in seeds:
         torch.manual_seed(seed)
@@ -199,14 +272,14 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
     # what a checkpoint is checked against: the study's GAT as before, other models with what differs
     architecture = [layers, width, heads] + ([model.edge_dim] if model.edge_dim else []) + ([conv] if conv else [])
     gens = [torch.Generator().manual_seed(seed) for seed in seeds]
-    optimiser = torch.optim.Adam(model.parameters(), lr=opts["learning_rate"])
+    optimiser = torch.optim.Adam(model.parameters(), lr=opts.learning_rate)
     weights = [w.to(device) for w in weights]
-    b = opts["batch_graphs"]
-    steps = opts.get("steps_per_epoch") or math.ceil(max(len(s.x) for s in train_sets) / b)
-    best: list[dict | None] = [None] * n_models
+    b = opts.batch_graphs
+    steps = opts.steps_per_epoch or math.ceil(max(len(s.x) for s in train_sets) / b)
     history: list[dict[str, Any]] = [{"train_loss": [], "val_loss": [], "best_epoch": None} for _ in range(n_models)]
-    best_loss = [math.inf] * n_models
-    stale = [0] * n_models
+    if val_sets is not None and opts.patience is None:
+        raise ValueError("validation sets need opts.patience")
+    stopping = EarlyStopping(n_models, opts.patience or 0)
     start = 0
     if resume is not None:
         if resume["seeds"] != list(seeds) or resume["architecture"] != architecture:
@@ -222,10 +295,10 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
         optimiser.load_state_dict(resume["optimiser"])
         for gen, state in zip(gens, resume["generators"]):
             gen.set_state(state)
-        history, best_loss, stale = resume["history"], resume["best_loss"], resume["stale"]
-        best = [None if b is None else {k: v.to(device) for k, v in b.items()} for b in resume["best"]]
+        history = resume["history"]
+        stopping.restore(resume, device)
         start = resume["epoch"] + 1
-    for epoch in range(start, opts["epochs"]):
+    for epoch in range(start, opts.epochs):
         orders = []
         for s, gen in zip(train_sets, gens):  # each model sees each of its graphs at least once per epoch
             reps = math.ceil(steps * b / len(s.x))
@@ -248,30 +321,20 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
             on_epoch(epoch, losses_now)
         if val_sets is None:
             continue
-        for f in range(n_models):
-            if stale[f] >= opts["patience"]:
-                continue
-            weight = weights[f] if opts.get("early_stop_loss", "training") == "training" else None
+        for f in stopping.training():
+            weight = weights[f] if opts.early_stop_loss == "training" else None
             _, vloss = predict(model.select(f), val_sets[f], weight=weight, opts=opts)
-            history[f]["val_loss"].append(vloss)
-            if vloss < best_loss[f]:
-                best_loss[f], stale[f] = vloss, 0
-                best[f] = model.select(f).state_dict()
-                history[f]["best_epoch"] = epoch
-            else:
-                stale[f] += 1
-        done = all(s >= opts["patience"] for s in stale)
-        last = done or epoch + 1 == opts["epochs"]
+            stopping.update(f, vloss, epoch, model.select(f).state_dict, history[f])
+        last = stopping.done or epoch + 1 == opts.epochs
         if save is not None and save_every > 0 and (epoch + 1) % save_every == 0 and not last:
-            save(_state(epoch, model, optimiser, gens, history, best, best_loss, stale, seeds,
-                        architecture))
-        if done:
+            save(_state(epoch, model, optimiser, gens, history, stopping, seeds, architecture))
+        if stopping.done:
             break
     models = []
     for f in range(n_models):
         single = model.select(f)
-        if best[f] is not None:
-            single.load_state_dict(best[f])
+        if stopping.best[f] is not None:
+            single.load_state_dict(stopping.best[f])
         models.append(single)
     for h in history:
         h["epochs"] = len(h["train_loss"])

@@ -25,6 +25,16 @@ class OneRank:
         return [obj]
 
 
+def planned_params(stage: str, overrides: dict) -> dict:
+    """The params the campaign sends the job of the first ``stage`` task that the smoke preset, with
+    ``overrides``, plans (``campaign.dispatch.group_spec``: its fields and runtime options)."""
+    from campaign import config, dispatch, plan
+
+    cfg = config.load("smoke", overrides=overrides)
+    task = next(t for t in plan.plan(cfg) if t.STAGE == stage)
+    return dispatch.group_spec([task], "x.zarr", cfg)["params"]
+
+
 def run_on_a_quench(job_class, tmp_path, positions, cell, types, stage: str, params: dict) -> str:
     """Run ``job_class`` (a job reading one quench, params "quench_key" "q") as task "k" of ``stage`` on a
     fresh store holding the quench (positions, cell, types) with its record; returns the store's path."""

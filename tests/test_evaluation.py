@@ -1,17 +1,25 @@
 """The evaluation's protocol: no-event shears left out, early stopping on the trained loss,
 undefined fold values counted as no skill (0) in model selection."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
 import zarr
 
 from jobs.common import Job, Spec
-from jobs.evaluation import load
+from jobs.evaluation import GraphInputs, load
 from jobs.learn import best_point, cv_table
-from kernels.training import Prepared, fit, loss_terms, predict
+from kernels.training import Prepared, TrainOptions, fit, loss_terms, predict
 from store import layout, records
 
 from conftest import OneRank
+
+
+class Reader(Job):
+    """A job that only reads graphs (``jobs.evaluation.load``)."""
+
+    Params = GraphInputs
 
 
 def graph_store(tmp_path, first_steps: dict, n_columns: int = 19, feature_set: str | None = None) -> Job:
@@ -41,14 +49,15 @@ def graph_store(tmp_path, first_steps: dict, n_columns: int = 19, feature_set: s
         records.write(store, key, records.DONE, "test", stage="graph", path=f"graphs/{key}",
                       checksums=records.checksums(g))
         graphs.append([k, d, key])
-    return Job(
+    return Reader(
         Spec(
             stage="final",
             job="jobs.learn:FinalJob",
             key="f",
             store=store,
             code_version="test",
-            params={"graphs": graphs, "feature_set": feature_set},
+            params={"graphs": graphs, "feature_set": feature_set, "responses": None, "softenings": None,
+                    "lys": None},
         ),
         OneRank(),
     )
@@ -75,7 +84,7 @@ def test_the_weighted_loss_can_improve_while_the_unweighted_one_worsens():
     class-weighted loss and raises the plain cross-entropy; early stopping on the plain one would stop."""
     y = torch.tensor([1] + [0] * 9)
     weight = torch.tensor([10 / 18, 10 / 2])  # n / (2 n_c)
-    opts = {"loss": "weighted_ce", "sampling": "none"}
+    opts = TrainOptions(epochs=1, learning_rate=1e-2, batch_graphs=1)
     before = torch.tensor([[2.0, -2.0]] * 10)
     after = torch.tensor([[0.0, 0.0]] + [[0.2, -0.2]] * 9)
 
@@ -94,8 +103,8 @@ def test_early_stopping_keeps_the_epoch_of_lowest_weighted_validation_loss():
     mean, std = np.zeros(19, np.float32), np.ones(19, np.float32)
     train, val = Prepared(graphs[:3], mean, std, "cpu"), Prepared(graphs[3:], mean, std, "cpu")
     weight = torch.tensor([0.55, 5.0])
-    opts = {"epochs": 6, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce", "sampling": "none",
-            "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0, "patience": 10, "early_stop_loss": "training"}
+    opts = TrainOptions(epochs=6, learning_rate=1e-2, batch_graphs=2, loss="weighted_ce", sampling="none",
+            focal_gamma=2.0, sampling_ratio=1.0, seed=0, patience=10, early_stop_loss="training")
     (model,), (hist,) = fit([train], [weight], 2, 3, 2, opts, val_sets=[val], seeds=[1])
     weighted = predict(model, val, weight=weight, opts=opts)[1]
     assert weighted == pytest.approx(min(hist["val_loss"]), rel=1e-5)
@@ -118,8 +127,8 @@ def test_a_gat_trains_on_graphs_with_a_joined_float64_column():
     assert graphs[0]["x"].dtype == np.float64
     prepared = Prepared(graphs, graphs[0]["x"].mean(0), graphs[0]["x"].std(0) + 1.0, "cpu")
     assert prepared.x[0].dtype == torch.float32
-    opts = {"epochs": 2, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce", "sampling": "none",
-            "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0, "patience": 10, "early_stop_loss": "training"}
+    opts = TrainOptions(epochs=2, learning_rate=1e-2, batch_graphs=2, loss="weighted_ce", sampling="none",
+            focal_gamma=2.0, sampling_ratio=1.0, seed=0, patience=10, early_stop_loss="training")
     fit([prepared], [torch.tensor([0.6, 3.0])], 2, 3, 2, opts, seeds=[1])
 
 
@@ -197,7 +206,7 @@ def test_the_response_and_the_bond_vectors_are_joined_to_the_graph_as_it_is_read
         layout.write_arrays(g, {"edge_index": edges})
         records.write(store, key, records.DONE, "test", stage="graph", path=f"graphs/{key}",
                       checksums=records.checksums(g))
-    job.p.update(responses=[[0, "r0"]], quenches=[[0, "q0"]])
+    job.p = replace(job.p, responses=[[0, "r0"]], quenches=[[0, "q0"]])
     graphs, _ = load(job, [0], ["xy", "-yz"], 0.1)
     for graph, d, r in zip(graphs, ["xy", "-yz"], [1, 0]):
         assert graph["x"].shape == (10, 22)
@@ -205,7 +214,7 @@ def test_the_response_and_the_bond_vectors_are_joined_to_the_graph_as_it_is_read
         bonds = positions[edges[1]] - positions[edges[0]]
         bonds -= np.round(bonds / np.diag(cell)) * np.diag(cell)  # nearest image in the orthogonal box
         np.testing.assert_allclose(graph["edge_attr"], bonds @ shear_rotation(d).T, rtol=1e-5, atol=1e-5)
-    job.p.update(feature_set=None, quenches=None)
+    job.p = replace(job.p, feature_set=None, quenches=None)
     plain = load(job, [0], ["xy"], 0.1)[0][0]
     assert plain["x"].shape == (10, 19) and "edge_attr" not in plain
 
@@ -232,12 +241,12 @@ def test_the_local_yield_stress_is_joined_from_every_batch_of_regions_interpolat
         records.write(store, key, records.DONE, "test", stage="lys", path=f"other/{key}",
                       params={"shape": [2, 2, 2], "quench_key": "q0"}, checksums=records.checksums(g))
         rows.append([0, "xy", key])
-    job.p.update(lys=rows)
+    job.p = replace(job.p, lys=rows)
     x = load(job, [0], ["xy"], 0.1)[0][0]["x"]
     assert x.shape == (10, 20)
     filled = np.where(np.isnan(dtau), 7.0, dtau).reshape(2, 2, 2)
     np.testing.assert_allclose(x[:, 19], interpolate(filled, (positions - origin) / 10.0), rtol=1e-6)
-    job.p.update(lys=rows[:1])
+    job.p = replace(job.p, lys=rows[:1])
     with pytest.raises(layout.StoreError, match=r"regions \[4, 5, 6, 7\] is missing"):
         load(job, [0], ["xy"], 0.1)
 

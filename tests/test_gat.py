@@ -111,7 +111,8 @@ def test_class_weights_are_n_over_two_n_c():
     torch.testing.assert_close(class_weights(graphs), torch.tensor([100 / 180, 100 / 20]))
 
 
-OPTS = {"loss": "weighted_ce", "sampling": "none", "focal_gamma": 2.0, "sampling_ratio": 1.0}
+OPTS = {"epochs": 1, "learning_rate": 1e-2, "batch_graphs": 1, "loss": "weighted_ce", "sampling": "none",
+        "focal_gamma": 2.0, "sampling_ratio": 1.0}
 NEG, POS = torch.tensor([2.0, -2.0]), torch.tensor([0.0, 0.0])  # identical logits within a class
 
 
@@ -125,27 +126,27 @@ def _nll(row, label):
 
 
 def test_every_branch_of_the_loss_by_hand():
-    from kernels.training import loss_fn
+    from kernels.training import TrainOptions, loss_fn
 
     logits, y = _imbalanced()
     w = torch.tensor([0.55, 5.5])
     gen = torch.Generator().manual_seed(0)
     nll0, nll1 = _nll(NEG, 0), _nll(POS, 1)
     weighted = (40 * 0.55 * nll0 + 4 * 5.5 * nll1) / (40 * 0.55 + 4 * 5.5)
-    torch.testing.assert_close(loss_fn(logits, y, w, OPTS, gen), weighted)
+    torch.testing.assert_close(loss_fn(logits, y, w, TrainOptions(**OPTS), gen), weighted)
     p0, p1 = torch.exp(-nll0), torch.exp(-nll1)  # focal: alpha = w / sum(w), (1 - p)^gamma
     a0, a1 = 0.55 / 6.05, 5.5 / 6.05
     focal = (40 * a0 * (1 - p0) ** 2 * nll0 + 4 * a1 * (1 - p1) ** 2 * nll1) / (40 * a0 + 4 * a1)
-    torch.testing.assert_close(loss_fn(logits, y, w, {**OPTS, "loss": "focal"}, gen), focal)
+    torch.testing.assert_close(loss_fn(logits, y, w, TrainOptions(**{**OPTS, "loss": "focal"}), gen), focal)
     # under-sampling to 1:1: the 4 positives and 4 of the negatives, unweighted
-    torch.testing.assert_close(loss_fn(logits, y, w, {**OPTS, "sampling": "undersample"}, gen),
+    torch.testing.assert_close(loss_fn(logits, y, w, TrainOptions(**{**OPTS, "sampling": "undersample"}), gen),
                                (4 * nll0 + 4 * nll1) / 8)
     # over-sampling to 1:1: the 40 negatives and 40 draws of the positives, unweighted
-    torch.testing.assert_close(loss_fn(logits, y, w, {**OPTS, "sampling": "oversample"}, gen),
+    torch.testing.assert_close(loss_fn(logits, y, w, TrainOptions(**{**OPTS, "sampling": "oversample"}), gen),
                                (40 * nll0 + 40 * nll1) / 80)
     # ratio 2: two negatives per positive
-    torch.testing.assert_close(loss_fn(logits, y, w, {**OPTS, "sampling": "undersample", "sampling_ratio": 2.0},
-                                       gen), (8 * nll0 + 4 * nll1) / 12)
+    ratio_2 = TrainOptions(**{**OPTS, "sampling": "undersample", "sampling_ratio": 2.0})
+    torch.testing.assert_close(loss_fn(logits, y, w, ratio_2, gen), (8 * nll0 + 4 * nll1) / 12)
 
 
 def test_reset_parameters_changes_weights():
@@ -168,12 +169,12 @@ def _tiny_sets(n_sets: int, n_graphs: int, seed: int = 0):
 
 def test_a_fold_trains_the_same_stacked_or_alone():
     """Stacking is an implementation detail: fold f's model does not depend on its companions."""
-    from kernels.training import fit
+    from kernels.training import TrainOptions, fit
 
     sets = _tiny_sets(3, 3)
     w = [torch.tensor([1.0, 2.0])] * 3
-    opts = {"epochs": 3, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce", "sampling": "none",
-            "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0}
+    opts = TrainOptions(epochs=3, learning_rate=1e-2, batch_graphs=2, loss="weighted_ce", sampling="none",
+            focal_gamma=2.0, sampling_ratio=1.0, seed=0)
     stacked, _ = fit(sets, w, 2, 3, 2, opts, seeds=[10, 11, 12])
     alone, _ = fit(sets[2:], w[2:], 2, 3, 2, opts, seeds=[12])
     for a, b in zip(stacked[2].parameters(), alone[0].parameters()):
@@ -182,12 +183,12 @@ def test_a_fold_trains_the_same_stacked_or_alone():
 
 def test_training_killed_after_a_checkpoint_ends_where_an_uninterrupted_one_does(tmp_path):
     """Weights, optimiser, generators and early-stopping state survive a save/load through a file."""
-    from kernels.training import fit
+    from kernels.training import TrainOptions, fit
 
     train, val = _tiny_sets(2, 4), _tiny_sets(2, 2, seed=1)
     w = [torch.tensor([1.0, 3.0])] * 2
-    opts = {"epochs": 7, "patience": 3, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce",
-            "sampling": "undersample", "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0}
+    opts = TrainOptions(epochs=7, patience=3, learning_rate=1e-2, batch_graphs=2, loss="weighted_ce",
+            sampling="undersample", focal_gamma=2.0, sampling_ratio=1.0, seed=0)
     whole, whole_hist = fit(train, w, 2, 3, 2, opts, val_sets=val, seeds=[5, 6])
 
     class Killed(Exception):

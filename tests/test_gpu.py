@@ -4,7 +4,7 @@ written on the GPU resumes there. Skipped where torch sees no CUDA device."""
 import numpy as np
 import pytest
 import torch
-from test_memory_plan import OPTS, POINT, assert_same_models, job, sets, train
+from test_memory_plan import OPTS, POINT, assert_same_models, job, options, sets, train
 
 from kernels import memory
 from kernels.training import fit
@@ -17,8 +17,8 @@ CUDA = torch.device("cuda")
 def test_a_training_on_cuda_equals_the_cpu_one():
     """The same 3 epochs of 2 stacked folds, on the CPU and on CUDA: weights equal to float32 rounding."""
     w = [torch.tensor([1.0, 3.0])] * 2
-    cpu, cpu_hist = fit(sets(2, 4), w, *POINT, OPTS, val_sets=sets(2, 2, seed=1), seeds=[1, 2])
-    gpu, gpu_hist = fit(sets(2, 4, device=CUDA), w, *POINT, OPTS, val_sets=sets(2, 2, seed=1, device=CUDA),
+    cpu, cpu_hist = fit(sets(2, 4), w, *POINT, options(), val_sets=sets(2, 2, seed=1), seeds=[1, 2])
+    gpu, gpu_hist = fit(sets(2, 4, device=CUDA), w, *POINT, options(), val_sets=sets(2, 2, seed=1, device=CUDA),
                         device=CUDA, seeds=[1, 2])
     for a, b, ha, hb in zip(cpu, gpu, cpu_hist, gpu_hist):
         assert ha["train_loss"] == pytest.approx(hb["train_loss"], rel=1e-4)

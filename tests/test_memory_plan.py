@@ -9,13 +9,24 @@ from jobs.common import Spec
 from jobs.learn import Checkpoint, TrainFoldsJob
 from kernels import memory
 from kernels.saved import SavedBytes
-from kernels.training import Prepared, fit
+from kernels.training import Prepared, TrainOptions, fit
 
 from conftest import OneRank
 
 OPTS = {"epochs": 3, "patience": 2, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce",
         "sampling": "none", "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0, "steps_per_epoch": 2}
 POINT = (2, 3, 2)  # layers, width, heads
+
+
+def options(**more) -> TrainOptions:
+    return TrainOptions(**{**OPTS, **more})
+
+
+# the rest of a TrainFoldsJob's params (jobs.learn.TrainFoldsParams), for jobs whose stacks the tests train directly
+JOB_PARAMS = {"graphs": [], "feature_set": None, "responses": None, "softenings": None, "lys": None,
+              "directions": ["xy"], "threshold_A2": 0.1, "early_stop_loss": "training", "gpu_memory_GiB": 0.0,
+              "held_out": [], "fit_on": [], "stop_on": [], "conv": None, "fold": 0, "fold_keys": [],
+              "fold_paths": {}, "fold_described": {}}
 
 
 def ring_graph(n: int, rng) -> dict:
@@ -40,7 +51,7 @@ def test_the_model_counts_exactly_what_a_step_saves_per_node(point):
     for n in (40, 80):
         saved = SavedBytes()
         with saved:
-            fit(sets(2, 2, n), [torch.tensor([1.0, 5.0])] * 2, *point, {**OPTS, "epochs": 1, "steps_per_epoch": 1})
+            fit(sets(2, 2, n), [torch.tensor([1.0, 5.0])] * 2, *point, options(epochs=1, steps_per_epoch=1))
         counted[n] = saved.bytes
     nodes = 2 * 2 * 40  # folds x batch x the extra nodes per graph
     assert counted[80] - counted[40] == memory.saved_bytes(*point, nodes=nodes)
@@ -62,10 +73,10 @@ def test_the_plan_stacks_as_many_folds_as_fit_the_budget():
 
 def job(tmp_path, folds: int, **params) -> TrainFoldsJob:
     layers, width, heads = POINT
+    params = {**OPTS, **JOB_PARAMS, "layers": layers, "width": width, "heads": heads, "folds": list(range(folds)),
+              "device": "cpu", "checkpoint_epochs": 1, **params}
     return TrainFoldsJob(Spec(stage="train", job="jobs.learn:TrainFoldsJob", key="k", store=str(tmp_path / "s.zarr"),
-                              code_version="test", params={**OPTS, "layers": layers, "width": width, "heads": heads,
-                                                           "folds": list(range(folds)), "device": "cpu",
-                                                           "checkpoint_epochs": 1, **params}), OneRank())
+                              code_version="test", params=params), OneRank())
 
 
 CPU = torch.device("cpu")

@@ -2,6 +2,8 @@
 when its fix is reverted. The CV folds' specimen sets are disjoint and cover what they should; a CV
 fold early-stops on its inner validation specimens (TrainFoldsJob passes them to fit); the baselines
 are fitted on the training specimens only, not on train + validation."""
+from dataclasses import asdict
+
 import numpy as np
 import pytest
 from test_evaluation import graph_store
@@ -53,8 +55,8 @@ def test_the_baselines_are_fitted_on_the_training_specimens_only(tmp_path, monke
     monkeypatch.setattr(
         Pipeline, "fit", lambda self, x, y, **kw: (fitted.append(len(x)), real_fit(self, x, y, **kw))[1]
     )
-    params = {**store_job.p, "kind": "logistic", "train": [0, 1], "val": [2], "test": [3], "directions": ["xy", "yz"],
-              "threshold_A2": 0.1, "bootstrap": 0, "seed": 0}
+    params = {**asdict(store_job.p), "name": "logistic", "kind": "logistic", "train": [0, 1], "val": [2], "test": [3],
+              "directions": ["xy", "yz"],              "threshold_A2": 0.1, "bootstrap": 0, "seed": 0}
     BaselineJob(Spec(stage="baseline", job="jobs.baseline:BaselineJob", key="b", store=store_job.spec.store,
                      code_version="test", params=params, path="baselines/b"), OneRank()).run()
     assert fitted == [2 * 2 * 10]  # 2 training specimens x 2 directions x 10 atoms

@@ -6,7 +6,7 @@ from torch_geometric.nn import GATv2Conv
 
 from kernels.gat import union_graph
 from kernels.pyg_stack import PyGNet, PyGStack, takes_edge_features
-from kernels.training import Prepared, fit
+from kernels.training import Prepared, TrainOptions, fit
 
 EDGES = torch.tensor([[0, 1, 1, 2, 2, 3, 3, 0, 0, 2], [1, 0, 2, 1, 3, 2, 0, 3, 2, 0]])
 
@@ -37,8 +37,8 @@ def test_a_fold_of_any_convolution_trains_the_same_stacked_or_alone():
                        "edge_attr": rng.standard_normal((10, 3)).astype(np.float32), "y": rng.integers(0, 2, 4)}
                       for _ in range(3)], np.zeros(19, np.float32), np.ones(19, np.float32), "cpu") for _ in range(3)]
     w = [torch.tensor([1.0, 2.0])] * 3
-    opts = {"epochs": 3, "learning_rate": 1e-2, "batch_graphs": 2, "loss": "weighted_ce", "sampling": "none",
-            "focal_gamma": 2.0, "sampling_ratio": 1.0, "seed": 0}
+    opts = TrainOptions(epochs=3, learning_rate=1e-2, batch_graphs=2, loss="weighted_ce", sampling="none",
+            focal_gamma=2.0, sampling_ratio=1.0, seed=0)
     stacked, hist = fit(sets, w, 2, 3, 2, opts, seeds=[10, 11, 12], conv="TransformerConv")
     alone, _ = fit(sets[2:], w[2:], 2, 3, 2, opts, seeds=[12], conv="TransformerConv")
     assert stacked[2].nets[0].edge_dim == 3 and len(hist[0]["train_loss"]) == 3

@@ -150,11 +150,13 @@ def test_the_response_job_writes_each_directions_features_through_the_records(po
     from jobs.response import ResponseJob
     from store import records
 
-    from conftest import run_on_a_quench
+    from conftest import planned_params, run_on_a_quench
 
     positions, cell, types, _, solver = glass
+    params = planned_params("response", {"features": {"sets": ["study19", "study19+response"],
+                                                      "low_mode_fraction": 0.01, "eigensolver": "dense"}})
     store = run_on_a_quench(ResponseJob, tmp_path, positions, cell, types, "response", {
-        "potential": POTENTIAL, "low_mode_fraction": 0.01, "eigensolver": "dense", "directions": ["xy", "-xy", "xz"]})
+        **params, "quench_key": "q", "potential": POTENTIAL, "directions": ["xy", "-xy", "xz"]})
     features = records.read_checked(store, "k", ("features",))["features"]
     assert features.shape == (3, len(types), 3) and features.dtype == np.float32
     u = response(solver, force_mismatch(pot, positions, cell, types, "xz"))

@@ -123,13 +123,14 @@ def test_the_softening_job_writes_each_directions_predictions_through_the_record
     from jobs.softening import SofteningJob
     from store import records
 
-    from conftest import run_on_a_quench
+    from conftest import planned_params, run_on_a_quench
 
     positions, cell, types, _, _ = glass
     directions = ["xy", "-xy", "xz"]
+    params = planned_params("softening", {"softening": {"mode_fraction": 0.05}, "features": {
+        "sets": ["study19", "study19+softening"], "eigensolver": "dense"}})
     store = run_on_a_quench(SofteningJob, tmp_path, positions, cell, types, "softening", {
-        "potential": POTENTIAL, "mode_fraction": 0.05, "path_step": 1e-4, "knots_every": 25, "eigensolver": "dense",
-        "directions": directions})
+        **params, "quench_key": "q", "potential": POTENTIAL, "directions": directions})
     out = records.read_checked(store, "k", ("features", "gamma_star", "gamma_min"))
     assert out["features"].shape == (3, len(types), 2) and out["features"].dtype == np.float32
     n_modes = modes.n_low_modes(len(types), 0.05)
@@ -143,20 +144,18 @@ def test_the_softening_job_writes_each_directions_predictions_through_the_record
 def test_the_softening_job_follows_the_path_of_each_signed_direction(pot, glass, tmp_path):
     """With continuation_steps the job adds the path's column and strains, each direction's the kernel's
     own (for '-xy' followed from scratch: the sign of the shear reaches the path's response)."""
-    from campaign import config, plan
     from jobs.softening import SofteningJob
     from kernels.continuation import follow
     from store import records
 
-    from conftest import run_on_a_quench
+    from conftest import planned_params, run_on_a_quench
 
     positions, cell, types, _, _ = glass
-    cfg = config.load("smoke", overrides={  # the params as the campaign hands them to the job
+    params = planned_params("softening", {  # as the campaign hands them to the job: the path section flattened
         "features": {"sets": ["study19", "study19+softening_path"], "eigensolver": "dense"},
         "softening": {"mode_fraction": 0.05, "continuation_steps": 2, "path_mode_fraction": 0.05}})
-    task = next(t for t in plan.plan(cfg) if t.STAGE == "softening")
     store = run_on_a_quench(SofteningJob, tmp_path, positions, cell, types, "softening", {
-        **task.params(), "quench_key": "q", "potential": POTENTIAL, "directions": ["xy", "-xy"]})
+        **params, "quench_key": "q", "potential": POTENTIAL, "directions": ["xy", "-xy"]})
     out = records.read_checked(store, "k", ("features", "gamma_star", "gamma_path", "gamma_upper"))
     assert out["features"].shape == (2, len(types), 3)
     path = follow(pot, S.smooth_potential(pot), positions, cell, types, "-xy", modes.n_low_modes(len(types), 0.05),

@@ -19,24 +19,40 @@ from jobs.common import Job
 from store import lock, records
 
 TOY_JOBS = '''
+from dataclasses import dataclass
+
 import numpy as np
-from jobs.common import Job
+from jobs.common import Job, Params, Seq
 from store import layout
+
+
+@dataclass(frozen=True, kw_only=True)
+class SquareParams(Params):
+    specimen: int
 
 
 class SquareJob(Job):
     """Writes its specimen's number squared."""
+    Params = SquareParams
+
     def run(self):
         if self.rank0:
-            layout.write_arrays(self.fresh_group(), {"square": np.array([self.p["specimen"] ** 2])})
+            layout.write_arrays(self.fresh_group(), {"square": np.array([self.p.specimen ** 2])})
         self.finish()
+
+
+@dataclass(frozen=True, kw_only=True)
+class SumParams(Params):
+    square_keys: Seq
 
 
 class SumJob(Job):
     """Adds up the squares of its inputs."""
+    Params = SumParams
+
     def run(self):
         if self.rank0:
-            total = sum(int(self.input(k, ("square",))["square"][0]) for k in self.p["square_keys"])
+            total = sum(int(self.input(k, ("square",))["square"][0]) for k in self.p.square_keys)
             layout.write_arrays(self.fresh_group(), {"total": np.array([total])})
         self.finish()
 '''
