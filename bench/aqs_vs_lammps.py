@@ -104,7 +104,7 @@ def main(argv=None) -> int:
     print(f"making a {args.atoms}-atom glass (liquid + quench at {cfg['quench']['rate_K_per_s']:.0e} K/s) ...",
           flush=True)
     for t in (by_stage["liquid"][0], by_stage["quench"][0]):
-        out = execute(spec(t, store, 1), args.ranks, 1, "mpiexec")
+        out = execute(spec(t, store, cfg), args.ranks, 1, "mpiexec")
         assert out.status == "done", out
     quenched = records.read(store, by_stage["quench"][0].key)["path"]
     q = layout.read(layout.open_root(store), quenched, ("types", "positions", "cell", "origin"))
@@ -125,7 +125,7 @@ def main(argv=None) -> int:
         plain = time.perf_counter() - t0
         records.remove(store, shear.key)  # run the job again, not skip it as done
         t0 = time.perf_counter()
-        out = execute(spec(shear, store, 1), args.ranks, 1, "mpiexec")
+        out = execute(spec(shear, store, cfg), args.ranks, 1, "mpiexec")
         ours = time.perf_counter() - t0
         assert out.status == "done", out
         pairs.append((plain, ours))

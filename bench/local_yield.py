@@ -95,7 +95,7 @@ def main() -> None:
             for t in mine:
                 if records.read(scratch, t.key) is None:
                     t0 = time.time()
-                    res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(spec(t, scratch, 1))])
+                    res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(spec(t, scratch, cfg))])
                     if res.returncode != 0:
                         raise SystemExit(f"{t.label} failed: see {layout.log_path(scratch, f'lys-{t.key}.log')}")
                     seconds.append((time.time() - t0) / t.count)

@@ -87,7 +87,7 @@ def main() -> None:
             )
             t0 = time.time()
             if records.read(scratch, task.key) is None:
-                res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(spec(task, scratch, 1))])
+                res = subprocess.run([sys.executable, "-m", "jobs", json.dumps(spec(task, scratch, cfg))])
                 if res.returncode != 0:
                     raise SystemExit(
                         f"region {r} shell {shell} failed: see {layout.log_path(scratch, f'lys-{task.key}.log')}"

@@ -23,10 +23,12 @@ from store.layout import StoreError
 MAX_RERUNS = 2  # times one launch runs again an input found damaged (a failing disk would loop)
 
 
-def spec(task, store: str, threads: int) -> dict:
-    """The spec of one task's job: what ``jobs.common.Spec`` is rebuilt from."""
+def spec(task, store: str, cfg: dict, threads: int = 1) -> dict:
+    """The spec of one task's job, what ``jobs.common.Spec`` is rebuilt from: its params are the task's own
+    and its runtime options under ``cfg`` (the job's ``Params``)."""
     return {"stage": task.STAGE, "job": task.JOB, "key": task.key, "store": store, "code_version": code_version(),
-            "params": task.params(), "path": task.path, "described": task.described(), "threads": threads}
+            "params": {**task.params(), **task.runtime(cfg)}, "path": task.path, "described": task.described(),
+            "threads": threads}
 
 
 def groups_of(tasks: list, cfg: dict) -> list[list]:
@@ -40,8 +42,7 @@ def groups_of(tasks: list, cfg: dict) -> list[list]:
 def group_spec(group: list, store: str, cfg: dict) -> dict:
     """One job's spec for a group of tasks (usually a group of one): with several, each keeps its record."""
     first = group[0]
-    out = spec(first, store, first.cores(cfg)[1])
-    out["params"].update(first.runtime(cfg))
+    out = spec(first, store, cfg, first.cores(cfg)[1])
     batch = first.batch_params(group)
     if batch:
         members = [t.key for t in group]

@@ -1,7 +1,7 @@
 """Jobs: every task as a program, ``mpiexec -n RANKS python -m jobs SPEC``.
 
 A job declares the params it reads as a frozen dataclass (``Params``, built by ``jobs.common.Params.of``
-from the spec: a missing, unknown or mistyped name is an error), reads its inputs from the store through
+from the spec: a missing, undeclared or mistyped name is an error), reads its inputs from the store through
 their records (checked against their sha256),
 computes, writes its own group and then its record from rank 0, with the resource usage of
 every rank that ran it. The MD jobs (liquid, quench, shear, elastic, lys: ``Job.EVERY_RANK``)

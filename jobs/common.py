@@ -50,7 +50,7 @@ Seq = list | tuple
 class Params:
     """A job's parameters, declared as the fields of a frozen dataclass (each job's ``Params``): built from
     the params the campaign sends (``campaign.dispatch.spec``: the task's fields, its sections flattened, and
-    its runtime options) by ``of``, which refuses a missing name, a name the job does not read and a value
+    its runtime options) by ``of``, which refuses a missing name, a name the job does not declare and a value
     of the wrong type. The job reads them as attributes (``self.p.quench_key``)."""
 
     @classmethod
@@ -65,7 +65,7 @@ class Params:
         if missing or unknown or wrong:
             raise ParamsError(f"{cls.__qualname__}: " + "; ".join(
                 f"{what}: {', '.join(names)}" for what, names in
-                (("missing", missing), ("not read by the job", unknown), ("wrong type", wrong)) if names))
+                (("missing", missing), ("not declared by the job", unknown), ("wrong type", wrong)) if names))
         return cls(**given)
 
 

@@ -40,8 +40,8 @@ class LearnParams(GraphInputs):
     patience: int
     early_stop_loss: str
     device: str                # runtime: auto | cpu | cuda
-    checkpoint_epochs: int = 0  # runtime: save the training's state this often (0: never)
-    gpu_memory_GiB: float = 0.0  # runtime: the memory a stack may plan for (0: the device's)
+    checkpoint_epochs: int     # runtime: save the training's state this often (0: never)
+    gpu_memory_GiB: float      # runtime: the memory a stack may plan for (0: the device's)
 
     def options(self, **more) -> TrainOptions:
         """The ``TrainOptions`` of ``kernels.training.fit`` among these params (and ``more``)."""

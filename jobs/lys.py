@@ -138,7 +138,7 @@ class _Region:
     """A region in its LAMMPS program (the frozen outer atoms set up): minimised unstrained on
     creation, its atoms' volume (Å³, their Voronoi cells) measured there."""
 
-    def __init__(self, lmp: Lammps, p: dict, inner: np.ndarray):
+    def __init__(self, lmp: Lammps, p: LocalYieldParams, inner: np.ndarray):
         self.lmp, self.p, self.inner = lmp, p, inner
         self.cell0, _ = lmp.box()
         lmp.run("compute V all voronoi/atom")

@@ -24,7 +24,7 @@ class QuenchParams(SystemParams):
     thermostat_damp_ps: float
     barostat_damp_ps: float
     minimize: dict             # the minimize section (jobs.lmp.Lammps.minimize)
-    checkpoint_ps: float = 0.0  # runtime: a restart file this often (0: none)
+    checkpoint_ps: float       # runtime: a restart file this often (0: none)
 
 
 class QuenchJob(Job):

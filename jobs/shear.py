@@ -33,7 +33,7 @@ class ShearParams(SystemParams):
     strain_step: float
     d2min_cutoff_A: float
     minimize: dict
-    stop: dict | None = None   # runtime: {threshold_A2, min_group_size, event}; None: shear to max_strain
+    stop: dict | None          # runtime: {threshold_A2, min_group_size, event}; None: shear to max_strain
 
 
 class ShearJob(Job):

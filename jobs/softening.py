@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from jobs.common import Job
+from jobs.common import Job, ParamsError
 from jobs.response import AtRest, AtRestParams
 from kernels import modes
 from kernels.continuation import specimen_softening
@@ -28,6 +28,10 @@ class SofteningParams(AtRestParams):
     knots_every: int                         # of the smoothed tables
     continuation_steps: int = 0              # the task's optional 'path' section: absent, first order only
     path_mode_fraction: float | None = None
+
+    def __post_init__(self):
+        if self.continuation_steps and self.path_mode_fraction is None:
+            raise ParamsError("SofteningParams: continuation_steps without path_mode_fraction")
 
 
 class SofteningJob(AtRest, Job):

@@ -323,8 +323,9 @@ def fit(train_sets: list[Prepared], weights: list[torch.Tensor], layers: int, wi
             continue
         for f in stopping.training():
             weight = weights[f] if opts.early_stop_loss == "training" else None
-            _, vloss = predict(model.select(f), val_sets[f], weight=weight, opts=opts)
-            stopping.update(f, vloss, epoch, model.select(f).state_dict, history[f])
+            single = model.select(f)
+            _, vloss = predict(single, val_sets[f], weight=weight, opts=opts)
+            stopping.update(f, vloss, epoch, single.state_dict, history[f])
         last = stopping.done or epoch + 1 == opts.epochs
         if save is not None and save_every > 0 and (epoch + 1) % save_every == 0 and not last:
             save(_state(epoch, model, optimiser, gens, history, stopping, seeds, architecture))

@@ -24,11 +24,8 @@ TINY = {  # 250 atoms: the smallest box wider than twice the potential's 7.6 A c
 N = 250
 
 
-def run(task, store, ranks=2, cfg=None):
-    spec = job_spec(task, str(store), 1)
-    if cfg is not None:
-        spec["params"].update(task.runtime(cfg))
-    return execute(spec, ranks, 1, "mpiexec")
+def run(task, store, cfg, ranks=2):
+    return execute(job_spec(task, str(store), cfg), ranks, 1, "mpiexec")
 
 
 def data(store, tasks, label):
@@ -57,7 +54,7 @@ def test_every_job_succeeds_on_two_ranks(campaign):
         # resources, from the job itself: peak memory and CPU time of every rank that ran it (a LAMMPS job runs
         # on both ranks, so the sum of their peaks is more; a serial job's second rank returns at once)
         rec = recs[t.key]
-        module, name = job_spec(t, str(store), 1)["job"].split(":")
+        module, name = t.JOB.split(":")
         if getattr(importlib.import_module(module), name).EVERY_RANK:
             assert 50 < rec["peak_rss_MiB"] < rec["peak_rss_MiB_all_ranks"] < 4096, rec
         else:
@@ -101,7 +98,7 @@ def test_fire_minimises_a_quenched_glass_at_zero_pressure_as_cg_does(campaign, t
     assert abs(fired["energy_per_atom_eV"] - cg["energy_per_atom_eV"]) < 1e-2, (fired, cg)
     assert fired["density_per_A3"] == pytest.approx(cg["density_per_A3"], rel=0.01)
     assert abs(fired["pressure_bar"]) < 1000, fired
-    with open(spec_log(job_spec(quench, str(store), 1))) as log:
+    with open(spec_log(job_spec(quench, str(store), fire))) as log:
         assert "min_style fire" in log.read()
 
 
@@ -209,7 +206,7 @@ def test_a_minimisation_that_does_not_converge_is_a_failure_with_its_reason(camp
     # same quench input (the minimiser settings are part of its key, so point the shear at the good one)
     import dataclasses
     shear = dataclasses.replace(shear, quench_key=quench.key)
-    out = run(shear, store, ranks=1)
+    out = run(shear, store, bad, ranks=1)
     assert out.status == "failed"
     assert "did not converge" in out.reason
     assert records.read_all(str(store))[shear.key]["status"] == "failed"
@@ -230,7 +227,7 @@ def test_a_missing_potential_is_named(tmp_path):
     tasks = plan.plan(cfg)
     state.init_store(str(store), cfg, tasks, "x", "test")
     gone.unlink()
-    out = run(tasks[0], store, ranks=1)
+    out = run(tasks[0], store, cfg, ranks=1)
     assert out.status == "failed" and "Gone.eam.fs" in out.reason
 
 
@@ -248,8 +245,8 @@ def test_a_killed_quench_goes_on_from_its_checkpoint(tmp_path):
                                           "quench": {"specimens": 5, "rate_K_per_s": 5.0e13, "checkpoint_ps": 4.0}})
     liquid, quench = [t for t in plan.plan(cfg) if t.label in ("liquid", "quench s000")]
     state.init_store(str(store), cfg, [liquid, quench], config.science_hash(cfg), "test")
-    assert run(liquid, store).status == "done"
-    spec = {**job_spec(quench, str(store), 1), "params": {**quench.params(), **quench.runtime(cfg)}}
+    assert run(liquid, store, cfg).status == "done"
+    spec = job_spec(quench, str(store), cfg)
     checkpoint = layout.checkpoint_path(str(store), f"quench-{quench.key}.restart")
 
     result = []
@@ -320,7 +317,7 @@ def test_a_region_as_large_as_the_box_shears_as_the_whole_glass_and_a_small_one_
                                                  "strain_step": step, "max_strain": TINY["shear"]["max_strain"],
                                                  "departure_GPa": 50.0}}
     whole = next(t for t in plan.plan(config.load("smoke", overrides=over)) if t.label == "lys s000 xy r0")
-    assert run(whole, store).status == "done"
+    assert run(whole, store, cfg).status == "done"
     g = layout.group(layout.open_root(str(store)), whole.path)
     steps = len(shear["strain"][...])
     np.testing.assert_allclose(g["tau_GPa"][0, :steps], shear["stress_GPa"][:, 5], atol=2e-4)  # xy: Voigt 5
@@ -328,7 +325,7 @@ def test_a_region_as_large_as_the_box_shears_as_the_whole_glass_and_a_small_one_
     global_slope = (g["tau_GPa"][0, 1] - g["tau_GPa"][0, 0]) / step
     over["lys"].update(radius_A=6.0, max_strain=0.02, departure_GPa=0.005)
     local = next(t for t in plan.plan(config.load("smoke", overrides=over)) if t.label == "lys s000 xy r0")
-    assert run(local, store).status == "done"
+    assert run(local, store, cfg).status == "done"
     g = layout.group(layout.open_root(str(store)), local.path)
     volume = np.linalg.det(data(store, tasks, "quench s000")["cell"][...]) / N
     expected = 4 / 3 * np.pi * 6.0 ** 3 / volume
@@ -342,7 +339,7 @@ def test_a_region_as_large_as_the_box_shears_as_the_whole_glass_and_a_small_one_
           "global", global_slope, "dtau_c", g["dtau_c_GPa"][...])
     over["lys"].update(radius_A=100.0, max_strain=0.1, departure_GPa=0.005)
     whole = next(t for t in plan.plan(config.load("smoke", overrides=over)) if t.label == "lys s000 xy r0")
-    assert run(whole, store).status == "done"  # the whole glass again, now to its first event
+    assert run(whole, store, cfg).status == "done"  # the whole glass again, now to its first event
     g = layout.group(layout.open_root(str(store)), whole.path)
     tau = g["tau_GPa"][0]
     past = np.flatnonzero(np.isfinite(tau))[-1]  # the coarse step past the event

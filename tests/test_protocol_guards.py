@@ -56,7 +56,7 @@ def test_the_baselines_are_fitted_on_the_training_specimens_only(tmp_path, monke
         Pipeline, "fit", lambda self, x, y, **kw: (fitted.append(len(x)), real_fit(self, x, y, **kw))[1]
     )
     params = {**asdict(store_job.p), "name": "logistic", "kind": "logistic", "train": [0, 1], "val": [2], "test": [3],
-              "directions": ["xy", "yz"],              "threshold_A2": 0.1, "bootstrap": 0, "seed": 0}
+              "directions": ["xy", "yz"], "threshold_A2": 0.1, "bootstrap": 0, "seed": 0}
     BaselineJob(Spec(stage="baseline", job="jobs.baseline:BaselineJob", key="b", store=store_job.spec.store,
                      code_version="test", params=params, path="baselines/b"), OneRank()).run()
     assert fitted == [2 * 2 * 10]  # 2 training specimens x 2 directions x 10 atoms

@@ -66,7 +66,7 @@ def test_two_rank_lammps_job_in_a_two_core_worker_job(tmp_path):
     with slurm_cluster(cfg) as client:
         client.wait_for_workers(1, timeout=120)
         jobs = set(client.run(os.getenv, "SLURM_JOB_ID").values())
-        outcome = client.submit(execute, job_spec(liquid, str(store), 1), 2, 1, "mpiexec", resources={"cores": 2},
+        outcome = client.submit(execute, job_spec(liquid, str(store), cfg), 2, 1, "mpiexec", resources={"cores": 2},
                                 pure=False).result(timeout=300)
     print(f"liquid on 2 ranks in SLURM job {jobs}: {outcome.seconds:.1f} s, {time.time() - t0:.1f} s in all")
     assert len(jobs) == 1 and None not in jobs
@@ -81,7 +81,7 @@ def test_srun_launcher_inside_sbatch_allocation(tmp_path):
     """mpi.launcher 'srun --mpi=pmi2' inside `sbatch -n 2`: the ranks are SLURM tasks."""
     cfg, liquid, store = tiny_liquid(tmp_path)
     spec = tmp_path / "spec.json"
-    spec.write_text(json.dumps(job_spec(liquid, str(store), 1)))
+    spec.write_text(json.dumps(job_spec(liquid, str(store), cfg)))
     code = ("import json, sys; from campaign.execute import execute; "
             f"o = execute(json.load(open({str(spec)!r})), 2, 1, 'srun --mpi=pmi2'); "
             "print(o.status, o.reason); sys.exit(o.status != 'done')")
