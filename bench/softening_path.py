@@ -1,7 +1,7 @@
 """The mode softening followed along the path on a store's glasses, against its AQS shears and compared rows.
 
     python bench/softening_path.py --store small.zarr [--preset small] [--config my.yaml]
-                                   [--specimens 0 1 2 3] [--steps 12] [--json FILE]
+                                   [--specimens 0 1 2 3] [--steps 12 | --stored] [--json FILE]
 
 For each chosen specimen whose quench and labels are done: ``kernels.continuation.specimen_softening`` with
 the path followed (``--steps`` trial steps, ``softening.path_mode_fraction`` of the modes along it), then per
@@ -9,7 +9,9 @@ graph with a first event at train.threshold_A2 its ROC-AUC and AP of |ψ*_i|² (
 path's, the participation fraction's, and, where the store's comparison scored the graph, each compared
 row's (``campaign.results``; trainings averaged); and the predicted strains (first order γ*, the path's)
 against the first event's at that threshold and the first step with any atom beyond 0.01 Å² of D²min.
-Prints per-graph rows, the means over graphs and Spearman's correlations, and the seconds per direction;
+With ``--stored`` the softening stage's own results are read instead (a store run with
+``softening.continuation_steps``), and the seconds are its records'. Prints per-graph rows, the means
+over graphs and Spearman's correlations, and the seconds per direction;
 ``--json`` keeps them with the provenance. Reads through the records (checked). A subset of a campaign's
 specimens: exploratory, as the printout says.
 """
@@ -36,6 +38,7 @@ def main() -> None:
     p.add_argument("--config")
     p.add_argument("--specimens", type=int, nargs="*", help="only these specimens (default: every one)")
     p.add_argument("--steps", type=int, default=12, help="trial steps of the path per direction")
+    p.add_argument("--stored", action="store_true", help="read the softening stage's path, do not compute it")
     p.add_argument("--json", metavar="FILE")
     args = p.parse_args()
     cfg = config.load(args.preset, args.config, {"store": args.store})
@@ -47,15 +50,18 @@ def main() -> None:
     soft = cfg["softening"]
     graphs, seconds = [], []
     for k in args.specimens if args.specimens is not None else range(cfg["quench"]["specimens"]):
-        q = r.read("quench", ("positions", "cell", "types"), specimen=k)
-        n = len(q["types"])
-        timings: dict = {}
-        out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions,
-                                 modes.n_low_modes(n, soft["mode_fraction"]), cfg["features"]["eigensolver"],
-                                 soft["knots_every"],
-                                 soft["path_step"], timings, steps=args.steps,
-                                 path_modes=modes.n_low_modes(n, soft["path_mode_fraction"]))
-        seconds += timings["per_direction_s"]
+        if args.stored:
+            out, n, per_direction = stored(r, k, directions)
+            seconds.append(per_direction)
+        else:
+            q = r.read("quench", ("positions", "cell", "types"), specimen=k)
+            n = len(q["types"])
+            timings: dict = {}
+            out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions,
+                                     modes.n_low_modes(n, soft["mode_fraction"]), cfg["features"]["eigensolver"],
+                                     soft["knots_every"], soft["path_step"], timings, steps=args.steps,
+                                     path_modes=modes.n_low_modes(n, soft["path_mode_fraction"]))
+            seconds += timings["per_direction_s"]
         atoms = {d: r.atoms(k, d) for d in directions}
         for i, d in enumerate(directions):
             a = atoms[d]
@@ -99,12 +105,25 @@ def main() -> None:
             ratio = float(np.median(x[ok] / m[ok]))
             summary[f"{pred} vs {meas}"] = {"spearman": float(rho), "median_ratio": ratio}
             print(f"  {pred} vs {meas}: Spearman {rho:+.2f}, median ratio {ratio:.2f}")
-    print(f"seconds per direction: {np.mean(seconds):.0f} (first order and path, {n} atoms, {args.steps} steps)")
+    steps = cfg["softening"]["continuation_steps"] if args.stored else args.steps
+    print(f"seconds per direction: {np.mean(seconds):.0f} (first order and path, {n} atoms, {steps} steps"
+          + (", the stage's records)" if args.stored else ")"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"store": args.store, "config": config.science_hash(cfg), "code": code_version(),
-                       "steps": args.steps, "threshold_A2": threshold, "graphs": graphs, "summary": summary,
-                       "seconds_per_direction": float(np.mean(seconds))}, f, indent=1)
+                       "steps": steps, "stored": args.stored, "threshold_A2": threshold, "graphs": graphs,
+                       "summary": summary, "seconds_per_direction": float(np.mean(seconds))}, f, indent=1)
+
+
+def stored(r: Results, specimen: int, directions) -> tuple[dict, int, float]:
+    """The softening stage's results for ``specimen`` in the order of ``directions`` (as specimen_softening
+    returns them), its atoms, and its record's mean seconds per direction."""
+    task = r.task("softening", specimen=specimen)
+    data = r.read("softening", ("features", "gamma_star", "gamma_path"), specimen=specimen)
+    order = [list(task.directions).index(d) for d in directions]
+    out = {"scores": data["features"][order], "gamma_star": data["gamma_star"][order],
+           "gamma_path": data["gamma_path"][order]}
+    return out, data["features"].shape[1], r.data.records[task.key]["summary"]["seconds_per_direction"]
 
 
 if __name__ == "__main__":
