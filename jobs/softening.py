@@ -26,7 +26,7 @@ class SofteningParams(AtRestParams):
     mode_fraction: float
     path_step: float                         # strain step of D′'s central difference
     knots_every: int                         # of the smoothed tables
-    continuation_steps: int = 0              # the task's optional 'path' section: absent, first order only
+    continuation_steps: int = 0              # the task's optional 'continuation' section: absent, first order only
     path_mode_fraction: float | None = None
 
     def __post_init__(self):
@@ -45,7 +45,7 @@ class SofteningJob(AtRest, Job):
             return
         q, pot, directions, n_modes = self.glass(p.mode_fraction)
         timings: dict = {}
-        steps = p.continuation_steps  # the task's optional 'path' section, flattened (0: first order only)
+        steps = p.continuation_steps  # the task's optional 'continuation' section, flattened (0: first order)
         path_modes = modes.n_low_modes(len(q["types"]), p.path_mode_fraction) if steps else None
         out = specimen_softening(pot, q["positions"], q["cell"], q["types"], directions, n_modes, p.eigensolver,
                                  p.knots_every, p.path_step, timings, self.direction_progress(directions), steps,

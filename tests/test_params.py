@@ -28,6 +28,9 @@ for preset, overrides in json.loads(sys.argv[1]):
         module, name = spec["job"].split(":")
         job = getattr(importlib.import_module(module), name)
         try:
+            if not isinstance(spec["path"], str) or spec["path"].rsplit("/", 1)[-1] not in (spec.get("members")
+                                                                                          or [spec["key"]]):
+                raise ParamsError(f"the spec's group in the store is {spec['path']!r}")
             if job.Params is Params:
                 raise ParamsError(f"{name} declares no Params")
             job.Params.of(spec["params"])

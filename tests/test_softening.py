@@ -151,7 +151,7 @@ def test_the_softening_job_follows_the_path_of_each_signed_direction(pot, glass,
     from conftest import planned_params, run_on_a_quench
 
     positions, cell, types, _, _ = glass
-    params = planned_params("softening", {  # as the campaign hands them to the job: the path section flattened
+    params = planned_params("softening", {  # as the campaign hands them to the job: its continuation section flattened
         "features": {"sets": ["study19", "study19+softening_path"], "eigensolver": "dense"},
         "softening": {"mode_fraction": 0.05, "continuation_steps": 2, "path_mode_fraction": 0.05}})
     store = run_on_a_quench(SofteningJob, tmp_path, positions, cell, types, "softening", {

@@ -160,3 +160,17 @@ def test_a_parameter_two_fields_would_give_the_job_is_an_error():
     with pytest.raises(ValueError, match="'seed' comes from two"):
         Clash(seed=1, train=Section.of({"seed": 2})).params()
     assert Clash(seed=1, train=Section.of({"epochs": 2})).params() == {"seed": 1, "epochs": 2}
+
+
+def test_no_stage_field_hides_what_every_task_has():
+    """A field named like a Task attribute (path, key, label, ...) replaces it on that stage's tasks: the
+    softening's 'path' field did, and its jobs were sent a section for their group in the store."""
+    from dataclasses import fields
+
+    from campaign import tasks
+
+    base = {name for name in dir(tasks.Task) if not name.startswith("_")}
+    hidden = {cls.STAGE: sorted({f.name for f in fields(cls)} & base) for cls in tasks.STAGES.values()}
+    assert {stage: names for stage, names in hidden.items() if names} == {}
+    for cls in tasks.STAGES.values():
+        assert isinstance(vars(tasks.Task)["path"], property) and "path" not in vars(cls)

@@ -306,7 +306,9 @@ class Softening(_AtRest):
     PLACE: ClassVar[str] = "specimens/s{specimen:03d}/softening"
     LABEL: ClassVar[str] = "softening s{specimen:03d}"
     softening: Section  # mode_fraction, path_step, knots_every
-    path: Section | None = optional()  # continuation_steps and path_mode_fraction, when the path is followed
+    # continuation_steps and path_mode_fraction, when the path is followed (named 'path' until 2026-12-06, which
+    # hid Task.path, the task's group in the store: every softening task with it set or not failed to write)
+    continuation: Section | None = optional()
 
     @classmethod
     def plan(cls, cfg, planned):
@@ -315,12 +317,12 @@ class Softening(_AtRest):
         s = cfg["softening"]
         path = Section.pick(s, PATH_KEYS) if s["continuation_steps"] else None
         return cls._plan(cfg, planned, softening=Section.of({k: v for k, v in s.items() if k not in PATH_KEYS}),
-                         path=path)
+                         continuation=path)
 
     def covers(self, record: dict, cfg: dict) -> bool:
         """A task asked for the path serves only with the path's strain stored (the job between e668693 and
         9f430f2 received the path's keys and followed no path: such a record is run again)."""
-        return self.path is None or "gamma_path" in record.get("checksums", {})
+        return self.continuation is None or "gamma_path" in record.get("checksums", {})
 
     @staticmethod
     def describe(summary):
