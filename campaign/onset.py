@@ -57,8 +57,7 @@ def section(rep, data, cfg: dict, plt) -> None:
     for name, label in ((n, PREDICTIONS[n]) for n in PREDICTIONS if n in p):
         predicted, measured = p[name], p["first_strain"]
         rho = spearmanr(predicted, measured).statistic  # ∞ ranks last, as it should
-        own = [spearmanr(predicted[p["specimen"] == k], measured[p["specimen"] == k]).statistic
-               for k in specimens if np.sum(p["specimen"] == k) >= 3]
+        own = I.spearman_within(predicted, measured, p["specimen"])
         lo, hi = I.t_interval(own)
         ratio = predicted / measured
         rows.append([label, f"{rho:+.2f}", f"{np.nanmean(own):+.2f} [{lo:+.2f}, {hi:+.2f}] (n = {len(own)})"

@@ -43,10 +43,11 @@ class LearnParams(GraphInputs):
     checkpoint_epochs: int     # runtime: save the training's state this often (0: never)
     gpu_memory_GiB: float      # runtime: the memory a stack may plan for (0: the device's)
 
-    def options(self, **more) -> TrainOptions:
-        """The ``TrainOptions`` of ``kernels.training.fit`` among these params (and ``more``)."""
+    def options(self) -> TrainOptions:
+        """The ``TrainOptions`` of ``kernels.training.fit`` among these params (a final model has no
+        steps_per_epoch: its default)."""
         return TrainOptions(**{f.name: getattr(self, f.name) for f in dataclasses.fields(TrainOptions)
-                               if hasattr(self, f.name)}, **more)
+                               if hasattr(self, f.name)})
 
 
 def torch_device(job: Job) -> torch.device:

@@ -211,18 +211,3 @@ def test_the_reports_onset_section_pairs_each_graphs_prediction_with_its_first_e
     assert line.split(" | ")[1:2] == ["-1.00"]
     assert (tmp_path / "report" / "softening_onset.png").exists()
 
-
-def test_a_softening_record_without_the_path_does_not_serve_a_task_that_asks_for_it():
-    """A record whose job followed no path (the bug before 9f430f2) is run again; a first-order task is served."""
-    from campaign import config, plan
-
-    def task(steps):
-        cfg = config.load("smoke", overrides={"features": {"sets": ["study19", "study19+softening"]},
-                                              "softening": {"continuation_steps": steps}})
-        return next(t for t in plan.plan(cfg) if t.STAGE == "softening"), cfg
-
-    first_order = {"checksums": {"features": "x", "gamma_star": "x", "gamma_min": "x"}}
-    with_path = {"checksums": {**first_order["checksums"], "gamma_path": "x", "gamma_upper": "x"}}
-    (path_task, cfg), (plain_task, plain_cfg) = task(3), task(0)
-    assert not path_task.covers(first_order, cfg) and path_task.covers(with_path, cfg)
-    assert plain_task.covers(first_order, plain_cfg)

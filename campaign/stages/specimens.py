@@ -318,12 +318,6 @@ class Softening(_AtRest):
         path = Section.pick(s, PATH_KEYS) if s["continuation_steps"] else None
         return cls._plan(cfg, planned, softening=Section.of({k: v for k, v in s.items() if k not in PATH_KEYS}),
                          continuation=path)
-
-    def covers(self, record: dict, cfg: dict) -> bool:
-        """A task asked for the path serves only with the path's strain stored (the job between e668693 and
-        9f430f2 received the path's keys and followed no path: such a record is run again)."""
-        return self.continuation is None or "gamma_path" in record.get("checksums", {})
-
     @staticmethod
     def describe(summary):
         gamma = summary["median_gamma_star"]
